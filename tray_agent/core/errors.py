@@ -1,0 +1,72 @@
+"""Typed errors with a stable code, a human message and a fix the user can apply."""
+
+from __future__ import annotations
+
+
+class AgentError(Exception):
+    """Base error: ``code`` is stable (API/CLI), ``fix`` tells the user what to do."""
+
+    code = "agent_error"
+    http_status = 400
+
+    def __init__(self, message: str, *, fix: str = "", code: str | None = None, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+        self.field = field
+        if code:
+            self.code = code
+
+    def to_dict(self) -> dict:
+        out = {"code": self.code, "message": self.message}
+        if self.fix:
+            out["fix"] = self.fix
+        if self.field:
+            out["field"] = self.field
+        return out
+
+    def __str__(self) -> str:
+        return f"{self.message} — {self.fix}" if self.fix else self.message
+
+
+class ConfigError(AgentError):
+    code = "config_invalid"
+
+
+class ValidationError(AgentError):
+    code = "invalid_input"
+
+
+class KeyCustodyError(AgentError):
+    code = "key_error"
+
+
+class WrongPasswordError(KeyCustodyError):
+    code = "wrong_password"
+
+
+class CorruptKeystoreError(KeyCustodyError):
+    code = "corrupt_keystore"
+
+
+class MissingEncryptionKeyError(KeyCustodyError):
+    code = "missing_encryption_key"
+
+
+class KeyMismatchError(KeyCustodyError):
+    code = "key_mismatch"
+
+
+class KeychainUnavailableError(KeyCustodyError):
+    code = "keychain_unavailable"
+    http_status = 503
+
+
+class NotFoundError(AgentError):
+    code = "not_found"
+    http_status = 404
+
+
+class BusyError(AgentError):
+    code = "busy"
+    http_status = 409

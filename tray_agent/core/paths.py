@@ -1,0 +1,107 @@
+"""Per-profile paths (platformdirs). A profile isolates data, config, keyring names, containers and locks."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+from .errors import ValidationError
+
+APP_NAME = "lcai-worker-tray"
+DEFAULT_PROFILE = "default"
+PROFILE_ENV = "LCAI_TRAY_PROFILE"
+HOME_ENV = "LCAI_TRAY_HOME"  # one root for everything (tests, portable installs)
+_PROFILE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+
+
+def validate_profile(name: str) -> str:
+    if not _PROFILE_RE.match(name or ""):
+        raise ValidationError(
+            f"profile name {name!r} is not valid",
+            fix="use 1-32 lower-case letters, digits, '-' or '_' (e.g. 'default', 'dev')",
+            field="profile",
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class Paths:
+    """All on-disk locations of one profile."""
+
+    profile: str
+    data: Path
+    config: Path
+    logs: Path
+    runtime: Path
+
+    @classmethod
+    def for_profile(cls, profile: str | None = None) -> Paths:
+        profile = validate_profile(profile or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE)
+        root = os.environ.get(HOME_ENV)
+        if root:
+            base = Path(root) / profile
+            return cls(profile, base / "data", base / "config", base / "logs", base / "run")
+        return cls(
+            profile,
+            Path(platformdirs.user_data_dir(APP_NAME)) / profile,
+            Path(platformdirs.user_config_dir(APP_NAME)) / profile,
+            Path(platformdirs.user_log_dir(APP_NAME)) / profile,
+            _runtime_root() / profile,
+        )
+
+    def network_dir(self, network: str) -> Path:
+        """Per-network state: keys, worker state files, history."""
+        return self.data / "networks" / network
+
+    def key_dir(self, network: str) -> Path:
+        """The active worker key directory mounted into the container."""
+        return self.network_dir(network) / "keys"
+
+    def archive_dir(self, network: str) -> Path:
+        return self.network_dir(network) / "archive"
+
+    @property
+    def networks_override(self) -> Path:
+        return self.config / "networks.json"
+
+    @property
+    def settings_file(self) -> Path:
+        return self.config / "settings.json"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.runtime / "agent.lock"
+
+    @property
+    def api_file(self) -> Path:
+        """Port and per-run token of the running agent (mode 0600)."""
+        return self.runtime / "api.json"
+
+    def ensure(self) -> Paths:
+        for p in (self.data, self.config, self.logs, self.runtime):
+            p.mkdir(parents=True, exist_ok=True)
+            os.chmod(p, 0o700)
+        return self
+
+    def keyring_service(self, network: str) -> str:
+        """Keychain service name, unique per profile and network."""
+        return f"{APP_NAME}.{self.profile}.{network}"
+
+    def container_name(self, network: str) -> str:
+        """Docker container name: the toolkit's name on the default profile, suffixed otherwise."""
+        base = f"lightchain-worker-{network}"
+        return base if self.profile == DEFAULT_PROFILE else f"{base}-{self.profile}"
+
+
+def _runtime_root() -> Path:
+    try:
+        rt = platformdirs.user_runtime_dir(APP_NAME, ensure_exists=False)
+    except Exception:  # pragma: no cover - platform without a runtime dir
+        rt = None
+    if rt and os.access(Path(rt).parent, os.W_OK):
+        return Path(rt)
+    return Path(platformdirs.user_cache_dir(APP_NAME)) / "run"
