@@ -52,8 +52,10 @@ set +e
 HOME="$KEYRING_HOME" REAL_HOME="$HOME" dbus-run-session -- bash -c '
   printf lcai-test-keyring | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1
   export HOME="$REAL_HOME"
-  .venv/bin/ruff check tray_agent tests benchmarks || exit 3
-  exec .venv/bin/python -m pytest -p no:cacheprovider "$@"
+  .venv/bin/python -m pytest -p no:cacheprovider "$@"; rc=$?
+  echo "==> ruff"
+  .venv/bin/ruff check tray_agent tests benchmarks scripts installers || { [[ $rc -eq 0 ]] && rc=3; }
+  exit $rc
 ' bash "$@"
 rc=$?
 set -e

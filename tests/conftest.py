@@ -11,6 +11,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Fixture plugins owned by each area (chain, docker, ollama, ...): every module in tests/plugins/.
+pytest_plugins = sorted(
+    f"plugins.{p.stem}" for p in (Path(__file__).parent / "plugins").glob("*.py") if p.stem != "__init__"
+)
 OUTPUT = ROOT / "test-output"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 

@@ -7,13 +7,14 @@ import logging.handlers
 import sys
 from pathlib import Path
 
-from .redact import RedactingFilter
+from .redact import RedactingFilter, install_record_factory
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def setup_logging(log_dir: Path, name: str = "agent", level: int = logging.INFO, console: bool = True) -> Path:
     """Configure the root logger; returns the log file path."""
+    install_record_factory()
     log_dir.mkdir(parents=True, exist_ok=True)
     path = log_dir / f"{name}.log"
     root = logging.getLogger()

@@ -1,0 +1,1 @@
+"""pytest plugins shared by test packages (register with ``pytest_plugins`` or import the fixtures)."""
