@@ -1,0 +1,113 @@
+"""Entry point of the frozen app (PyInstaller): the same ``lcai-tray`` command as the console script.
+
+Besides calling ``tray_agent.cli.main`` it does the two things a frozen program needs first:
+
+* ``multiprocessing.freeze_support()`` before anything else, because dashboard windows run in a
+  ``spawn`` child: without it every child would start another tray (ecosystem.md, pywebview pitfalls);
+* ``lcai-tray --bundle-info`` prints, as JSON, which optional parts this bundle carries and whether they
+  load here (Qt WebEngine for the dashboard window, GTK/AppIndicator for the Linux tray menu, keyring
+  backends). A missing part is explained with the fallback the app uses (the dashboard in the system
+  browser, the plain X11 tray icon), so "why no window?" has an answer in the field.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import sys
+
+
+def _probe(fn) -> dict:
+    try:
+        detail = fn()
+        return {"ok": True, "detail": detail}
+    except Exception as exc:  # noqa: BLE001 - a probe reports every failure
+        return {"ok": False, "detail": f"{type(exc).__name__}: {exc}"}
+
+
+def _qt_webengine() -> str:
+    from PyQt6 import QtCore, QtWebEngineWidgets  # noqa: F401
+
+    return QtCore.PYQT_VERSION_STR
+
+
+def _gtk_appindicator() -> str:
+    import gi
+
+    gi.require_version("Gtk", "3.0")
+    from gi.repository import Gtk  # noqa: F401
+
+    for name in ("AyatanaAppIndicator3", "AppIndicator3"):
+        try:
+            gi.require_version(name, "0.1")
+        except ValueError:
+            continue
+        __import__(f"gi.repository.{name}")
+        return name
+    raise ImportError("no AppIndicator typelib (install gir1.2-ayatanaappindicator3-0.1)")
+
+
+def _keyring() -> str:
+    import keyring
+
+    kr = keyring.get_keyring()
+    return f"{type(kr).__module__}.{type(kr).__name__}"
+
+
+def _webview() -> str:
+    import webview
+
+    return webview.__name__
+
+
+def bundle_info() -> dict:
+    """What this bundle carries (written at build time) and what loads on this machine."""
+    here = getattr(sys, "_MEIPASS", os.path.dirname(os.path.abspath(__file__)))
+    built: dict = {}
+    try:
+        with open(os.path.join(here, "lcai_bundle.json"), encoding="utf-8") as fh:
+            built = json.load(fh)
+    except OSError:
+        pass
+    import tray_agent
+
+    probes = {"webview": _probe(_webview), "keyring": _probe(_keyring)}
+    if sys.platform.startswith("linux"):
+        probes["qt_webengine"] = _probe(_qt_webengine)
+        probes["gtk_appindicator"] = _probe(_gtk_appindicator)
+    notes = []
+    if "qt_webengine" in probes and not probes["qt_webengine"]["ok"]:
+        notes.append(
+            "No dashboard window: this build has no Qt WebEngine"
+            + (" (lean build)" if built.get("lean") else "")
+            + ". The dashboard opens in your web browser instead (lcai-tray open)."
+        )
+    if "gtk_appindicator" in probes and not probes["gtk_appindicator"]["ok"]:
+        notes.append(
+            "No GTK/AppIndicator tray menu: the tray falls back to the plain X11 icon. On GNOME install "
+            "the AppIndicator extension and gir1.2-ayatanaappindicator3-0.1."
+        )
+    return {
+        "version": tray_agent.__version__,
+        "frozen": bool(getattr(sys, "frozen", False)),
+        "platform": sys.platform,
+        "build": built,
+        "probes": probes,
+        "notes": notes,
+    }
+
+
+def run() -> int:
+    multiprocessing.freeze_support()
+    if sys.argv[1:2] == ["--bundle-info"]:
+        print(json.dumps(bundle_info(), indent=2))
+        return 0
+    from tray_agent.cli import main
+
+    rc = main()
+    return rc if isinstance(rc, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(run())

@@ -1,0 +1,87 @@
+"""Token, Host and Origin checks (DNS rebinding and cross-site requests), plus one-time login codes."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import threading
+import time
+
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+COOKIE = "lcai_session"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+CODE_TTL_S = 60
+
+
+def error(status: int, code: str, message: str, fix: str = "") -> JSONResponse:
+    body = {"code": code, "message": message}
+    if fix:
+        body["fix"] = fix
+    return JSONResponse({"error": body}, status_code=status)
+
+
+class LoginCodes:
+    """One-time codes that a window or browser trades for the session cookie (the token never goes on argv)."""
+
+    def __init__(self) -> None:
+        self._codes: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def issue(self) -> str:
+        code = secrets.token_urlsafe(24)
+        with self._lock:
+            now = time.time()
+            self._codes = {c: t for c, t in self._codes.items() if t > now}
+            self._codes[code] = now + CODE_TTL_S
+        return code
+
+    def redeem(self, code: str) -> bool:
+        with self._lock:
+            expiry = self._codes.pop(code, None)
+        return expiry is not None and expiry > time.time()
+
+
+class SecurityMiddleware(BaseHTTPMiddleware):
+    def __init__(self, app, *, token: str, port_ref: list[int]):
+        super().__init__(app)
+        self.token = token
+        self.port_ref = port_ref  # filled in once the socket is bound
+
+    def _allowed_hosts(self) -> set[str]:
+        port = self.port_ref[0]
+        return {f"127.0.0.1:{port}", f"localhost:{port}"}
+
+    def _authorized(self, request: Request) -> bool:
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("bearer ") and hmac.compare_digest(auth[7:].strip(), self.token):
+            return True
+        cookie = request.cookies.get(COOKIE, "")
+        return bool(cookie) and hmac.compare_digest(cookie, self.token)
+
+    async def dispatch(self, request: Request, call_next):
+        host = request.headers.get("host", "")
+        if host not in self._allowed_hosts():
+            return error(421, "bad_host", "this API only answers to 127.0.0.1 or localhost",
+                         "open the address printed by 'lcai-tray open' (DNS names are refused)")
+        origin = request.headers.get("origin")
+        if request.method not in SAFE_METHODS and origin is not None:
+            if origin.rstrip("/") not in {f"http://{h}" for h in self._allowed_hosts()}:
+                return error(403, "bad_origin", "cross-origin requests are refused", "use the dashboard served by the agent")
+        if request.url.path in ("/auth", "/favicon.ico"):
+            return await call_next(request)
+        if not self._authorized(request):
+            return error(401, "unauthorized", "missing or wrong API token",
+                         "open the dashboard with 'lcai-tray open' or from the tray menu")
+        if request.method not in SAFE_METHODS and origin is None and COOKIE in request.cookies \
+                and not request.headers.get("authorization"):
+            # browsers always send Origin on cross-site POSTs; a cookie-only POST without one is refused
+            return error(403, "bad_origin", "state-changing requests from a browser need an Origin header")
+        response = await call_next(request)
+        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response

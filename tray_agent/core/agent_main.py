@@ -1,0 +1,67 @@
+"""Run the agent process: logging, single instance per profile, Agent + local API, clean shutdown on signals."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from .paths import Paths
+
+log = logging.getLogger("tray_agent")
+
+
+def run_agent(network: str | None = None, headless: bool = True, secrets_file: Path | None = None,
+              ready: threading.Event | None = None) -> int:
+    """Blocking: runs until SIGTERM/SIGINT or POST /api/shutdown. Returns the exit code."""
+    from ..api.server import ApiServer
+    from .agent import Agent
+    from .errors import AgentError
+    from .instance import InstanceLock, RunningInstance
+    from .logsetup import setup_logging
+
+    paths = Paths.for_profile().ensure()
+    setup_logging(paths.logs, "agent", console=True)
+    try:
+        lock = InstanceLock(paths).acquire()
+    except RunningInstance as e:
+        print(f"an agent is already running for profile {paths.profile!r} (pid {e.pid}); "
+              f"use 'lcai-tray status' or 'lcai-tray open'", file=sys.stderr)
+        return 3
+    stop = threading.Event()
+    keep = {"worker": True}
+    try:
+        try:
+            agent = Agent(paths, network, secrets_file=secrets_file)
+        except AgentError as e:
+            log.error("cannot start: %s", e)
+            print(f"error: {e.message}\nfix:   {e.fix}", file=sys.stderr)
+            return 2
+        server = ApiServer(agent)
+        agent.api_token = server.token
+
+        def shutdown(keep_worker: bool = True) -> None:
+            keep["worker"] = keep_worker
+            stop.set()
+
+        agent.on_shutdown(shutdown)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, lambda *_: shutdown(True))
+            signal.signal(signal.SIGINT, lambda *_: shutdown(True))
+        server.start()
+        lock.update(port=server.port)
+        agent.start()
+        log.info("agent running: profile %s, network %s, dashboard %s/ui/", paths.profile, agent.network.name,
+                 server.base_url)
+        if ready:
+            ready.set()
+        while not stop.wait(0.5):
+            pass
+        log.info("agent stopping (worker keeps running: %s)", keep["worker"])
+        agent.stop(keep_worker=keep["worker"])
+        server.stop()
+        return 0
+    finally:
+        lock.release()

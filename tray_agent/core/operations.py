@@ -1,0 +1,99 @@
+"""User operations: validate the request up front, then hand the runner one function that does the work.
+
+Every operation that sends from the worker key goes through the chain layer's one-writer gate (wait for the
+worker to be idle, stop the container, send, restart); the progress messages tell the user about that pause.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .errors import ValidationError
+
+if TYPE_CHECKING:
+    from .agent import Agent
+
+Progress = Callable[[str, "float | None"], None]
+MONEY_OPS = {"settle", "withdraw", "deregister", "clear_stuck", "top_up", "remove_worker"}
+
+
+def _need_confirm(kind: str, body: dict) -> None:
+    if kind in MONEY_OPS and body.get("confirm") is not True:
+        raise ValidationError(f"{kind} moves funds or stake and needs confirmation",
+                              fix='show the amount and fee to the user, then send "confirm": true', field="confirm")
+
+
+def _bool(body: dict, key: str, default: bool = False) -> bool:
+    v = body.get(key, default)
+    if not isinstance(v, bool):
+        raise ValidationError(f"{key} must be true or false", fix="send a JSON boolean", field=key)
+    return v
+
+
+def _str(body: dict, key: str) -> str:
+    v = body.get(key)
+    if not isinstance(v, str) or not v.strip():
+        raise ValidationError(f"{key} is required", fix=f"send {key} as a string", field=key)
+    return v.strip()
+
+
+def build(agent: Agent, kind: str, body: dict[str, Any]) -> tuple[Callable[[Progress], Any], dict]:
+    """Return (work function, parameters safe to store in history). Raises ValidationError on bad input."""
+    from . import integration as ig
+
+    if not isinstance(body, dict):
+        raise ValidationError("body must be a JSON object")
+    kinds = {"start", "stop", "restart", "settle", "withdraw", "deregister", "clear_stuck", "set_models", "speedtest",
+             "recover", "top_up", "reinstate", "free_memory", "remove_worker", "switch_network"}
+    if kind not in kinds:
+        raise ValidationError(f"unknown operation {kind[:40]!r}", fix=f"use one of: {', '.join(sorted(kinds))}", field="kind")
+    _need_confirm(kind, body)
+    safe = {k: v for k, v in body.items() if k in ("to", "amount", "models", "allow_slash", "force", "id", "network")}
+
+    if kind == "start":
+        return (lambda p: ig.op_start(agent, p)), safe
+    if kind == "stop":
+        return (lambda p: ig.op_stop(agent, p)), safe
+    if kind == "restart":
+        return (lambda p: ig.op_restart(agent, p)), safe
+    if kind == "settle":
+        return (lambda p: ig.op_settle(agent, p)), safe
+    if kind == "withdraw":
+        to, amount, force = _str(body, "to"), _str(body, "amount"), _bool(body, "force")
+        ig.withdraw_preview(agent, to, amount, force=force)  # validates now: bad input never queues an op
+        return (lambda p: ig.op_withdraw(agent, to, amount, force, p)), safe
+    if kind == "deregister":
+        agent.require_key()
+        return (lambda p: ig.op_deregister(agent, p)), safe
+    if kind == "clear_stuck":
+        allow = _bool(body, "allow_slash")
+        return (lambda p: ig.op_clear_stuck(agent, allow, p)), safe
+    if kind == "set_models":
+        models = agent.validate_models(body.get("models"))
+        return (lambda p: ig.op_set_models(agent, models, p)), safe
+    if kind == "speedtest":
+        models = body.get("models") or []
+        models = agent.validate_models(models) if models else []
+        return (lambda p: ig.op_speedtest(agent, models, p)), safe
+    if kind == "recover":
+        entry = _str(body, "id")
+        if entry not in {k.id for k in agent.custody.list_archive(check_staked=False)}:
+            raise ValidationError(f"no archived key {entry[:60]!r}", fix="pick one from the Recover list", field="id")
+        return (lambda p: ig.op_recover(agent, entry, p)), safe
+    if kind == "top_up":
+        from .amounts import parse_lcai
+
+        wei = parse_lcai(_str(body, "amount"))
+        return (lambda p: ig.op_top_up(agent, wei, p)), safe
+    if kind == "reinstate":
+        return (lambda p: ig.op_reinstate(agent, p)), safe
+    if kind == "free_memory":
+        return (lambda p: ig.op_free_memory(agent, p)), safe
+    if kind == "remove_worker":
+        return (lambda p: ig.op_remove_worker(agent, p)), safe
+    # switch_network
+    from .networks import validate_network_name
+
+    net = validate_network_name(_str(body, "network"))
+    return (lambda p: ig.op_switch_network(agent, net, p)), safe

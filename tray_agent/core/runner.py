@@ -1,0 +1,114 @@
+"""The serial operation runner: one user operation at a time, with progress events, a result and history."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import AgentError, BusyError
+from .events import EventBus
+from .history import History
+from .redact import redact
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, "float | None"], None]
+OpFn = Callable[[Progress], Any]
+
+
+@dataclass
+class Operation:
+    op_id: str
+    kind: str
+    params: dict
+    state: str = "queued"
+    progress: list[dict] = field(default_factory=list)
+    result: Any = None
+    error: dict | None = None
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def to_dict(self) -> dict:
+        return {"op_id": self.op_id, "kind": self.kind, "state": self.state, "progress": self.progress[-20:],
+                "result": self.result, "error": self.error, "started": self.started, "finished": self.finished}
+
+
+class OperationRunner:
+    """Runs submitted operations one at a time on a worker thread; a second submit while busy → BusyError."""
+
+    def __init__(self, bus: EventBus, history: History, network: Callable[[], str]):
+        self.bus = bus
+        self.history = history
+        self._network = network
+        self._lock = threading.Lock()
+        self._current: Operation | None = None
+        self._ops: dict[str, Operation] = {}
+
+    @property
+    def current(self) -> Operation | None:
+        return self._current
+
+    def submit(self, kind: str, fn: OpFn, params: dict | None = None, *, safe_params: dict | None = None) -> Operation:
+        """Start ``fn(progress)`` now. ``safe_params`` (no secrets) is what history stores."""
+        with self._lock:
+            if self._current is not None and self._current.state in ("queued", "running"):
+                raise BusyError(
+                    f"another operation is running ({self._current.kind})",
+                    fix="wait for it to finish; progress is on the dashboard",
+                )
+            op = Operation(uuid.uuid4().hex[:12], kind, safe_params if safe_params is not None else (params or {}))
+            self._current = op
+            self._ops[op.op_id] = op
+        self.history.op_started(op.op_id, kind, self._network(), op.params)
+        t = threading.Thread(target=self._run, args=(op, fn), name=f"op-{kind}", daemon=True)
+        t.start()
+        return op
+
+    def run_sync(self, kind: str, fn: OpFn, params: dict | None = None) -> Operation:
+        op = self.submit(kind, fn, params)
+        op.done.wait()
+        return op
+
+    def get(self, op_id: str) -> dict | None:
+        op = self._ops.get(op_id)
+        if op:
+            return op.to_dict()
+        rec = self.history.op(op_id)
+        if rec:
+            return {"op_id": rec["id"], "kind": rec["kind"], "state": rec["state"], "progress": rec["progress"],
+                    "result": rec["result"], "error": rec["error"], "started": rec["started"], "finished": rec["finished"]}
+        return None
+
+    def _run(self, op: Operation, fn: OpFn) -> None:
+        op.state = "running"
+
+        def progress(message: str, fraction: float | None = None) -> None:
+            item = {"t": time.time(), "message": redact(str(message)), "fraction": fraction}
+            op.progress.append(item)
+            self.bus.publish("progress", {"op_id": op.op_id, "kind": op.kind, **item})
+            self.history.op_progress(op.op_id, op.progress)
+
+        try:
+            result = fn(progress)
+            op.result = result.to_dict() if hasattr(result, "to_dict") else result
+            op.state = "done"
+        except AgentError as e:
+            op.error = e.to_dict()
+            op.state = "failed"
+            log.warning("operation %s failed: %s", op.kind, e)
+        except Exception as e:  # unexpected: keep the agent alive, report clearly
+            log.exception("operation %s crashed", op.kind)
+            op.error = {"code": "internal_error", "message": redact(f"{type(e).__name__}: {e}"),
+                        "fix": "see the log file for details and try again"}
+            op.state = "failed"
+        op.finished = time.time()
+        self.history.op_finished(op.op_id, op.state, op.result, op.error)
+        self.bus.publish("result", {"op_id": op.op_id, "kind": op.kind, "ok": op.state == "done",
+                                    "result": op.result, "error": op.error})
+        op.done.set()

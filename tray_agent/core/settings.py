@@ -1,0 +1,83 @@
+"""User settings (per profile): validated field by field with errors that name the field and the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from .errors import ValidationError
+from .networks import DEFAULT_NETWORK, validate_network_name
+from .store import JsonStore
+
+DEFAULTS: dict[str, Any] = {
+    "network": DEFAULT_NETWORK,
+    "rpc_override": {},          # network -> URL
+    "webhook_url": "",
+    "autostart": False,
+    "keep_awake": True,
+    "offline_alert_minutes": 10,
+    "ollama_url": "",            # empty = auto (host Ollama, else managed container)
+    "low_gas_alerts": True,
+}
+
+
+def validate_url(value: str, field: str, *, allow_empty: bool = True) -> str:
+    value = (value or "").strip()
+    if not value and allow_empty:
+        return ""
+    if len(value) > 2048:
+        raise ValidationError(f"{field} is too long", fix="use a URL under 2048 characters", field=field)
+    p = urlparse(value)
+    if p.scheme not in ("http", "https") or not p.netloc or any(c in value for c in " \n\r\t"):
+        raise ValidationError(
+            f"{field} must be an http:// or https:// URL",
+            fix="e.g. https://rpc.example.org or http://127.0.0.1:8545",
+            field=field,
+        )
+    return value
+
+
+class Settings:
+    def __init__(self, path: Path):
+        self.store = JsonStore(path, DEFAULTS)
+
+    def all(self) -> dict[str, Any]:
+        return self.store.all()
+
+    def __getitem__(self, key: str) -> Any:
+        return self.store.get(key)
+
+    def rpc_for(self, network: str) -> str:
+        return (self.store.get("rpc_override") or {}).get(network, "")
+
+    def validate(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """Check every field; nothing is written unless all of them are valid."""
+        out: dict[str, Any] = {}
+        for key, value in changes.items():
+            if key == "network":
+                out[key] = validate_network_name(value)
+            elif key == "rpc_override":
+                if not isinstance(value, dict):
+                    raise ValidationError("rpc_override must map a network to a URL", fix='e.g. {"testnet": "https://..."}', field=key)
+                current = dict(self.store.get("rpc_override") or {})
+                for net, url in value.items():
+                    validate_network_name(net)
+                    current[net] = validate_url(url, "rpc_override")
+                out[key] = {k: v for k, v in current.items() if v}
+            elif key in ("webhook_url", "ollama_url"):
+                out[key] = validate_url(value, key)
+            elif key in ("autostart", "keep_awake", "low_gas_alerts"):
+                if not isinstance(value, bool):
+                    raise ValidationError(f"{key} must be true or false", fix="send a JSON boolean", field=key)
+                out[key] = value
+            elif key == "offline_alert_minutes":
+                if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1440:
+                    raise ValidationError("offline_alert_minutes must be a whole number from 1 to 1440", fix="e.g. 10", field=key)
+                out[key] = value
+            else:
+                raise ValidationError(f"unknown setting {key!r}", fix=f"use one of: {', '.join(DEFAULTS)}", field=key)
+        return out
+
+    def update(self, changes: dict[str, Any]) -> dict[str, Any]:
+        return self.store.update(**self.validate(changes))

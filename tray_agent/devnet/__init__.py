@@ -1,0 +1,1 @@
+"""Local devnet: simulated worker and chain replica (offline)."""

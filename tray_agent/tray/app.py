@@ -1,0 +1,343 @@
+"""The tray process: a light client of the agent (pystray + Pillow + stdlib HTTP; no web3/docker).
+
+The icon appears at once in "starting"; the agent (``lcai-tray serve --headless``) is started as a
+detached child when none runs for the profile, then the tray attaches to its event stream. Menu
+callbacks only post to the agent or open windows. ``pystray`` is imported lazily: it raises at import
+time without a display.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from tray_agent.core.paths import Paths
+from tray_agent.core.status import Status
+
+from . import hosts
+from .client import ApiClient, ApiError, StatusStream, wait_for_agent
+from .dispatcher import Dispatcher
+from .icons import render_icon
+from .view import MenuItem, Notice, TrayView, ViewContext, notices, render
+
+log = logging.getLogger(__name__)
+APP_ID = "lcai-worker-tray"
+AGENT_START_TIMEOUT_S = 60.0
+
+
+def agent_command(profile: str, network: str | None = None) -> list[str]:
+    """argv that starts the headless agent for a profile (the same program, ``serve --headless``)."""
+    if getattr(sys, "frozen", False):
+        cmd = [sys.executable]
+    else:
+        script = Path(sys.executable).with_name("lcai-tray" + (".exe" if os.name == "nt" else ""))
+        cmd = [str(script)] if script.exists() else [
+            sys.executable, "-c", "import sys; from tray_agent.cli import main; sys.exit(main())"]
+    cmd += ["serve", "--headless", "--profile", profile]
+    if network:
+        cmd += ["--network", network]
+    return cmd
+
+
+def start_agent_detached(paths: Paths, network: str | None = None) -> subprocess.Popen:
+    """Start the agent in its own session so that it outlives the tray; output goes to the logs folder."""
+    paths.ensure()
+    out = open(paths.logs / "agent-stdout.log", "ab")  # noqa: SIM115 - handed to the child
+    kw: dict[str, Any] = {"start_new_session": True} if os.name == "posix" else {
+        "creationflags": getattr(subprocess, "DETACHED_PROCESS", 0) | getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
+                         | getattr(subprocess, "CREATE_NO_WINDOW", 0)}
+    try:
+        return subprocess.Popen(agent_command(paths.profile, network), stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, close_fds=True, cwd=str(paths.data), **kw)
+    finally:
+        out.close()
+
+
+def ensure_agent(paths: Paths, network: str | None = None, timeout: float = AGENT_START_TIMEOUT_S,
+                 stop: threading.Event | None = None) -> tuple[ApiClient | None, subprocess.Popen | None]:
+    """Attach to the profile's running agent, or start one and wait until its API answers."""
+    client = ApiClient.from_api_file(paths.api_file)
+    if client and client.ping():
+        return client, None
+    log.info("no agent is running for profile %r: starting it", paths.profile)
+    proc = start_agent_detached(paths, network)
+    client = wait_for_agent(paths.api_file, timeout, stop)
+    return client, proc
+
+
+def open_folder(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    if sys.platform == "win32":
+        os.startfile(str(path))  # type: ignore[attr-defined]  # noqa: S606
+    else:
+        env = dict(os.environ)
+        if getattr(sys, "frozen", False):  # frozen builds override LD_LIBRARY_PATH; xdg-open needs the system one
+            env["LD_LIBRARY_PATH"] = env.pop("LD_LIBRARY_PATH_ORIG", "")
+        subprocess.Popen(["open" if sys.platform == "darwin" else "xdg-open", str(path)], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+class TrayApp:
+    """Owns the pystray Icon; every pystray call goes through ``self.ui`` (the dispatcher)."""
+
+    def __init__(self, paths: Paths, network: str | None = None, backend: str | None = None,
+                 start_agent: bool = True, windows: Any = None, dark_panel: bool | None = None):
+        self.paths, self.network, self.backend, self.start_agent = paths, network, backend, start_agent
+        self.ui = Dispatcher()
+        self.status = Status(profile=paths.profile)
+        self.ctx = ViewContext(connected=False)
+        self.view: TrayView = render(self.status, self.ctx)
+        self.client: ApiClient | None = None
+        self.stream: StatusStream | None = None
+        self.icon: Any = None
+        self.pystray: Any = None
+        self.dark_panel = hosts.panel_is_dark() if dark_panel is None else dark_panel
+        self._windows = windows
+        self._stop = threading.Event()
+        self._menu_sig: tuple | None = None
+        self.quit_choice: str | None = None
+        self.notified: list[Notice] = []
+
+    # --- lifecycle ------------------------------------------------------------------------------------
+    def build_icon(self) -> Any:
+        self.pystray = hosts.import_pystray(self.backend)
+        size = 64
+        self.icon = self.pystray.Icon(APP_ID, render_icon(self.view.icon_key, size, self.dark_panel),
+                                      self.view.tooltip, self._pystray_menu(self.view))
+        self._menu_sig = self.view.menu_items
+        return self.icon
+
+    def run(self) -> int:
+        """Run the tray on the calling (main) thread until Quit. Returns an exit code."""
+        self.build_icon()
+        try:
+            self.icon.run(setup=self._setup)
+        except Exception as e:  # gi backend raises GLib.GError from _finalize without a notification daemon
+            if not self._stop.is_set():
+                raise
+            log.debug("icon finalize: %s", e)
+        finally:
+            self._shutdown()
+        return 0
+
+    def _setup(self, icon: Any) -> None:
+        icon.visible = True
+        threading.Thread(target=self._attach, daemon=True, name="attach").start()
+
+    def _attach(self) -> None:
+        if self.start_agent:
+            client, _ = ensure_agent(self.paths, self.network, stop=self._stop)
+            if client is None and not self._stop.is_set():
+                self._disconnected(f"the agent did not start (see {self.paths.logs})")
+        self.stream = StatusStream(self.paths.api_file, self._on_status, self._disconnected, self._on_event).start()
+
+    def stop(self) -> None:
+        """Remove the icon and end run() (callable from any thread)."""
+        self._stop.set()
+        if self.icon is not None:
+            self.ui.submit(self._stop_icon)
+
+    def _stop_icon(self) -> None:
+        try:
+            self.icon.stop()
+        except Exception as e:  # gi backend: GLib.GError about org.freedesktop.Notifications without a daemon
+            log.debug("icon.stop(): %s", e)
+
+    def _shutdown(self) -> None:
+        self._stop.set()
+        if self.stream:
+            self.stream.stop()
+        self.ui.close()
+
+    # --- status → view ------------------------------------------------------------------------------------
+    def _on_status(self, status: Status) -> None:
+        prev = self.status if self.ctx.connected else None
+        self.client = self.stream.client if self.stream else self.client
+        if not self.ctx.connected:
+            self._refresh_settings()
+        self.status = status
+        self.ctx = replace(self.ctx, connected=True, agent_error="")
+        for n in notices(prev, status):
+            self.notify(n)
+        self.apply()
+
+    def _disconnected(self, reason: str) -> None:
+        if self.ctx.connected or self.ctx.agent_error != reason:
+            log.info("agent connection: %s", reason)
+        self.ctx = replace(self.ctx, connected=False, agent_error=reason)
+        self.apply()
+
+    def _on_event(self, event: str, data: dict) -> None:
+        if event == "notify":
+            self.notify(Notice(str(data.get("title", "LightChain worker")), str(data.get("message", "")),
+                               str(data.get("level", "info"))))
+        elif event == "result" and not data.get("ok", True):
+            err = data.get("error") or {}
+            msg = err.get("message", "") if isinstance(err, dict) else str(err)
+            self.notify(Notice(f"{str(data.get('kind', 'Operation')).replace('_', ' ').capitalize()} failed", msg,
+                               "error"))
+
+    def _refresh_settings(self) -> None:
+        client = self.stream.client if self.stream else None
+        if client is None:
+            return
+        try:
+            settings = client.settings()
+            self.ctx = replace(self.ctx, autostart=bool(settings.get("autostart", False)))
+        except ApiError as e:
+            log.debug("settings: %s", e)
+
+    def apply(self) -> None:
+        """Render the current status and push changes to pystray (coalesced, on the UI thread)."""
+        view = render(self.status, self.ctx)
+        self.view = view
+        self.ui.submit_latest("view", self._push, view)
+
+    def _push(self, view: TrayView) -> None:
+        icon = self.icon
+        if icon is None:
+            return
+        icon.icon = render_icon(view.icon_key, 64, self.dark_panel)
+        if icon.title != view.tooltip:
+            icon.title = view.tooltip
+        if view.menu_items != self._menu_sig and getattr(icon, "HAS_MENU", True):
+            # rebuilding closes an open menu on some desktops: only when the menu really changed
+            self._menu_sig = view.menu_items
+            icon.menu = self._pystray_menu(view)
+
+    def _pystray_menu(self, view: TrayView) -> Any:
+        ps = self.pystray
+
+        def build(items: tuple[MenuItem, ...]) -> list:
+            out = []
+            for it in items:
+                if it.separator:
+                    out.append(ps.Menu.SEPARATOR)
+                elif it.submenu:
+                    out.append(ps.MenuItem(it.label, ps.Menu(*build(it.submenu)), enabled=it.enabled))
+                else:
+                    checked = (lambda _i, v=it.checked: v) if it.checked is not None else None
+                    out.append(ps.MenuItem(it.label, self._callback(it.action), enabled=it.enabled and bool(it.action),
+                                           checked=checked, default=it.default))
+            return out
+
+        return ps.Menu(*build(view.menu_items))
+
+    def _callback(self, action: str):
+        def cb(_icon=None, _item=None) -> None:
+            # never block the UI thread: actions talk HTTP on a short-lived worker thread
+            threading.Thread(target=self.perform, args=(action,), daemon=True, name=f"action-{action}").start()
+        return cb
+
+    # --- actions -----------------------------------------------------------------------------------------------
+    @property
+    def windows(self) -> Any:
+        if self._windows is None:
+            from tray_agent.windows.manager import WindowManager
+
+            self._windows = WindowManager(self.paths.runtime, self._login_url, self.paths.logs)
+        return self._windows
+
+    def _login_url(self, next_path: str) -> str:
+        client = self.client or ApiClient.from_api_file(self.paths.api_file)
+        if client is None:
+            raise ApiError("unreachable", "the agent is not running")
+        return client.login_url(next_path)
+
+    def perform(self, action: str) -> None:
+        """Run one menu action. Errors become a notification, never a crash."""
+        verb, _, arg = action.partition(":")
+        try:
+            if verb == "open":
+                self.windows.open(arg)
+            elif verb == "op":
+                self._client().op(arg)
+            elif verb == "toggle":
+                self._toggle(arg)
+            elif verb == "logs":
+                open_folder(self.paths.logs)
+            elif verb == "quit":
+                self.quit(keep_worker=arg != "stop")
+        except ApiError as e:
+            self.notify(Notice("Could not do that", f"{e.message} {e.fix}".strip(), "error"))
+        except Exception as e:
+            log.exception("menu action %s failed", action)
+            self.notify(Notice("Could not do that", str(e), "error"))
+
+    def _client(self) -> ApiClient:
+        client = self.client or ApiClient.from_api_file(self.paths.api_file)
+        if client is None:
+            raise ApiError("unreachable", "the agent is not running", "wait a moment or restart the tray")
+        return client
+
+    def _toggle(self, name: str) -> None:
+        if name == "keep_awake":
+            self._client().settings(keep_awake=not self.status.keep_awake)
+        elif name == "autostart":
+            settings = self._client().settings(autostart=not self.ctx.autostart)
+            self.ctx = replace(self.ctx, autostart=bool(settings.get("autostart", not self.ctx.autostart)))
+            self.apply()
+
+    def quit(self, keep_worker: bool) -> None:
+        """Quit the tray. keep_worker=True leaves agent and worker running; False stops both."""
+        self.quit_choice = "keep" if keep_worker else "stop"
+        if not keep_worker:
+            try:
+                self._client().shutdown(keep_worker=False)
+            except ApiError as e:
+                log.warning("could not stop the agent: %s", e.message)
+        self.stop()
+
+    def notify(self, notice: Notice) -> None:
+        """Best-effort desktop notification (none on xorg; no daemon → logged only)."""
+        self.notified.append(notice)
+        log.info("notification: %s — %s", notice.title, notice.message)
+        icon = self.icon
+        if icon is None or not getattr(icon, "HAS_NOTIFICATION", False):
+            return
+
+        def show() -> None:
+            try:
+                icon.notify(notice.message, notice.title)
+            except Exception as e:
+                log.debug("notification not shown: %s", e)
+
+        self.ui.submit(show)
+
+
+def run(profile: str | None = None, network: str | None = None, backend: str | None = None) -> int:
+    """Entry point of the tray process (``lcai-tray`` without a subcommand, or ``python -m tray_agent.tray``)."""
+    paths = Paths.for_profile(profile).ensure()
+    host = hosts.detect_tray_host(backend)
+    if not host.available:
+        log.warning("no system tray found (%s): opening the dashboard window instead; the worker keeps running",
+                    host.reason)
+        client, _ = ensure_agent(paths, network)
+        if client is None:
+            log.error("the agent did not start; see %s", paths.logs)
+            return 1
+        from tray_agent.windows.manager import WindowManager
+
+        WindowManager(paths.runtime, client.login_url, paths.logs).open("dashboard")
+        return 0
+    app = TrayApp(paths, network, backend or host.backend)
+    return app.run()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tray_agent.tray [--profile P] [--network N] [--backend B]``."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="lcai-tray-ui", description="LightChain worker tray icon")
+    ap.add_argument("--profile")
+    ap.add_argument("--network")
+    ap.add_argument("--backend", help="pystray backend: appindicator, gtk, xorg, win32, darwin")
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return run(a.profile, a.network, a.backend)

@@ -1,0 +1,202 @@
+"""The tray as a pure function: ``render(Status, ViewContext) -> TrayView(icon_key, tooltip, menu_items)``.
+
+No pystray here: menu items carry an *action* string that the tray app maps to a callback which only
+posts to the agent API (``op:<kind>``), opens a window (``open:<kind>``), toggles a setting
+(``toggle:<name>``), opens a folder (``logs``) or quits (``quit:keep`` / ``quit:stop``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from tray_agent.core.status import Alert, Status, WorkerState
+
+from .icons import icon_key
+
+WEI = Decimal(10) ** 18
+TOOLTIP_MAX = 127  # Windows NOTIFYICONDATA szTip holds 128 chars including NUL
+
+
+@dataclass(frozen=True)
+class ViewContext:
+    """What the tray knows besides the agent's Status."""
+
+    connected: bool = True  # the tray is attached to a running agent
+    autostart: bool = False  # "Start at login" is on
+    agent_error: str = ""  # why the tray cannot reach the agent, if it cannot
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    label: str = ""
+    action: str = ""  # "" = informational line
+    enabled: bool = True
+    checked: bool | None = None  # None = not a toggle
+    default: bool = False
+    separator: bool = False
+    submenu: tuple[MenuItem, ...] = ()
+
+
+SEPARATOR = MenuItem(separator=True)
+
+
+@dataclass(frozen=True)
+class TrayView:
+    icon_key: str
+    tooltip: str
+    menu_items: tuple[MenuItem, ...] = field(default_factory=tuple)
+
+    def find(self, action: str) -> MenuItem | None:
+        """The item with this action, searching submenus too."""
+        stack = list(self.menu_items)
+        while stack:
+            item = stack.pop(0)
+            if item.action == action:
+                return item
+            stack.extend(item.submenu)
+        return None
+
+
+def format_lcai(wei: int, places: int = 2) -> str:
+    """Human LCAI amount: 12.34 LCAI; tiny non-zero amounts show as <0.01."""
+    if wei == 0:
+        return "0 LCAI"
+    value = Decimal(wei) / WEI
+    q = Decimal(1).scaleb(-places)
+    if abs(value) < q:
+        return f"<{q} LCAI"
+    return f"{value.quantize(q):,} LCAI"
+
+
+_RUNNING = {WorkerState.ONLINE, WorkerState.STARTING, WorkerState.STALE}
+_NO_WORKER = {WorkerState.SETUP_NEEDED, WorkerState.DOCKER_MISSING}
+_ALERT_TEXT = {
+    Alert.LOW_GAS: "low gas",
+    Alert.EARNINGS_READY: "earnings ready",
+    Alert.STUCK_JOBS: "stuck jobs",
+    Alert.SLASHED: "slashed",
+    Alert.SUSPENDED: "suspended",
+    Alert.CRASH_LOOP: "crash loop",
+    Alert.RPC_DOWN: "RPC unreachable",
+    Alert.OLLAMA_DOWN: "Ollama down",
+    Alert.PROTOCOL_DRIFT: "update needed",
+}
+
+
+def status_line(status: Status, ctx: ViewContext) -> str:
+    """The first (disabled) menu line: state plus the one thing that matters most now."""
+    if not ctx.connected:
+        return "Starting the agent…" if not ctx.agent_error else f"Agent not reachable: {ctx.agent_error}"
+    parts = [status.state.label]
+    if status.operation:
+        parts.append(f"working: {status.operation.replace('_', ' ')}")
+    elif status.state is WorkerState.ONLINE:
+        parts.append(f"{status.active_jobs} job{'s' if status.active_jobs != 1 else ''} running")
+    elif status.message:
+        parts.append(status.message)
+    return " · ".join(parts)[:90]
+
+
+def tooltip(status: Status, ctx: ViewContext) -> str:
+    """Tooltip: app name, state, earnings; at most :data:`TOOLTIP_MAX` characters."""
+    if not ctx.connected:
+        return "LightChain worker: starting…"
+    bits = [f"LightChain worker: {status.state.label}"]
+    if status.network != "mainnet":
+        bits[0] += f" ({status.network})"
+    if status.releasable_wei:
+        bits.append(f"ready to settle {format_lcai(status.releasable_wei)}")
+    if status.worker_balance_wei:
+        bits.append(f"wallet {format_lcai(status.worker_balance_wei)}")
+    alerts = [_ALERT_TEXT[a] for a in status.alerts if a in _ALERT_TEXT and a is not Alert.EARNINGS_READY]
+    if alerts:
+        bits.append("⚠ " + ", ".join(alerts))
+    text = "\n".join(bits)
+    return text if len(text) <= TOOLTIP_MAX else text[: TOOLTIP_MAX - 1] + "…"
+
+
+def render(status: Status, ctx: ViewContext | None = None) -> TrayView:
+    """Map a Status (and tray context) to icon key, tooltip and menu. Pure and deterministic."""
+    ctx = ctx or ViewContext()
+    state = status.state if ctx.connected else WorkerState.STARTING
+    alerts = status.alerts if ctx.connected else ()
+    live = ctx.connected
+    busy = bool(status.operation)
+    has_worker = live and state not in _NO_WORKER
+    setup = live and state is WorkerState.SETUP_NEEDED
+
+    items: list[MenuItem] = [
+        MenuItem(status_line(status, ctx), enabled=False),
+        MenuItem("Finish setup…" if setup else "Open dashboard", "open:onboarding" if setup else "open:dashboard",
+                 enabled=True, default=True),
+        SEPARATOR,
+        MenuItem("Start worker", "op:start",
+                 enabled=has_worker and not busy and state in {WorkerState.PAUSED, WorkerState.ERROR,
+                                                               WorkerState.DOCKER_DOWN}),
+        MenuItem("Stop worker", "op:stop", enabled=has_worker and not busy and state in _RUNNING),
+        MenuItem("Restart worker", "op:restart",
+                 enabled=has_worker and not busy and state is not WorkerState.STOPPING),
+        SEPARATOR,
+        MenuItem(
+            f"Settle earnings ({format_lcai(status.releasable_wei)})" if status.releasable_wei else "Settle earnings",
+            "op:settle", enabled=has_worker and not busy and status.registered,
+        ),
+        MenuItem("Withdraw…", "open:withdraw", enabled=live and bool(status.address)),
+        MenuItem("Models this worker serves…", "open:models", enabled=live),
+        MenuItem("Speed test…", "open:speedtest", enabled=has_worker),
+    ]
+    if live and status.stuck_jobs > 0:
+        items.append(MenuItem(f"Clear stuck jobs ({status.stuck_jobs})…", "open:stuck", enabled=not busy))
+    items += [
+        MenuItem("Recover a replaced key…", "open:recover", enabled=live),
+        SEPARATOR,
+        MenuItem("Keep machine awake", "toggle:keep_awake", enabled=live, checked=live and status.keep_awake),
+        MenuItem("Start at login", "toggle:autostart", enabled=True, checked=ctx.autostart),
+        MenuItem("Open logs folder", "logs"),
+        SEPARATOR,
+        MenuItem("Quit", "quit", submenu=(
+            MenuItem("Quit, keep the worker running", "quit:keep"),
+            MenuItem("Quit and stop the worker", "quit:stop", enabled=live),
+        )),
+    ]
+    return TrayView(icon_key(state, alerts), tooltip(status, ctx), tuple(items))
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A desktop notification the tray shows once, on a change."""
+
+    title: str
+    message: str
+    level: str = "info"  # info | warning | error
+
+
+_DOWN = {WorkerState.STALE, WorkerState.ERROR, WorkerState.DOCKER_DOWN, WorkerState.DOCKER_MISSING}
+_NEW_ALERT_NOTICES = {
+    Alert.EARNINGS_READY: ("Earnings ready", "Earnings can be settled: open the tray menu → Settle earnings.", "info"),
+    Alert.LOW_GAS: ("Low gas", "The worker wallet is low on LCAI for gas. Top it up so it can keep working.",
+                    "warning"),
+    Alert.SLASHED: ("Stake slashed", "Part of the stake was slashed. Open the dashboard for details.", "error"),
+    Alert.SUSPENDED: ("Worker suspended", "The worker was suspended on-chain. Open the dashboard for details.",
+                      "error"),
+    Alert.STUCK_JOBS: ("Stuck jobs", "Some jobs are stuck. Use Clear stuck jobs… in the tray menu.", "warning"),
+    Alert.CRASH_LOOP: ("Worker keeps crashing", "The worker container keeps restarting. Open the logs folder.",
+                       "error"),
+}
+
+
+def notices(prev: Status | None, cur: Status) -> list[Notice]:
+    """Notifications for the important changes between two snapshots (pure; no repeats while unchanged)."""
+    if prev is None:
+        return []
+    out: list[Notice] = []
+    if prev.state is WorkerState.ONLINE and cur.state in _DOWN:
+        why = cur.message or cur.state.label
+        out.append(Notice("Worker went offline", f"{why}. {cur.fix}".strip(), "warning"))
+    elif prev.state in _DOWN and cur.state is WorkerState.ONLINE:
+        out.append(Notice("Worker back online", "The worker is connected and taking jobs again.", "info"))
+    for alert in cur.alerts:
+        if alert not in prev.alerts and alert in _NEW_ALERT_NOTICES:
+            out.append(Notice(*_NEW_ALERT_NOTICES[alert]))
+    return out

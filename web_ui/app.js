@@ -1,0 +1,243 @@
+// Shared helpers of every page: API calls (session cookie), live events (SSE), errors with a fix,
+// LCAI amounts in BigInt wei, in-page confirmation dialogs (window.confirm is unreliable in webviews),
+// operations with progress, and the page header.
+
+export class ApiError extends Error {
+  constructor(status, err = {}) {
+    super(err.message || err.code || `HTTP ${status}`);
+    this.status = status;
+    this.code = err.code || `http_${status}`;
+    this.fix = err.fix || "";
+    this.field = err.field || "";
+  }
+}
+
+/** JSON request to the agent; the session cookie authenticates, Origin is sent by the browser. */
+export async function api(path, { method = "GET", body } = {}) {
+  let res;
+  try {
+    res = await fetch(path, {
+      method,
+      credentials: "same-origin",
+      cache: "no-store",
+      headers: body !== undefined ? { "Content-Type": "application/json", Accept: "application/json" } : { Accept: "application/json" },
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+    });
+  } catch (e) {
+    throw new ApiError(0, { code: "unreachable", message: "The agent is not answering.",
+      fix: "Check that the worker agent is running (tray icon, or `lcai-tray status`)." });
+  }
+  const text = await res.text();
+  let data = {};
+  try { data = text ? JSON.parse(text) : {}; } catch { data = {}; }
+  if (!res.ok) {
+    const err = new ApiError(res.status, data.error || {});
+    if (res.status === 401 && !err.fix) err.fix = "Open this page again from the tray menu or with `lcai-tray open`.";
+    throw err;
+  }
+  return data;
+}
+
+// ---- DOM helpers -------------------------------------------------------------------------------------
+export const $ = (sel, root = document) => root.querySelector(sel);
+export const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
+
+/** el("div", {class: "x", onclick: fn}, "text", child) */
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith("on") && typeof v === "function") node.addEventListener(k.slice(2), v);
+    else if (k === "html") node.innerHTML = v;
+    else if (k === "text") node.textContent = v;
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) node.append(c instanceof Node ? c : String(c));
+  return node;
+}
+
+// ---- amounts -------------------------------------------------------------------------------------------
+const WEI = 10n ** 18n;
+export function toBig(x) {
+  try { return BigInt(x ?? 0); } catch { return 0n; }
+}
+/** "1234.5678" LCAI from wei (string|bigint), rounded down to `places` decimals, with thousands separators. */
+export function lcai(wei, places = 4) {
+  const w = toBig(wei);
+  const neg = w < 0n;
+  const a = neg ? -w : w;
+  const whole = a / WEI;
+  let frac = (a % WEI).toString().padStart(18, "0").slice(0, places).replace(/0+$/, "");
+  if (!frac && a > 0n && whole === 0n) return `${neg ? "-" : ""}<0.${"0".repeat(places - 1)}1 LCAI`;
+  return `${neg ? "-" : ""}${whole.toLocaleString("en-US")}${frac ? "." + frac : ""} LCAI`;
+}
+/** Parse a decimal LCAI amount typed by the user into wei (BigInt); null when not a number. */
+export function parseLcai(text) {
+  const m = String(text).trim().match(/^(\d+)(?:\.(\d{0,18}))?$/);
+  if (!m) return null;
+  return BigInt(m[1]) * WEI + BigInt((m[2] || "").padEnd(18, "0"));
+}
+export const bytesGB = (b) => `${(Number(b || 0) / 1e9).toFixed(1)} GB`;
+export function duration(s) {
+  s = Math.max(0, Math.floor(Number(s) || 0));
+  const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
+  if (d) return `${d} d ${h} h`;
+  if (h) return `${h} h ${m} min`;
+  return m ? `${m} min` : `${s} s`;
+}
+export function when(t) {
+  if (!t) return "—";
+  const d = new Date(typeof t === "number" ? (t < 1e12 ? t * 1000 : t) : t);
+  return isNaN(d) ? String(t) : d.toLocaleString();
+}
+export const shortAddr = (a) => (a && a.length > 14 ? `${a.slice(0, 8)}…${a.slice(-6)}` : a || "—");
+
+// ---- errors and notices ----------------------------------------------------------------------------
+/** Show an error (message + how to fix it) in the page's alert region, or in `target`. */
+export function showError(err, target = $("#errors")) {
+  if (!target) { console.error(err); return; }
+  target.replaceChildren(el("div", { class: "notice error", role: "alert" },
+    el("strong", {}, err.message || String(err)),
+    err.fix ? el("div", { class: "fix" }, "How to fix: ", err.fix) : null,
+    err.code && err.code !== "internal_error" ? el("div", { class: "small muted" }, `code: ${err.code}`) : null));
+  target.scrollIntoView?.({ block: "nearest" });
+}
+export function showNotice(text, kind = "ok", target = $("#errors")) {
+  if (!target) return;
+  target.replaceChildren(el("div", { class: `notice ${kind}`, role: kind === "error" ? "alert" : "status" }, text));
+}
+export function clearErrors(target = $("#errors")) { target?.replaceChildren(); }
+
+// ---- confirmation dialog ----------------------------------------------------------------------------
+/** In-page modal; resolves true on confirm. `rows` are [label, value] pairs (amount, fee, …). */
+export function confirmDialog({ title, text = "", rows = [], confirm = "Confirm", danger = false }) {
+  return new Promise((resolve) => {
+    const dlg = el("dialog", { "aria-labelledby": "dlg-title", "data-testid": "confirm-dialog" },
+      el("h2", { id: "dlg-title" }, title),
+      text ? el("p", {}, text) : null,
+      rows.length ? el("dl", { class: "kv" }, rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])) : null,
+      el("div", { class: "row end" },
+        el("button", { type: "button", value: "cancel", id: "dlg-cancel" }, "Cancel"),
+        el("button", { type: "button", value: "ok", id: "dlg-ok", class: danger ? "danger" : "primary" }, confirm)));
+    const done = (ok) => { dlg.close(); dlg.remove(); resolve(ok); };
+    dlg.querySelector("#dlg-cancel").addEventListener("click", () => done(false));
+    dlg.querySelector("#dlg-ok").addEventListener("click", () => done(true));
+    dlg.addEventListener("cancel", (e) => { e.preventDefault(); done(false); });
+    document.body.append(dlg);
+    dlg.showModal();
+    dlg.querySelector("#dlg-cancel").focus();
+  });
+}
+
+// ---- live events ----------------------------------------------------------------------------------------
+const listeners = { status: new Set(), progress: new Set(), result: new Set(), notify: new Set(), connection: new Set() };
+let source = null;
+let lastStatus = null;
+export function on(kind, fn) {
+  listeners[kind].add(fn);
+  if (kind === "status" && lastStatus) fn(lastStatus);
+  startEvents();
+  return () => listeners[kind].delete(fn);
+}
+function emit(kind, data) { for (const fn of listeners[kind]) { try { fn(data); } catch (e) { console.error(e); } } }
+function startEvents() {
+  if (source) return;
+  source = new EventSource("/api/events", { withCredentials: true });
+  source.onopen = () => emit("connection", true);
+  source.onerror = () => emit("connection", false); // EventSource reconnects by itself
+  for (const kind of ["status", "progress", "result", "notify"]) {
+    source.addEventListener(kind, (ev) => {
+      let data;
+      try { data = JSON.parse(ev.data); } catch { return; }
+      if (kind === "status") lastStatus = data;
+      emit(kind, data);
+    });
+  }
+}
+export const currentStatus = () => lastStatus;
+
+// ---- operations -------------------------------------------------------------------------------------------
+/**
+ * Start an operation and follow it to the end. `onProgress({message, fraction})` gets live progress.
+ * Resolves with the op record (state done); rejects with ApiError when it fails or cannot start.
+ */
+export async function runOp(kind, body = {}, onProgress = () => {}) {
+  const { op_id } = await api(`/api/ops/${encodeURIComponent(kind)}`, { method: "POST", body });
+  return followOp(op_id, onProgress);
+}
+export async function followOp(op_id, onProgress = () => {}) {
+  const off = on("progress", (p) => { if (p.op_id === op_id) onProgress(p); });
+  try {
+    let seen = 0;
+    for (;;) {
+      const op = await api(`/api/ops/${encodeURIComponent(op_id)}`);
+      const prog = op.progress || [];
+      for (; seen < prog.length; seen++) onProgress(typeof prog[seen] === "string" ? { message: prog[seen] } : prog[seen]);
+      if (op.state === "done") return op;
+      if (op.state === "failed") {
+        const e = typeof op.error === "object" && op.error ? op.error : { message: String(op.error || "the operation failed") };
+        throw new ApiError(0, { code: e.code || "operation_failed", ...e });
+      }
+      await new Promise((r) => setTimeout(r, 700));
+    }
+  } finally { off(); }
+}
+
+/** A small progress area: call .update(p) with {message, fraction}; .done(text) / .fail(err). */
+export function progressBox(target) {
+  const msg = el("div", { role: "status", "aria-live": "polite" });
+  const bar = el("progress", { max: "1", "aria-label": "progress" });
+  target.replaceChildren(el("div", { class: "card" }, msg, bar));
+  return {
+    update(p) { if (p.message) msg.textContent = p.message; if (typeof p.fraction === "number") bar.value = p.fraction; else bar.removeAttribute("value"); },
+    done(text) { msg.textContent = text; bar.value = 1; },
+    fail(err) { showError(err, target); },
+  };
+}
+
+// ---- header --------------------------------------------------------------------------------------------
+const PAGES = [
+  ["dashboard.html", "Dashboard"], ["models.html", "Models"], ["speedtest.html", "Speed test"],
+  ["withdraw.html", "Withdraw"], ["stuck.html", "Stuck jobs"], ["recover.html", "Recover key"],
+  ["settings.html", "Settings"],
+];
+const GLYPH = { online: "✓", starting: "↻", stale: "!", paused: "❚❚", stopping: "■", error: "!", docker_missing: "×",
+  docker_down: "–", setup_needed: "+" };
+export function statePill(status) {
+  const st = status?.state || "starting";
+  return el("span", { class: `pill ${st}`, "data-state": st },
+    el("span", { class: "glyph", "aria-hidden": "true" }, el("span", {}, GLYPH[st] || "?")),
+    status?.state_label || "Connecting…");
+}
+
+/** Render the shared header (brand, navigation, connection indicator) into <header class="top">. */
+export function header() {
+  const here = location.pathname.split("/").pop() || "dashboard.html";
+  const conn = el("span", { class: "conn", role: "status", "aria-live": "polite" }, "connecting…");
+  const nav = el("nav", { "aria-label": "Pages" }, el("ul", {}, PAGES.map(([href, label]) =>
+    el("li", {}, el("a", { href, "aria-current": href === here ? "page" : null }, label)))));
+  const top = $("header.top") || document.body.prepend(el("header", { class: "top" })) || $("header.top");
+  top.replaceChildren(
+    el("a", { class: "skip", href: "#main" }, "Skip to content"),
+    el("a", { class: "brand", href: "dashboard.html" }, el("img", { src: "icon.svg", alt: "" }), "LightChain worker"),
+    nav, conn);
+  on("connection", (up) => { conn.textContent = up ? "live" : "reconnecting…"; conn.classList.toggle("down", !up); });
+  on("status", (s) => { conn.textContent = `live · ${s.network}`; conn.classList.remove("down"); });
+}
+
+/** Copy text to the clipboard with a visible confirmation on the button. */
+export function copyButton(getText, label = "Copy") {
+  const b = el("button", { type: "button", class: "small" }, label);
+  b.addEventListener("click", async () => {
+    try { await navigator.clipboard.writeText(getText()); b.textContent = "Copied"; }
+    catch { b.textContent = "Select and copy"; }
+    setTimeout(() => (b.textContent = label), 1500);
+  });
+  return b;
+}
+
+/** Debounce helper for live validation. */
+export function debounce(fn, ms = 300) {
+  let t;
+  return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); };
+}
