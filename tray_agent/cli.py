@@ -7,7 +7,6 @@ When an agent runs for the profile, commands are sent to it; otherwise one is st
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import os
 import subprocess

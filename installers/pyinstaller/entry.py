@@ -4,6 +4,7 @@ Besides calling ``tray_agent.cli.main`` it does the two things a frozen program 
 
 * ``multiprocessing.freeze_support()`` before anything else, because dashboard windows run in a
   ``spawn`` child: without it every child would start another tray (ecosystem.md, pywebview pitfalls);
+* ``[exe, "-m", "tray_agent", …]`` (how the CLI starts a background agent from a venv) is accepted;
 * ``lcai-tray --bundle-info`` prints, as JSON, which optional parts this bundle carries and whether they
   load here (Qt WebEngine for the dashboard window, GTK/AppIndicator for the Linux tray menu, keyring
   backends). A missing part is explained with the fallback the app uses (the dashboard in the system
@@ -100,6 +101,10 @@ def bundle_info() -> dict:
 
 def run() -> int:
     multiprocessing.freeze_support()
+    # A frozen program has no `python -m`: code that re-launches itself as [sys.executable, "-m",
+    # "tray_agent", ...] (right for a venv) reaches here with those two words first; drop them.
+    if sys.argv[1:2] == ["-m"] and sys.argv[2:3] in (["tray_agent"], ["tray_agent.cli"]):
+        del sys.argv[1:3]
     if sys.argv[1:2] == ["--bundle-info"]:
         print(json.dumps(bundle_info(), indent=2))
         return 0

@@ -198,9 +198,9 @@ class Agent:
         if refresh:
             integration.refresh_chain(self)
         snap = self._snapshot
-        if snap is None:
+        if snap is None or snap.address.lower() != (self.custody.address() or "").lower():
             return False
-        return int(snap.native_balance) >= funding_threshold_wei(int(snap.min_stake), self.network)
+        return snap.balance_wei >= funding_threshold_wei(snap.min_stake_wei, self.network)
 
     def funding_view(self) -> dict:
         from . import integration

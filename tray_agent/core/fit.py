@@ -62,7 +62,8 @@ class FitResult:
 
 
 def headroom_for(available_bytes: int, kind: MemoryKind) -> int:
-    return max(available_bytes * HEADROOM_PCT[kind] // 100, HEADROOM_MIN[kind])
+    """Bytes kept free: a share of ``available_bytes`` with a floor, never more than there is."""
+    return min(available_bytes, max(available_bytes * HEADROOM_PCT[kind] // 100, HEADROOM_MIN[kind]))
 
 
 def _verdict(required: int, available: int, headroom: int) -> Verdict:

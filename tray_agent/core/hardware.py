@@ -277,8 +277,8 @@ def detect_gpus(run: RunFn = run_command, sysfs_root: Path = Path("/sys/class/dr
             continue  # NVML already reported NVIDIA cards
         if g.vendor == "amd" and amd:
             continue
-        if g.vendor == "intel" and g.vram_bytes is None:
-            continue  # integrated graphics: shares RAM, Ollama does not use it
+        if g.vendor in ("intel", "other") and g.vram_bytes is None:
+            continue  # integrated graphics / BMC display adapters: Ollama does not run models on them
         gpus.append(g)
     return gpus
 

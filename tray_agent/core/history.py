@@ -125,7 +125,7 @@ class History:
         rows = self._x("SELECT t, stake_wei, escrowed_wei, releasable_wei, worker_balance_wei, wallet_wei, withdrawn_wei "
                        "FROM earnings WHERE network=? AND t>=? ORDER BY t DESC LIMIT ?", (network, since, limit))
         keys = ("t", "stake_wei", "escrowed_wei", "releasable_wei", "worker_balance_wei", "wallet_wei", "withdrawn_wei")
-        return [dict(zip(keys, r)) for r in reversed(rows)]
+        return [dict(zip(keys, r, strict=True)) for r in reversed(rows)]
 
     def withdrawal(self, network: str, tx: str, to: str, amount_wei: int, fee_wei: int) -> None:
         self._x("INSERT INTO withdrawals VALUES(?,?,?,?,?,?)", (time.time(), network, tx, to, str(amount_wei), str(fee_wei)))

@@ -45,7 +45,7 @@ def build(agent: Agent, kind: str, body: dict[str, Any]) -> tuple[Callable[[Prog
     if not isinstance(body, dict):
         raise ValidationError("body must be a JSON object")
     kinds = {"start", "stop", "restart", "settle", "withdraw", "deregister", "clear_stuck", "set_models", "speedtest",
-             "recover", "top_up", "reinstate", "free_memory", "remove_worker", "switch_network"}
+             "recover", "top_up", "reinstate", "free_memory", "remove_worker", "switch_network", "devnet_fund"}
     if kind not in kinds:
         raise ValidationError(f"unknown operation {kind[:40]!r}", fix=f"use one of: {', '.join(sorted(kinds))}", field="kind")
     _need_confirm(kind, body)
@@ -82,16 +82,19 @@ def build(agent: Agent, kind: str, body: dict[str, Any]) -> tuple[Callable[[Prog
             raise ValidationError(f"no archived key {entry[:60]!r}", fix="pick one from the Recover list", field="id")
         return (lambda p: ig.op_recover(agent, entry, p)), safe
     if kind == "top_up":
-        from .amounts import parse_lcai
+        from .chain.ops import parse_lcai
 
-        wei = parse_lcai(_str(body, "amount"))
-        return (lambda p: ig.op_top_up(agent, wei, p)), safe
+        amount = _str(body, "amount")
+        parse_lcai(amount)  # validate now
+        return (lambda p: ig.op_top_up(agent, amount, p)), safe
     if kind == "reinstate":
         return (lambda p: ig.op_reinstate(agent, p)), safe
     if kind == "free_memory":
         return (lambda p: ig.op_free_memory(agent, p)), safe
     if kind == "remove_worker":
         return (lambda p: ig.op_remove_worker(agent, p)), safe
+    if kind == "devnet_fund":
+        return (lambda p: ig.op_devnet_fund(agent, None, p)), safe
     # switch_network
     from .networks import validate_network_name
 

@@ -243,7 +243,7 @@ def run_speed_test(
     client = ollama.Client(host=ollama_url, timeout=deadline_s + 60)
     try:
         tags = [m.model or "" for m in probe.list().models]
-        loaded = [m.model or "" for m in probe.ps().models]
+        loaded = {m.model or "": m.context_length for m in probe.ps().models}
     except (ConnectionError, httpx.HTTPError, ollama.ResponseError) as e:
         return finish("error", [], f"⛔ Ollama not responding at {ollama_url} ({e}) — start Ollama and retry", None)
     active0 = _read_active(active_jobs)
@@ -291,7 +291,7 @@ def _test_model(
     client: ollama.Client,
     name: str,
     tags: list[str],
-    loaded: list[str],
+    loaded: dict[str, int | None],
     active_jobs: Callable[[], int],
     step: _Stepper,
     *,
@@ -325,16 +325,18 @@ def _test_model(
     result = ModelSpeed(name, "error", answer_tokens=answer)
 
     active = _read_active(active_jobs)
-    is_loaded = any(_names_match(name, m) for m in loaded)
+    resident = next((n for n in loaded if _names_match(name, n)), None)
     try:
         if active == 0:
             step(f"{name}: unloading for a cold start")
             client.generate(model=name, keep_alive=0)
             time.sleep(unload_settle_s)
             result.mode = "cold_start"
-        elif is_loaded:
+        elif resident is not None:
             step(f"{name}: worker busy ({'unknown' if active is None else active} jobs) — testing the loaded model")
             result.mode = "loaded"
+            if loaded[resident]:  # ask for exactly the loaded context: a different num_ctx would reload the model
+                base_options["num_ctx"] = loaded[resident]
         else:
             step(f"{name}: postponed (worker busy, model not loaded)", 2 + runs)
             result.verdict = "postponed"

@@ -2,7 +2,7 @@
 
 import sys
 
-from tray_agent.tray.app import main
+from tray_agent.tray.app import cli
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli())

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tray_agent.core.paths import Paths
-from tray_agent.core.status import Status
+from tray_agent.core.status import Status, WorkerState
 
 from . import hosts
 from .client import ApiClient, ApiError, StatusStream, wait_for_agent
@@ -31,21 +31,19 @@ APP_ID = "lcai-worker-tray"
 AGENT_START_TIMEOUT_S = 60.0
 
 
-def agent_command(profile: str, network: str | None = None) -> list[str]:
-    """argv that starts the headless agent for a profile (the same program, ``serve --headless``)."""
-    if getattr(sys, "frozen", False):
-        cmd = [sys.executable]
-    else:
-        script = Path(sys.executable).with_name("lcai-tray" + (".exe" if os.name == "nt" else ""))
-        cmd = [str(script)] if script.exists() else [
-            sys.executable, "-c", "import sys; from tray_agent.cli import main; sys.exit(main())"]
-    cmd += ["serve", "--headless", "--profile", profile]
+def agent_command(profile: str, network: str | None = None, secrets_file: Path | None = None) -> list[str]:
+    """argv that starts the headless agent for a profile (the same program: ``lcai-tray … serve --headless``)."""
+    cmd = [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m", "tray_agent"]
+    cmd += ["--profile", profile]
     if network:
         cmd += ["--network", network]
-    return cmd
+    if secrets_file:
+        cmd += ["--secrets-file", str(secrets_file)]
+    return cmd + ["serve", "--headless"]
 
 
-def start_agent_detached(paths: Paths, network: str | None = None) -> subprocess.Popen:
+def start_agent_detached(paths: Paths, network: str | None = None,
+                         secrets_file: Path | None = None) -> subprocess.Popen:
     """Start the agent in its own session so that it outlives the tray; output goes to the logs folder."""
     paths.ensure()
     out = open(paths.logs / "agent-stdout.log", "ab")  # noqa: SIM115 - handed to the child
@@ -53,20 +51,20 @@ def start_agent_detached(paths: Paths, network: str | None = None) -> subprocess
         "creationflags": getattr(subprocess, "DETACHED_PROCESS", 0) | getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
                          | getattr(subprocess, "CREATE_NO_WINDOW", 0)}
     try:
-        return subprocess.Popen(agent_command(paths.profile, network), stdin=subprocess.DEVNULL, stdout=out,
+        return subprocess.Popen(agent_command(paths.profile, network, secrets_file), stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT, close_fds=True, cwd=str(paths.data), **kw)
     finally:
         out.close()
 
 
 def ensure_agent(paths: Paths, network: str | None = None, timeout: float = AGENT_START_TIMEOUT_S,
-                 stop: threading.Event | None = None) -> tuple[ApiClient | None, subprocess.Popen | None]:
+                 stop: threading.Event | None = None, secrets_file: Path | None = None) -> tuple[ApiClient | None, subprocess.Popen | None]:
     """Attach to the profile's running agent, or start one and wait until its API answers."""
     client = ApiClient.from_api_file(paths.api_file)
     if client and client.ping():
         return client, None
     log.info("no agent is running for profile %r: starting it", paths.profile)
-    proc = start_agent_detached(paths, network)
+    proc = start_agent_detached(paths, network, secrets_file)
     client = wait_for_agent(paths.api_file, timeout, stop)
     return client, proc
 
@@ -87,8 +85,12 @@ class TrayApp:
     """Owns the pystray Icon; every pystray call goes through ``self.ui`` (the dispatcher)."""
 
     def __init__(self, paths: Paths, network: str | None = None, backend: str | None = None,
-                 start_agent: bool = True, windows: Any = None, dark_panel: bool | None = None):
+                 start_agent: bool = True, windows: Any = None, dark_panel: bool | None = None,
+                 secrets_file: Path | None = None):
         self.paths, self.network, self.backend, self.start_agent = paths, network, backend, start_agent
+        self.secrets_file = secrets_file
+        self._onboarding_opened = False
+        self.open_onboarding = True  # first run → onboarding window
         self.ui = Dispatcher()
         self.status = Status(profile=paths.profile)
         self.ctx = ViewContext(connected=False)
@@ -108,14 +110,17 @@ class TrayApp:
     def build_icon(self) -> Any:
         self.pystray = hosts.import_pystray(self.backend)
         size = 64
+        self._latin1 = "xorg" in (self.backend or os.environ.get("PYSTRAY_BACKEND", "")) or \
+            self.pystray.Icon.__module__.endswith("_xorg")
         self.icon = self.pystray.Icon(APP_ID, render_icon(self.view.icon_key, size, self.dark_panel),
-                                      self.view.tooltip, self._pystray_menu(self.view))
+                                      self._title(self.view.tooltip), self._pystray_menu(self.view))
         self._menu_sig = self.view.menu_items
         return self.icon
 
     def run(self) -> int:
         """Run the tray on the calling (main) thread until Quit. Returns an exit code."""
         self.build_icon()
+        self._run_done = threading.Event()
         try:
             self.icon.run(setup=self._setup)
         except Exception as e:  # gi backend raises GLib.GError from _finalize without a notification daemon
@@ -123,6 +128,7 @@ class TrayApp:
                 raise
             log.debug("icon finalize: %s", e)
         finally:
+            self._run_done.set()
             self._shutdown()
         return 0
 
@@ -132,7 +138,7 @@ class TrayApp:
 
     def _attach(self) -> None:
         if self.start_agent:
-            client, _ = ensure_agent(self.paths, self.network, stop=self._stop)
+            client, _ = ensure_agent(self.paths, self.network, stop=self._stop, secrets_file=self.secrets_file)
             if client is None and not self._stop.is_set():
                 self._disconnected(f"the agent did not start (see {self.paths.logs})")
         self.stream = StatusStream(self.paths.api_file, self._on_status, self._disconnected, self._on_event).start()
@@ -148,6 +154,21 @@ class TrayApp:
             self.icon.stop()
         except Exception as e:  # gi backend: GLib.GError about org.freedesktop.Notifications without a daemon
             log.debug("icon.stop(): %s", e)
+        threading.Thread(target=self._ensure_stopped, daemon=True, name="stop-watch").start()
+
+    def _ensure_stopped(self, grace_s: float = 3.0) -> None:
+        """pystray's xorg loop sometimes misses the DestroyNotify of its own window and blocks in
+        next_event() forever; closing its X connection ends that loop (it logs the error and returns)."""
+        done = getattr(self, "_run_done", None)
+        if done is None or done.wait(grace_s):
+            return
+        display = getattr(self.icon, "_display", None)
+        if display is not None:
+            log.debug("the xorg tray loop did not end: closing its X connection")
+            try:
+                display.close()
+            except Exception as e:
+                log.debug("closing the X connection: %s", e)
 
     def _shutdown(self) -> None:
         self._stop.set()
@@ -166,6 +187,9 @@ class TrayApp:
         for n in notices(prev, status):
             self.notify(n)
         self.apply()
+        if status.state is WorkerState.SETUP_NEEDED and not self._onboarding_opened and self.open_onboarding:
+            self._onboarding_opened = True  # first run: the wizard opens by itself, once per tray run
+            threading.Thread(target=self.perform, args=("open:onboarding",), daemon=True).start()
 
     def _disconnected(self, reason: str) -> None:
         if self.ctx.connected or self.ctx.agent_error != reason:
@@ -189,9 +213,14 @@ class TrayApp:
             return
         try:
             settings = client.settings()
-            self.ctx = replace(self.ctx, autostart=bool(settings.get("autostart", False)))
+            self._apply_settings(settings)
         except ApiError as e:
             log.debug("settings: %s", e)
+
+    def _apply_settings(self, settings: dict) -> None:
+        ka = settings.get("keep_awake")
+        self.ctx = replace(self.ctx, autostart=bool(settings.get("autostart", False)),
+                           keep_awake=ka if isinstance(ka, bool) else None)
 
     def apply(self) -> None:
         """Render the current status and push changes to pystray (coalesced, on the UI thread)."""
@@ -204,12 +233,20 @@ class TrayApp:
         if icon is None:
             return
         icon.icon = render_icon(view.icon_key, 64, self.dark_panel)
-        if icon.title != view.tooltip:
-            icon.title = view.tooltip
+        title = self._title(view.tooltip)
+        if icon.title != title:
+            icon.title = title
         if view.menu_items != self._menu_sig and getattr(icon, "HAS_MENU", True):
             # rebuilding closes an open menu on some desktops: only when the menu really changed
             self._menu_sig = view.menu_items
             icon.menu = self._pystray_menu(view)
+
+    def _title(self, text: str) -> str:
+        """The xorg backend stores the title as a Latin-1 WM_NAME: replace what Latin-1 cannot hold."""
+        if not getattr(self, "_latin1", False):
+            return text
+        text = text.replace("…", "...").replace("⚠", "!")
+        return text.encode("latin-1", "replace").decode("latin-1")
 
     def _pystray_menu(self, view: TrayView) -> Any:
         ps = self.pystray
@@ -278,11 +315,14 @@ class TrayApp:
 
     def _toggle(self, name: str) -> None:
         if name == "keep_awake":
-            self._client().settings(keep_awake=not self.status.keep_awake)
+            current = self.status.keep_awake if self.ctx.keep_awake is None else self.ctx.keep_awake
+            settings = self._client().settings(keep_awake=not current)
         elif name == "autostart":
             settings = self._client().settings(autostart=not self.ctx.autostart)
-            self.ctx = replace(self.ctx, autostart=bool(settings.get("autostart", not self.ctx.autostart)))
-            self.apply()
+        else:
+            return
+        self._apply_settings(settings)
+        self.apply()
 
     def quit(self, keep_worker: bool) -> None:
         """Quit the tray. keep_worker=True leaves agent and worker running; False stops both."""
@@ -311,33 +351,43 @@ class TrayApp:
         self.ui.submit(show)
 
 
-def run(profile: str | None = None, network: str | None = None, backend: str | None = None) -> int:
-    """Entry point of the tray process (``lcai-tray`` without a subcommand, or ``python -m tray_agent.tray``)."""
+def run(profile: str | None = None, network: str | None = None, backend: str | None = None,
+        secrets_file: Path | None = None) -> int:
+    """Run the tray process: icon at once, agent started or attached; no tray host → dashboard window."""
     paths = Paths.for_profile(profile).ensure()
-    host = hosts.detect_tray_host(backend)
+    host = hosts.detect_tray_host(backend, wait_s=float(os.environ.get("LCAI_TRAY_HOST_WAIT", "10")))
     if not host.available:
         log.warning("no system tray found (%s): opening the dashboard window instead; the worker keeps running",
                     host.reason)
-        client, _ = ensure_agent(paths, network)
+        client, _ = ensure_agent(paths, network, secrets_file=secrets_file)
         if client is None:
             log.error("the agent did not start; see %s", paths.logs)
             return 1
         from tray_agent.windows.manager import WindowManager
 
-        WindowManager(paths.runtime, client.login_url, paths.logs).open("dashboard")
+        first_run = client.status().state.value == "setup_needed"
+        WindowManager(paths.runtime, client.login_url, paths.logs).open("onboarding" if first_run else "dashboard")
         return 0
-    app = TrayApp(paths, network, backend or host.backend)
+    app = TrayApp(paths, network, backend or host.backend, secrets_file=secrets_file)
     return app.run()
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(network: str | None = None, secrets_file: Path | None = None, profile: str | None = None,
+         backend: str | None = None) -> int:
+    """Entry point used by ``lcai-tray`` (no subcommand)."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return run(profile, network, backend, secrets_file)
+
+
+def cli(argv: list[str] | None = None) -> int:
     """``python -m tray_agent.tray [--profile P] [--network N] [--backend B]``."""
     import argparse
 
-    ap = argparse.ArgumentParser(prog="lcai-tray-ui", description="LightChain worker tray icon")
+    ap = argparse.ArgumentParser(prog="python -m tray_agent.tray", description="LightChain worker tray icon")
     ap.add_argument("--profile")
     ap.add_argument("--network")
     ap.add_argument("--backend", help="pystray backend: appindicator, gtk, xorg, win32, darwin")
+    ap.add_argument("--secrets-file", type=Path)
     a = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return run(a.profile, a.network, a.backend)
+    return main(a.network, a.secrets_file, a.profile, a.backend)

@@ -136,11 +136,13 @@ class ApiClient:
                on_open: Callable[[], None] | None = None) -> Iterator[tuple[str, dict]]:
         """Yield ``(event, data)`` from ``/api/events`` until the stream ends, fails or ``stop`` is set."""
         conn = http.client.HTTPConnection(self.host, self.info.port, timeout=read_timeout)
-        closer = threading.Thread(target=_close_on(stop, conn), daemon=True, name="sse-closer")
+        done = threading.Event()  # ends the closer thread when this connection ends by itself
         try:
             headers = self._headers()
             headers["Accept"] = "text/event-stream"
             conn.request("GET", "/api/events", headers=headers)
+            # keep the socket: getresponse() hands it to the response and clears conn.sock
+            closer = threading.Thread(target=_close_on(stop, done, conn.sock), daemon=True, name="sse-closer")
             resp = conn.getresponse()
             if resp.status != 200:
                 raise ApiError(f"http_{resp.status}", "event stream refused", status=resp.status)
@@ -173,13 +175,16 @@ class ApiClient:
             if not stop.is_set():
                 raise ApiError("unreachable", f"event stream lost ({e.__class__.__name__})") from e
         finally:
+            done.set()
             conn.close()
 
 
-def _close_on(stop: threading.Event, conn: http.client.HTTPConnection) -> Callable[[], None]:
+def _close_on(stop: threading.Event, done: threading.Event, sock: socket.socket | None) -> Callable[[], None]:
+    """Shut the socket down when ``stop`` is set, so a blocked readline() returns at once."""
     def run() -> None:
-        stop.wait()
-        sock = conn.sock
+        while not stop.wait(0.5):
+            if done.is_set():
+                return
         if sock is not None:
             try:
                 sock.shutdown(socket.SHUT_RDWR)

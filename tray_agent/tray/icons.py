@@ -131,7 +131,7 @@ def render_icon(key: str, size: int = 64, dark_panel: bool = True) -> Image.Imag
     rim = "#ffffff" if dark_panel else "#1f2328"
     pad = big * 0.06
     box = (pad, pad, big - pad, big - pad)
-    rim_w = max(_SS, big * 0.045)
+    rim_w = max(1.5 * _SS, big * 0.05)  # >= 1.5 px at the final size
     _draw_shape(d, look.shape, box, rim)
     _draw_shape(d, look.shape, _grow(box, -rim_w), look.fill)
     _draw_glyph(d, look.glyph, box, look.shape, "#ffffff")

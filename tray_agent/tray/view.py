@@ -8,7 +8,7 @@ posts to the agent API (``op:<kind>``), opens a window (``open:<kind>``), toggle
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 from tray_agent.core.status import Alert, Status, WorkerState
 
@@ -24,6 +24,7 @@ class ViewContext:
 
     connected: bool = True  # the tray is attached to a running agent
     autostart: bool = False  # "Start at login" is on
+    keep_awake: bool | None = None  # the user's keep-awake setting (None: unknown → show whether it is active)
     agent_error: str = ""  # why the tray cannot reach the agent, if it cannot
 
 
@@ -66,7 +67,7 @@ def format_lcai(wei: int, places: int = 2) -> str:
     q = Decimal(1).scaleb(-places)
     if abs(value) < q:
         return f"<{q} LCAI"
-    return f"{value.quantize(q):,} LCAI"
+    return f"{value.quantize(q, rounding=ROUND_DOWN):,} LCAI"  # never show more than there is
 
 
 _RUNNING = {WorkerState.ONLINE, WorkerState.STARTING, WorkerState.STALE}
@@ -107,8 +108,8 @@ def tooltip(status: Status, ctx: ViewContext) -> str:
         bits[0] += f" ({status.network})"
     if status.releasable_wei:
         bits.append(f"ready to settle {format_lcai(status.releasable_wei)}")
-    if status.worker_balance_wei:
-        bits.append(f"wallet {format_lcai(status.worker_balance_wei)}")
+    if status.wallet_wei:
+        bits.append(f"wallet {format_lcai(status.wallet_wei)}")
     alerts = [_ALERT_TEXT[a] for a in status.alerts if a in _ALERT_TEXT and a is not Alert.EARNINGS_READY]
     if alerts:
         bits.append("⚠ " + ", ".join(alerts))
@@ -151,7 +152,7 @@ def render(status: Status, ctx: ViewContext | None = None) -> TrayView:
     items += [
         MenuItem("Recover a replaced key…", "open:recover", enabled=live),
         SEPARATOR,
-        MenuItem("Keep machine awake", "toggle:keep_awake", enabled=live, checked=live and status.keep_awake),
+        MenuItem("Keep machine awake", "toggle:keep_awake", enabled=live, checked=live and (status.keep_awake if ctx.keep_awake is None else ctx.keep_awake)),
         MenuItem("Start at login", "toggle:autostart", enabled=True, checked=ctx.autostart),
         MenuItem("Open logs folder", "logs"),
         SEPARATOR,

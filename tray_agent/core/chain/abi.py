@@ -13,6 +13,7 @@ from importlib import resources
 from typing import Any
 
 import eth_abi
+from eth_abi.exceptions import DecodingError
 from eth_utils import event_abi_to_log_topic, function_abi_to_4byte_selector, to_checksum_address
 from eth_utils.abi import get_abi_input_types, get_abi_output_types
 
@@ -47,7 +48,7 @@ def _hex(data: bytes | str) -> bytes:
 def _plain(types_and_values: Any, abi_params: list[dict]) -> Any:
     """Turn decoded tuples into dicts keyed by component names; checksum addresses; bytes to 0x-hex."""
     out = []
-    for p, v in zip(abi_params, types_and_values):
+    for p, v in zip(abi_params, types_and_values, strict=False):
         out.append(_convert(p, v))
     return out
 
@@ -55,7 +56,7 @@ def _plain(types_and_values: Any, abi_params: list[dict]) -> Any:
 def _convert(p: dict, v: Any) -> Any:
     t = p["type"]
     if t == "tuple":
-        return {c["name"]: _convert(c, x) for c, x in zip(p["components"], v)}
+        return {c["name"]: _convert(c, x) for c, x in zip(p["components"], v, strict=False)}
     if t.endswith("[]"):
         inner = dict(p, type=t[:-2])
         return [_convert(inner, x) for x in v]
@@ -117,7 +118,17 @@ class Contract:
 
     def decode_output(self, fn_name: str, data: bytes | str) -> Any:
         f = self.fn(fn_name)
-        values = eth_abi.decode(get_abi_output_types(f), _hex(data))
+        try:
+            values = eth_abi.decode(get_abi_output_types(f), _hex(data))
+        except (DecodingError, ValueError) as e:
+            from .errors import BadReturnData
+
+            raw = _hex(data) if isinstance(data, (bytes, str)) else b""
+            raise BadReturnData(
+                f"{self.name}.{fn_name} returned {'no data' if not raw else 'undecodable data'}"
+                f"{' (no contract at ' + self.address + '?)' if not raw and self.address else ''}",
+                fix="check the network's contract addresses (the protocol may have changed)",
+            ) from e
         plain = _plain(values, f["outputs"])
         return plain[0] if len(plain) == 1 else tuple(plain)
 
@@ -134,12 +145,12 @@ class Contract:
         indexed = [i for i in ev["inputs"] if i.get("indexed")]
         plain_in = [i for i in ev["inputs"] if not i.get("indexed")]
         args: dict[str, Any] = {}
-        for p, t in zip(indexed, topics[1:]):
+        for p, t in zip(indexed, topics[1:], strict=False):
             (v,) = eth_abi.decode([p["type"]], _hex(t))
             args[p["name"]] = _convert(p, v)
         if plain_in:
             values = eth_abi.decode([i["type"] for i in plain_in], _hex(log.get("data") or "0x"))
-            for p, v in zip(plain_in, values):
+            for p, v in zip(plain_in, values, strict=False):
                 args[p["name"]] = _convert(p, v)
         return DecodedLog(
             name=ev["name"], address=to_checksum_address(log["address"]), args=args,
@@ -205,4 +216,4 @@ def decode_error(data: bytes | str | None) -> DecodedError | None:
         values = eth_abi.decode(get_abi_input_types(item), raw[4:])
     except Exception:
         return DecodedError(item["name"], sel, {})
-    return DecodedError(item["name"], sel, dict(zip([p["name"] for p in item["inputs"]], _plain(values, item["inputs"]))))
+    return DecodedError(item["name"], sel, dict(zip([p["name"] for p in item["inputs"]], _plain(values, item["inputs"]), strict=False)))

@@ -180,7 +180,7 @@ class ChainClient:
         """N eth_calls in ONE HTTP request; failed items raise (or are returned as exceptions)."""
         results = self.rpc.batch([("eth_call", self._call_params(c, f, a, sender, 0, block)) for c, f, a in calls])
         out = []
-        for (c, f, _), r in zip(calls, results):
+        for (c, f, _), r in zip(calls, results, strict=False):
             if isinstance(r, Exception):
                 if raise_errors:
                     raise r
@@ -252,7 +252,7 @@ class ChainClient:
         if cid != self.network.chain_id:
             raise WrongChain(self.network.chain_id, cid, self.network.label or self.network.name)
         blk, bal = res[1], to_int(res[2])
-        dec = [c.decode_output(f, r) for (c, f, _), r in zip(views, res[3:])]
+        dec = [c.decode_output(f, r) for (c, f, _), r in zip(views, res[3:], strict=False)]
         (registered, stake, min_stake, wbal, active, suspended, until, offenses, key, window, wbps, paused) = dec[:12]
         infos = []
         for i, n in enumerate(names):
@@ -285,7 +285,7 @@ class ChainClient:
         for i in range(0, len(ids), batch):
             part = ids[i:i + batch]
             res = self.read_many([(self.job_registry, "getJob", (j,)) for j in part], raise_errors=False)
-            for j, r in zip(part, res):
+            for j, r in zip(part, res, strict=False):
                 if isinstance(r, ChainError) and not isinstance(r, RpcError):
                     if getattr(r, "error_name", "") == "JobNotFound":
                         continue

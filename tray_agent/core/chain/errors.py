@@ -43,6 +43,12 @@ class RpcError(ChainError):
         self.data = data
 
 
+class BadReturnData(ChainError):
+    """A call returned data that does not decode (e.g. no contract at that address, or an ABI change)."""
+
+    code = "bad_return_data"
+
+
 class WrongChain(ChainError):
     code = "wrong_chain"
 
@@ -74,7 +80,7 @@ class Reverted(ChainError):
     ):
         super().__init__(message, fix=fix)
         self.error_name = error_name
-        self.args = args or {}
+        self.error_args = args or {}
         self.selector = selector
         self.data = data
         self.eta = eta
@@ -83,8 +89,9 @@ class Reverted(ChainError):
     def to_dict(self) -> dict:
         out = super().to_dict()
         out.update({"error": self.error_name, "selector": self.selector})
-        if self.args:
-            out["args"] = {k: (str(v) if isinstance(v, int) and not isinstance(v, bool) else v) for k, v in self.args.items()}
+        if self.error_args:
+            out["args"] = {k: (str(v) if isinstance(v, int) and not isinstance(v, bool) else v)
+                           for k, v in self.error_args.items()}
         if self.eta is not None:
             out["eta"] = self.eta
         if self.tx_hash:

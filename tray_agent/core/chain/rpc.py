@@ -109,7 +109,7 @@ class RpcClient:
         if not calls:
             return []
         ids = [next(self._ids) for _ in calls]
-        payload = [{"jsonrpc": "2.0", "id": i, "method": m, "params": list(p)} for i, (m, p) in zip(ids, calls)]
+        payload = [{"jsonrpc": "2.0", "id": i, "method": m, "params": list(p)} for i, (m, p) in zip(ids, calls, strict=False)]
         body = self._post(payload)
         if isinstance(body, dict) and body.get("error") is not None:
             raise classify_error(body["error"], "batch")
@@ -117,7 +117,7 @@ class RpcClient:
             raise RpcBadResponse("the RPC did not answer the batch with a JSON array", url=_redact_url(self.url))
         by_id = {item.get("id"): item for item in body if isinstance(item, dict)}
         out: list[Any] = []
-        for rid, (method, _) in zip(ids, calls):
+        for rid, (method, _) in zip(ids, calls, strict=False):
             item = by_id.get(rid)
             if item is None:
                 raise RpcBadResponse(f"the RPC answer to the batch lacks {method}", url=_redact_url(self.url))

@@ -29,6 +29,7 @@ class TxResult:
     gas_used: int
     effective_gas_price: int
     logs: tuple[dict, ...] = field(default_factory=tuple, repr=False)
+    contract_address: str = ""
 
     @property
     def fee_wei(self) -> int:
@@ -179,6 +180,7 @@ class TxSender:
         return TxResult(
             tx_hash=tx_hash, nonce=nonce, block_number=block, gas_used=to_int(rcpt["gasUsed"]),
             effective_gas_price=to_int(rcpt.get("effectiveGasPrice") or "0x0"), logs=tuple(rcpt.get("logs") or ()),
+            contract_address=to_checksum_address(rcpt["contractAddress"]) if rcpt.get("contractAddress") else "",
         )
 
     def _explain_failure(self, tx_hash: str, block: int) -> Exception:

@@ -166,7 +166,7 @@ class Supervisor:
                 c = wc.find(client, spec.name)
                 if c is not None:
                     self._expect_stop(spec.stop_timeout)
-                    c.restart(timeout=spec.stop_timeout)
+                    _restart(c, spec.stop_timeout)
                     self._mark_started()
         self.wake()
 
@@ -410,7 +410,7 @@ class Supervisor:
             log.warning("worker %s not connected for %.0f s: restarting", spec.name, now - since)
             self._publish(state=WorkerState.STALE, message="Not connected: restarting the worker", fix="", **common)
             self._expect_stop(cfg.stale_restart_timeout)
-            c.restart(timeout=cfg.stale_restart_timeout)
+            _restart(c, cfg.stale_restart_timeout)
             self.restarts += 1
             self._mark_started()
             return cfg.fast_interval
@@ -536,16 +536,24 @@ class Supervisor:
         fields.setdefault("keep_awake_reason", self.keep_awake.reason)
         if "alerts" not in fields and "state" in fields:
             fields["alerts"] = self._alerts(crash=False if fields["state"] is WorkerState.ONLINE else None)
-        extra = dict(self.fields.get("extra", {}))
-        extra.update(fields.pop("extra", {}))
-        extra.update({"watcher_connected": self.watcher_connected, "restarts": self.restarts,
-                      "engine": self._endpoint.url if self._endpoint else ""})
-        fields["extra"] = extra
+        rt = dict((self.fields.get("extra") or {}).get("runtime", {}))
+        rt.update(fields.pop("extra", {}))
+        rt.update({"watcher_connected": self.watcher_connected, "restarts": self.restarts,
+                   "engine": self._endpoint.url if self._endpoint else ""})
+        fields["extra"] = {"runtime": rt}  # Status.extra["runtime"]: diagnostics of this supervisor
         self.fields = {**self.fields, **fields}
         try:
             self.on_update(dict(fields))
         except Exception:
             log.exception("status subscriber failed")
+
+
+def _restart(c, timeout: int) -> None:
+    """stop + start (dockerd 20.10's restart endpoint can hang with long timeouts)."""
+    c.reload()
+    if c.status in ("running", "restarting"):
+        c.stop(timeout=timeout)
+    c.start()
 
 
 def _online_msg(h: metrics.WorkerHealth) -> str:

@@ -1,0 +1,66 @@
+"""Tray icons: one distinct image per state, crisp at 16-64 px, light and dark panels, alert badge; app icons."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from tray_agent.core.status import Alert, WorkerState
+from tray_agent.tray.icons import LOOKS, app_icon, app_icon_svg, icon_key, render_icon, write_app_icons
+
+SIZES = (16, 22, 32, 64)
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("state", list(WorkerState))
+@pytest.mark.parametrize("dark", [True, False])
+def test_renders_every_state_at_every_size(state, size, dark):
+    img = render_icon(icon_key(state), size, dark)
+    assert img.size == (size, size) and img.mode == "RGBA"
+    alpha = img.getchannel("A")
+    assert alpha.getbbox() is not None
+    opaque = sum(alpha.histogram()[201:])
+    assert opaque > size * size * 0.3  # a solid shape, not a faint glyph
+    # the rim contrasts with the panel: dark panels get a light rim, light panels a dark one
+    edge = [img.getpixel((x, size // 2)) for x in range(size // 2) if img.getpixel((x, size // 2))[3] > 200][:2]
+    lums = [0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2] for p in edge]
+    assert (max(lums) > 150) if dark else (min(lums) < 100)
+
+
+def test_states_differ_in_shape_and_glyph_not_only_colour():
+    combos = {(look.shape, look.glyph) for look in LOOKS.values()}
+    assert len(combos) == len(WorkerState) == len(LOOKS)
+    # greyscale versions are pairwise different at 22 px (colour-blind / monochrome panels)
+    grey = {s: render_icon(s.value, 22).convert("LA").tobytes() for s in WorkerState}
+    assert len(set(grey.values())) == len(WorkerState)
+
+
+def test_alert_badge_changes_the_top_right_corner():
+    plain = render_icon(icon_key(WorkerState.ONLINE), 32)
+    badge = render_icon(icon_key(WorkerState.ONLINE, (Alert.STUCK_JOBS,)), 32)
+    assert icon_key(WorkerState.ONLINE, (Alert.STUCK_JOBS,)).endswith("+badge")
+    corner = (24, 0, 32, 8)
+    assert plain.crop(corner).tobytes() != badge.crop(corner).tobytes()
+    r, g, b, a = badge.getpixel((26, 5))
+    assert a > 200 and r > 200 and g > 170 and b < 120  # yellow dot
+
+
+def test_app_icons_written(tmp_path):
+    files = write_app_icons(tmp_path)
+    names = {f.name for f in files}
+    assert {"app.png", "app.ico", "app.svg", "app-16.png", "app-256.png", "online.png"} <= names
+    with Image.open(tmp_path / "app.ico") as ico:
+        assert (16, 16) in ico.info.get("sizes", {(16, 16)}) or ico.size
+    assert app_icon(16).size == (16, 16)
+    svg = app_icon_svg()
+    assert svg.startswith("<svg") and 'viewBox="0 0 100 100"' in svg
+
+
+def test_shipped_icons_are_current():
+    from tray_agent.resources import resource_dir
+
+    icons = resource_dir("icons")
+    for name in ("app.png", "app.ico", "app.svg", "app-64.png", "tray/online.png"):
+        assert (icons / name).is_file(), name
+    assert (icons / "app.svg").read_text() == app_icon_svg()
+    assert (resource_dir("web_ui") / "icon.svg").read_text() == app_icon_svg()

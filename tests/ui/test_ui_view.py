@@ -1,0 +1,145 @@
+"""The tray view is a pure function of Status: every WorkerState gets an icon, a tooltip and the issue's menu."""
+
+from __future__ import annotations
+
+import pytest
+
+from tray_agent.core.status import Alert, Status, WorkerState
+from tray_agent.tray.icons import icon_key
+from tray_agent.tray.view import TOOLTIP_MAX, ViewContext, format_lcai, notices, render
+
+WEI = 10**18
+MENU = ["Open dashboard", "Start worker", "Stop worker", "Restart worker", "Settle earnings", "Withdraw…",
+        "Models this worker serves…", "Speed test…", "Recover a replaced key…", "Keep machine awake",
+        "Start at login", "Open logs folder", "Quit"]
+
+
+def labels(view) -> list[str]:
+    return [i.label for i in view.menu_items if not i.separator]
+
+
+def base_label(label: str) -> str:
+    return label.split(" (")[0]
+
+
+@pytest.mark.parametrize("state", list(WorkerState))
+def test_every_state_renders_icon_tooltip_and_menu(state):
+    st = Status(state=state, address="0xabc", registered=True, releasable_wei=3 * WEI, served_models=("llama3-8b",))
+    view = render(st, ViewContext())
+    assert view.icon_key == state.value
+    assert state.label in view.tooltip and len(view.tooltip) <= TOOLTIP_MAX
+    got = [base_label(x) for x in labels(view)[1:]]  # [0] is the status line
+    expected = list(MENU)
+    if state is WorkerState.SETUP_NEEDED:
+        expected[0] = "Finish setup…"
+    assert got == expected
+    status_line = view.menu_items[0]
+    assert not status_line.enabled and state.label in status_line.label
+    assert view.find("open:dashboard" if state is not WorkerState.SETUP_NEEDED else "open:onboarding").default
+    # Quit asks whether the worker keeps running
+    quit_item = next(i for i in view.menu_items if i.label == "Quit")
+    assert [s.action for s in quit_item.submenu] == ["quit:keep", "quit:stop"]
+
+
+@pytest.mark.parametrize(("state", "start", "stop", "restart"), [
+    (WorkerState.ONLINE, False, True, True),
+    (WorkerState.STARTING, False, True, True),
+    (WorkerState.STALE, False, True, True),
+    (WorkerState.PAUSED, True, False, True),
+    (WorkerState.ERROR, True, False, True),
+    (WorkerState.STOPPING, False, False, False),
+    (WorkerState.DOCKER_DOWN, True, False, True),
+    (WorkerState.DOCKER_MISSING, False, False, False),
+    (WorkerState.SETUP_NEEDED, False, False, False),
+])
+def test_start_stop_restart_enabled_by_state(state, start, stop, restart):
+    view = render(Status(state=state, address="0xabc"))
+    assert (view.find("op:start").enabled, view.find("op:stop").enabled, view.find("op:restart").enabled) == (
+        start, stop, restart)
+
+
+def test_clear_stuck_jobs_only_when_there_are_any():
+    assert render(Status(state=WorkerState.ONLINE)).find("open:stuck") is None
+    item = render(Status(state=WorkerState.ONLINE, stuck_jobs=2)).find("open:stuck")
+    assert item is not None and item.label == "Clear stuck jobs (2)…" and item.enabled
+    # its position: right after Speed test…
+    names = labels(render(Status(state=WorkerState.ONLINE, stuck_jobs=1)))
+    assert names.index("Clear stuck jobs (1)…") == names.index("Speed test…") + 1
+
+
+def test_toggles_carry_checkmarks():
+    view = render(Status(state=WorkerState.ONLINE, keep_awake=True), ViewContext(autostart=False))
+    assert view.find("toggle:keep_awake").checked is True
+    assert view.find("toggle:autostart").checked is False
+    view = render(Status(state=WorkerState.ONLINE, keep_awake=False), ViewContext(autostart=True))
+    assert view.find("toggle:keep_awake").checked is False
+    assert view.find("toggle:autostart").checked is True
+    # non-toggles have no checkmark
+    assert view.find("op:settle").checked is None
+
+
+def test_disconnected_shows_starting_and_disables_worker_actions():
+    view = render(Status(state=WorkerState.ONLINE, alerts=(Alert.LOW_GAS,)), ViewContext(connected=False))
+    assert view.icon_key == "starting"  # the icon appears at once in "starting"
+    assert "starting" in view.tooltip.lower()
+    for action in ("op:start", "op:stop", "op:restart", "op:settle", "toggle:keep_awake", "quit:stop"):
+        assert not view.find(action).enabled, action
+    assert view.find("open:dashboard").enabled and view.find("quit:keep").enabled
+    assert view.find("logs").enabled
+    err = render(Status(), ViewContext(connected=False, agent_error="the agent did not start"))
+    assert "the agent did not start" in err.menu_items[0].label
+
+
+def test_running_operation_disables_operations():
+    view = render(Status(state=WorkerState.ONLINE, operation="withdraw", registered=True))
+    assert "working: withdraw" in view.menu_items[0].label
+    assert not view.find("op:stop").enabled and not view.find("op:settle").enabled
+
+
+def test_settle_shows_amount_and_needs_registration():
+    assert not render(Status(state=WorkerState.ONLINE, registered=False)).find("op:settle").enabled
+    item = render(Status(state=WorkerState.ONLINE, registered=True, releasable_wei=12_345 * 10**15)).find("op:settle")
+    assert item.enabled and item.label == "Settle earnings (12.34 LCAI)"
+
+
+def test_alert_badge_and_tooltip():
+    st = Status(state=WorkerState.ONLINE, alerts=(Alert.LOW_GAS,), wallet_wei=5 * WEI, releasable_wei=WEI)
+    view = render(st)
+    assert view.icon_key == icon_key(WorkerState.ONLINE, (Alert.LOW_GAS,)) == "online+badge"
+    assert "low gas" in view.tooltip and "ready to settle 1.00 LCAI" in view.tooltip and "wallet 5.00 LCAI" in view.tooltip
+    # informational alerts get no badge
+    assert render(Status(state=WorkerState.ONLINE, alerts=(Alert.KEEP_AWAKE_UNAVAILABLE,))).icon_key == "online"
+
+
+def test_tooltip_is_bounded():
+    st = Status(state=WorkerState.ERROR, network="testnet", alerts=tuple(Alert), releasable_wei=10**30, wallet_wei=10**30)
+    assert len(render(st).tooltip) <= TOOLTIP_MAX
+
+
+def test_render_is_pure():
+    st = Status(state=WorkerState.ONLINE, updated_at=1.0)
+    assert render(st) == render(st)
+
+
+def test_format_lcai():
+    assert format_lcai(0) == "0 LCAI"
+    assert format_lcai(1) == "<0.01 LCAI"
+    assert format_lcai(1234 * WEI + 9 * 10**15) == "1,234.00 LCAI"  # rounded down: never more than there is
+    assert format_lcai(5 * WEI) == "5.00 LCAI"
+
+
+def test_notices_on_important_changes():
+    online = Status(state=WorkerState.ONLINE)
+    assert notices(None, online) == []
+    assert notices(online, online) == []
+    went = notices(online, Status(state=WorkerState.STALE, message="gateway not connected"))
+    assert [n.title for n in went] == ["Worker went offline"] and "gateway not connected" in went[0].message
+    back = notices(Status(state=WorkerState.DOCKER_DOWN), online)
+    assert [n.title for n in back] == ["Worker back online"]
+    # intentional pause is not "went offline"
+    assert notices(online, Status(state=WorkerState.PAUSED)) == []
+    new = notices(online, Status(state=WorkerState.ONLINE, alerts=(Alert.EARNINGS_READY, Alert.LOW_GAS, Alert.SLASHED)))
+    assert [n.title for n in new] == ["Earnings ready", "Low gas", "Stake slashed"]
+    # no repeats while the alert stays
+    again = Status(state=WorkerState.ONLINE, alerts=(Alert.EARNINGS_READY, Alert.LOW_GAS, Alert.SLASHED))
+    assert notices(again, again) == []

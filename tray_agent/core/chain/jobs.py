@@ -1,0 +1,136 @@
+"""JobIndex: this worker's job ids from logs (chunked scans since registration), cached in a JSON file.
+
+Cursors are per log kind (JobCompleted with topic2 = worker; JobSubmitted decoded, since ``worker`` is not
+indexed). Jobs that reached a final state (Released, TimedOut, Resolved with no escrow, foreign) are marked so
+they are never counted again. The cache is bound to (chain id, worker, JobRegistry); a mismatch resets it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from eth_utils import to_checksum_address
+
+from ..atomic import atomic_write
+from .client import ChainClient
+
+SUBMITTED, ACKNOWLEDGED, COMPLETED, TIMED_OUT, DISPUTED, RESOLVED, RELEASED = range(7)
+STATE_NAMES = ("Submitted", "Acknowledged", "Completed", "TimedOut", "Disputed", "Resolved", "Released")
+CACHE_VERSION = 1
+
+
+def topic_address(address: str) -> str:
+    return "0x" + "00" * 12 + to_checksum_address(address)[2:].lower()
+
+
+def is_final(job: dict, worker: str) -> bool:
+    """True when the job can never change this worker's money again."""
+    if job["worker"].lower() != worker.lower():
+        return True
+    state = job["state"]
+    return state in (TIMED_OUT, RELEASED) or (state == RESOLVED and job["escrowedFee"] == 0)
+
+
+def find_registration_block(client: ChainClient, worker: str, head: int, *, chunk: int = 5000) -> int:
+    """Block of the latest WorkerRegistered(worker), scanning backwards from ``head`` (no archive node needed)."""
+    reg = client.registry
+    topics = [reg.topic("WorkerRegistered"), topic_address(worker)]
+    end = head
+    while end >= 0:
+        start = max(0, end - chunk + 1)
+        logs = client.get_logs(reg.address or "", topics, start, end, chunk=chunk)
+        if logs:
+            return max(int(lg["blockNumber"], 16) for lg in logs)
+        end = start - 1
+    return 0
+
+
+class JobIndex:
+    def __init__(self, client: ChainClient, worker: str, cache_path: Path | None = None):
+        self.client = client
+        self.worker = to_checksum_address(worker)
+        self.cache_path = Path(cache_path) if cache_path else None
+        self.data = self._load()
+
+    # ---- persistence ----
+    def _identity(self) -> dict:
+        return {"chain_id": self.client.chain_id(), "worker": self.worker,
+                "job_registry": (self.client.job_registry.address or "").lower()}
+
+    def _empty(self) -> dict:
+        return {"version": CACHE_VERSION, **self._identity(), "start_block": None,
+                "completed_to": None, "submitted_to": None, "jobs": {}}
+
+    def _load(self) -> dict:
+        if self.cache_path and self.cache_path.exists():
+            try:
+                data = json.loads(self.cache_path.read_text())
+            except (OSError, ValueError):
+                return self._empty()
+            ident = self._identity()
+            if data.get("version") == CACHE_VERSION and all(data.get(k) == v for k, v in ident.items()):
+                return data
+        return self._empty()
+
+    def save(self) -> None:
+        if self.cache_path:
+            self.cache_path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(self.cache_path, json.dumps(self.data, indent=1, sort_keys=True))
+
+    # ---- scanning ----
+    def start_block(self, head: int, explicit: int | None = None) -> int:
+        if explicit is not None:
+            self.data["start_block"] = int(explicit)
+        if self.data.get("start_block") is None:
+            self.data["start_block"] = find_registration_block(self.client, self.worker, head)
+        return int(self.data["start_block"])
+
+    def _job(self, job_id: int) -> dict:
+        return self.data["jobs"].setdefault(str(job_id), {"completed": False, "final": None})
+
+    def refresh(self, *, head: int, start_block: int | None = None, submitted: bool = False, chunk: int = 5000,
+                progress: Callable[[int, int], None] | None = None) -> int:
+        """Scan new logs up to ``head``; returns how many new job ids were found."""
+        jr = self.client.job_registry
+        start = self.start_block(head, start_block)
+        before = len(self.data["jobs"])
+        frm = self.data["completed_to"] + 1 if self.data.get("completed_to") is not None else start
+        if frm <= head:
+            logs = self.client.get_logs(jr.address or "", [jr.topic("JobCompleted"), None, topic_address(self.worker)],
+                                        frm, head, chunk=chunk, progress=progress)
+            for lg in logs:
+                self._job(int(lg["topics"][1], 16))["completed"] = True
+            self.data["completed_to"] = head
+        if submitted:
+            frm = self.data["submitted_to"] + 1 if self.data.get("submitted_to") is not None else start
+            if frm <= head:
+                for lg in self.client.get_logs(jr.address or "", [jr.topic("JobSubmitted")], frm, head, chunk=chunk,
+                                               progress=progress):
+                    d = jr.decode_log(lg)
+                    if d and d.args["worker"].lower() == self.worker.lower():
+                        self._job(int(d.args["jobId"]))
+                self.data["submitted_to"] = head
+        return len(self.data["jobs"]) - before
+
+    # ---- queries ----
+    def ids(self, *, completed_only: bool = False, include_final: bool = False) -> list[int]:
+        out = []
+        for k, v in self.data["jobs"].items():
+            if completed_only and not v.get("completed"):
+                continue
+            if v.get("final") is not None and not include_final:
+                continue
+            out.append(int(k))
+        return sorted(out)
+
+    def mark_final(self, job_id: int, state: int | str) -> None:
+        self._job(job_id)["final"] = STATE_NAMES[state] if isinstance(state, int) else state
+
+    def update_from(self, jobs: dict[int, dict]) -> None:
+        for jid, job in jobs.items():
+            if job["state"] in (COMPLETED, RESOLVED, RELEASED, DISPUTED):
+                self._job(jid)["completed"] = True
+            if is_final(job, self.worker):
+                self.mark_final(jid, job["state"] if job["worker"].lower() == self.worker.lower() else "foreign")

@@ -1,0 +1,51 @@
+"""OpContext: the client, the worker-key sender and the WriterGate every sending operation uses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ...networks import Network
+from ..abi import Contract
+from ..client import ChainClient
+from ..tx import TxResult, TxSender
+from ..writer import WriterGate
+
+Progress = Callable[[str, "float | None"], None]
+
+
+def no_progress(message: str, fraction: float | None = None) -> None:
+    """Default progress callback (ignores updates)."""
+
+
+@dataclass
+class OpContext:
+    client: ChainClient
+    sender: TxSender
+    gate: WriterGate
+
+    @classmethod
+    def create(cls, network: Network, private_key: bytes, *, rpc_url: str | None = None,
+               gate: WriterGate | None = None, receipt_timeout_s: float = 120.0,
+               client: ChainClient | None = None) -> OpContext:
+        """Build a context; without ``gate`` a gate with no container (always idle, no pause) is used."""
+        client = client or ChainClient(network, rpc_url)
+        gate = gate or WriterGate()
+        sender = TxSender(client, private_key, gate=gate, receipt_timeout_s=receipt_timeout_s)
+        return cls(client=client, sender=sender, gate=gate)
+
+    @property
+    def address(self) -> str:
+        return self.sender.address
+
+    @property
+    def network(self) -> Network:
+        return self.client.network
+
+    def tx(self, contract: Contract, fn: str, *args: Any, value: int = 0, gas_margin: float | None = None,
+           progress: Progress = no_progress) -> TxResult:
+        """Preflight (eth_call, decoded revert, nothing sent) then send through the gate and wait."""
+        return self.gate.send(
+            lambda: self.sender.call_and_send(contract, fn, *args, value=value, gas_margin=gas_margin), progress
+        )

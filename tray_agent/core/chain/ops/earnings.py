@@ -1,0 +1,79 @@
+"""Earnings and job history from events (read-only): escrowed, releasable, released, withdrawn."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..client import ChainClient
+from ..jobs import COMPLETED, RELEASED, RESOLVED, STATE_NAMES, JobIndex, topic_address
+
+
+@dataclass(frozen=True)
+class EarningsResult:
+    escrowed_wei: int        # worker share of Completed jobs still inside the dispute window
+    releasable_wei: int      # worker share of jobs releasable now
+    released_wei: int        # total credited by releases (= withdrawn + worker balance)
+    withdrawn_wei: int       # total paid out by withdraw()
+    worker_balance_wei: int  # released, not yet withdrawn
+    jobs: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        for k in list(d):
+            if k.endswith("_wei"):
+                d[k] = str(d[k])
+        return d
+
+
+def _released_shares(client: ChainClient, ids: list[int], start: int, head: int) -> dict[int, int]:
+    """workerShare of each released job, from JobReleased logs (jobId is indexed: OR-filter in groups)."""
+    jr = client.job_registry
+    out: dict[int, int] = {}
+    for i in range(0, len(ids), 100):
+        group = ["0x" + j.to_bytes(32, "big").hex() for j in ids[i:i + 100]]
+        for lg in client.get_logs(jr.address or "", [jr.topic("JobReleased"), group], start, head):
+            d = jr.decode_log(lg)
+            if d:
+                out[int(d.args["jobId"])] = int(d.args["workerShare"])
+    return out
+
+
+def earnings(client: ChainClient, address: str, *, cache_path: Path | None = None,
+             start_block: int | None = None) -> EarningsResult:
+    jr = client.job_registry
+    head, head_ts = client.head()
+    index = JobIndex(client, address, cache_path)
+    index.refresh(head=head, start_block=start_block)
+    ids = index.ids(completed_only=True, include_final=True)
+    jobs = client.get_jobs(ids)
+    index.update_from(jobs)
+    index.save()
+    window, bps, balance = client.read_many([
+        (client.ai_config, "getDisputeWindow", ()), (client.ai_config, "getWorkerFeeBps", ()),
+        (jr, "workerBalance", (address,)),
+    ])
+    released_share = _released_shares(client, [j for j in ids if jobs.get(j, {}).get("state") == RELEASED],
+                                      index.start_block(head), head)
+    escrowed = releasable = 0
+    history = []
+    for jid in ids:
+        j = jobs.get(jid)
+        if j is None:
+            continue
+        share = released_share.get(jid, int(j["escrowedFee"]) * int(bps) // 10000)
+        end = int(j["completedAt"]) + int(window) if j["completedAt"] else None
+        if j["state"] == COMPLETED:
+            if end is not None and end <= head_ts:
+                releasable += share
+            else:
+                escrowed += share
+        elif j["state"] == RESOLVED and int(j["escrowedFee"]) > 0:
+            releasable += share
+        history.append({"job_id": jid, "state": STATE_NAMES[j["state"]], "completed_at": int(j["completedAt"]),
+                        "releasable_at": end, "share_wei": str(share)})
+    logs = client.get_logs(jr.address or "", [jr.topic("WorkerWithdrawal"), topic_address(address)],
+                           index.start_block(head), head)
+    withdrawn = sum(int(jr.decode_log(lg).args["amount"]) for lg in logs)  # type: ignore[union-attr]
+    return EarningsResult(escrowed_wei=escrowed, releasable_wei=releasable, released_wei=withdrawn + int(balance),
+                          withdrawn_wei=withdrawn, worker_balance_wei=int(balance), jobs=history)

@@ -1,0 +1,105 @@
+"""Clear stuck jobs: no-fault settleStuckJob first; claimTimeout (slashes this worker) only when allowed."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..errors import Reverted
+from ..jobs import ACKNOWLEDGED, STATE_NAMES, SUBMITTED, JobIndex
+from .context import OpContext, Progress, no_progress
+
+
+@dataclass
+class StuckJob:
+    job_id: int
+    state: str
+    deadline: int
+    action: str = "none"           # settled_no_fault | timed_out | waiting | changed | failed
+    available_at: int | None = None  # when settleStuckJob becomes possible
+    slash_wei: int = 0             # what claimTimeout would cost (or cost)
+    message: str = ""
+    tx_hash: str = ""
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["slash_wei"] = str(self.slash_wei)
+        return d
+
+
+@dataclass(frozen=True)
+class StuckResult:
+    jobs: list[StuckJob] = field(default_factory=list)
+
+    def count(self, action: str) -> int:
+        return sum(1 for j in self.jobs if j.action == action)
+
+    def to_dict(self) -> dict:
+        return {"jobs": [j.to_dict() for j in self.jobs], "settled_no_fault": self.count("settled_no_fault"),
+                "timed_out": self.count("timed_out"), "waiting": self.count("waiting"),
+                "slash_wei_total": str(sum(j.slash_wei for j in self.jobs if j.action == "timed_out"))}
+
+
+def find_stuck_jobs(ctx: OpContext, cache_path: Path | None = None) -> list[StuckJob]:
+    """This worker's jobs still Submitted/Acknowledged past their deadline, with the slash each would cost."""
+    c, me = ctx.client, ctx.address
+    head, head_ts = c.head()
+    index = JobIndex(c, me, cache_path)
+    index.refresh(head=head, submitted=True)
+    jobs = c.get_jobs(index.ids())
+    index.update_from(jobs)
+    index.save()
+    min_stake, t_bps, c_bps, stake = c.read_many([
+        (c.ai_config, "getMinWorkerStake", ()), (c.ai_config, "getTimeoutSlashBps", ()),
+        (c.ai_config, "getCompletionTimeoutSlashBps", ()), (c.registry, "getWorkerStake", (me,)),
+    ])
+    out = []
+    for jid, j in sorted(jobs.items()):
+        if j["state"] in (SUBMITTED, ACKNOWLEDGED) and j["worker"].lower() == me.lower() and int(j["deadline"]) < head_ts:
+            bps = t_bps if j["state"] == SUBMITTED else c_bps
+            out.append(StuckJob(job_id=jid, state=STATE_NAMES[j["state"]], deadline=int(j["deadline"]),
+                                slash_wei=min(int(stake), int(min_stake) * int(bps) // 10000)))
+    return out
+
+
+def clear_stuck_jobs(ctx: OpContext, *, allow_slash: bool = False, cache_path: Path | None = None,
+                     progress: Progress = no_progress) -> StuckResult:
+    """settleStuckJob (no slash) for each stuck job; with ``allow_slash`` use claimTimeout as a last resort.
+    Every job is re-read after the attempt (anyone may have changed it meanwhile)."""
+    c, jr = ctx.client, ctx.client.job_registry
+    c.ensure_chain()
+    stuck = find_stuck_jobs(ctx, cache_path)
+    if not stuck:
+        progress("no stuck jobs", 1.0)
+        return StuckResult([])
+    with ctx.gate.session(progress):
+        for i, s in enumerate(stuck):
+            progress(f"job {s.job_id}: trying the no-fault settlement", i / len(stuck))
+            try:
+                s.tx_hash = ctx.tx(jr, "settleStuckJob", s.job_id, progress=progress).tx_hash
+                s.action = "settled_no_fault"
+            except Reverted as e:
+                s.message = e.message
+                if e.error_name == "NoFaultWindowNotReached":
+                    s.available_at = e.eta
+                    s.action = "waiting"
+                else:
+                    s.action = "failed"
+                if allow_slash and e.error_name != "JobNotInState":
+                    progress(f"job {s.job_id}: claimTimeout (slash {s.slash_wei} wei)", i / len(stuck))
+                    try:
+                        res = ctx.tx(jr, "claimTimeout", s.job_id, progress=progress)
+                        s.tx_hash = res.tx_hash
+                        s.action = "timed_out"
+                        evs = res.events(jr, "JobTimedOut")
+                        if evs:
+                            s.slash_wei = int(evs[0].args["slashAmount"])
+                    except Reverted as e2:
+                        s.message = e2.message
+            job = c.get_job(s.job_id)  # re-read: a keeper / the container may have acted
+            if s.action in ("waiting", "failed") and job["state"] not in (SUBMITTED, ACKNOWLEDGED):
+                s.action = "changed"
+                s.message = f"the job is now {STATE_NAMES[job['state']]} (changed by someone else)"
+            s.state = STATE_NAMES[job["state"]]
+    progress("stuck jobs handled", 1.0)
+    return StuckResult(stuck)

@@ -1,0 +1,69 @@
+"""Send native LCAI from the worker address to any wallet (plain transfer through the WriterGate)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ...errors import ValidationError
+from ..errors import InsufficientFunds
+from ..revert import fmt_lcai
+from ..tx import TxResult
+from .common import parse_lcai, validate_destination
+from .context import OpContext, Progress, no_progress
+
+TRANSFER_GAS = 21_000
+
+
+@dataclass(frozen=True)
+class WithdrawResult:
+    to: str
+    amount_wei: int
+    fee_wei: int
+    tx_hash: str
+    remaining_wei: int
+
+    def to_dict(self) -> dict:
+        return {"to": self.to, "amount_wei": str(self.amount_wei), "fee_wei": str(self.fee_wei),
+                "tx_hash": self.tx_hash, "remaining_wei": str(self.remaining_wei)}
+
+
+def withdraw_native(ctx: OpContext, to: str, amount: str, *, force: bool = False,
+                    progress: Progress = no_progress) -> WithdrawResult:
+    """``amount`` is a decimal LCAI string or "max" (balance minus fee, minus the gas reserve while registered).
+
+    While the worker is registered, refuses to leave less than the network's gas reserve (``low_gas_wei``)
+    unless ``force``."""
+    dest = validate_destination(to, own=ctx.address)
+    want_max = isinstance(amount, str) and amount.strip().lower() == "max"
+    value = None if want_max else parse_lcai(amount)
+    c = ctx.client
+    c.ensure_chain()
+    with ctx.gate.session(progress):
+        balance = c.balance(ctx.address)
+        registered = bool(c.call(c.registry, "isWorkerRegistered", ctx.address))
+        fees = ctx.sender.fees()
+        fee = TRANSFER_GAS * ctx.sender.max_fee_per_gas(fees)
+        reserve = int(c.network.low_gas_wei) if registered and not force else 0
+        if want_max:
+            value = balance - fee - reserve
+            if value <= 0:
+                raise InsufficientFunds(
+                    f"nothing to send: balance {fmt_lcai(balance)} LCAI, fee {fmt_lcai(fee)} LCAI"
+                    + (f", gas reserve {fmt_lcai(reserve)} LCAI kept while registered" if reserve else ""),
+                    fix="the worker needs this LCAI for gas" if reserve else "fund the worker address",
+                )
+        assert value is not None
+        if value + fee > balance:
+            raise InsufficientFunds(f"the worker holds {fmt_lcai(balance)} LCAI, less than {fmt_lcai(value)} + fee",
+                                    fix="enter a smaller amount or \"max\"")
+        if reserve and balance - value - fee < reserve:
+            raise ValidationError(
+                f"this would leave less than {fmt_lcai(reserve)} LCAI for gas while the worker is registered",
+                fix=f"send at most {fmt_lcai(max(0, balance - fee - reserve))} LCAI, or force it", field="amount",
+            )
+        progress(f"sending {fmt_lcai(value)} LCAI to {dest}", 0.5)
+        res = ctx.gate.send(lambda: ctx.sender.send(dest, "0x", value, gas=TRANSFER_GAS), progress)
+        assert isinstance(res, TxResult)
+        remaining = c.balance(ctx.address)
+    progress("sent", 1.0)
+    return WithdrawResult(to=dest, amount_wei=value, fee_wei=res.fee_wei, tx_hash=res.tx_hash, remaining_wei=remaining)

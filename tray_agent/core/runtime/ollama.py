@@ -1,0 +1,268 @@
+"""Ollama for the worker, through the official ``ollama`` Python client (toolkit.md §8, reference-app §4.1).
+
+Host Ollama first (default 127.0.0.1:11434; ``ollama serve`` is started when installed but not answering), else a
+managed ``ollama/ollama`` container (GPU when an NVIDIA runtime exists, a named volume, bound to loopback). Models
+are pulled with streamed progress and verified under their **exact** name before anything registers or
+advertises them; they are pinned with ``keep_alive=-1`` and a warm-up request, verified through ``/api/ps``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import ollama
+
+from ..errors import AgentError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_URL = "http://127.0.0.1:11434"
+CONTAINER_NAME = "lcai-ollama"
+VOLUME = "lcai-ollama-models"
+IMAGE = "ollama/ollama:latest"
+
+
+class OllamaError(AgentError):
+    code = "ollama_error"
+    http_status = 502
+
+
+@dataclass
+class ModelPullProgress:
+    model: str
+    status: str = ""
+    completed: int = 0
+    total: int = 0
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.completed / self.total) if self.total else 0.0
+
+
+def normalize(name: str) -> str:
+    """Ollama's canonical tag: a bare name means ``name:latest``."""
+    return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
+
+
+def pull_alias(name: str) -> str | None:
+    """Ollama tag to pull for a list name that is not a tag: a trailing ``-<N>b`` becomes ``:<N>b``."""
+    if ":" in name:
+        return None
+    m = re.match(r"^(.+)-(\d+(?:\.\d+)?b)$", name, re.I)
+    return f"{m.group(1)}:{m.group(2)}" if m else None
+
+
+def check_model_invariant(onchain: Iterable[str], supported: Iterable[str], ollama_tags: Iterable[str]) -> list[str]:
+    """Problems with on-chain ⊆ SUPPORTED_MODELS ⊆ Ollama tags (empty list = invariant holds)."""
+    on, sup = list(dict.fromkeys(onchain)), list(dict.fromkeys(supported))
+    tags = {normalize(t) for t in ollama_tags}
+    out = [f"{m} is registered on-chain but not in SUPPORTED_MODELS: claimed jobs for it would fail and time out"
+           for m in on if m not in sup]
+    out += [f"{m} is in SUPPORTED_MODELS but not present in Ollama under that exact name" for m in sup
+            if normalize(m) not in tags]
+    return out
+
+
+class OllamaManager:
+    """Host or managed-container Ollama; ``mode`` becomes 'host', 'container' or '' (none running)."""
+
+    def __init__(self, url: str = DEFAULT_URL, *, allow_host_start: bool = True, docker_client=None,
+                 container_name: str = CONTAINER_NAME, volume: str = VOLUME, image: str = IMAGE,
+                 timeout: float = 30.0, serve_cmd: tuple[str, ...] = ("ollama", "serve")):
+        self.url = url.rstrip("/")
+        self.allow_host_start = allow_host_start
+        self.docker_client = docker_client  # a DockerClient or a callable returning one (managed container)
+        self.container_name = container_name
+        self.volume = volume
+        self.image = image
+        self.timeout = timeout
+        self.serve_cmd = serve_cmd
+        self.mode = ""
+        self._serve_proc: subprocess.Popen | None = None
+
+    def client(self, timeout: float | None = None) -> ollama.Client:
+        return ollama.Client(host=self.url, timeout=timeout or self.timeout)
+
+    # --- running ---------------------------------------------------------------------------------------
+    def reachable(self, timeout: float = 2.0) -> bool:
+        try:
+            self.client(timeout).list()
+            return True
+        except Exception:
+            return False
+
+    def ensure_running(self, start: bool = True, wait: float = 20.0) -> bool:
+        """True when Ollama answers; otherwise start host ``ollama serve`` or the managed container."""
+        if self.reachable():
+            self.mode = self.mode or "host"
+            return True
+        if not start:
+            return False
+        if self.allow_host_start and shutil.which(self.serve_cmd[0]):
+            self._start_host()
+            self.mode = "host"
+        elif self.docker_client is not None:
+            self._ensure_container()
+            self.mode = "container"
+        else:
+            self.mode = ""
+            return False
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if self.reachable(1.0):
+                return True
+            time.sleep(0.3)
+        return False
+
+    def _start_host(self) -> None:
+        if self._serve_proc is not None and self._serve_proc.poll() is None:
+            return
+        u = urlparse(self.url)
+        env = dict(os.environ, OLLAMA_HOST=f"{u.hostname}:{u.port or 11434}", OLLAMA_KEEP_ALIVE="-1")
+        kw: dict = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL,
+                    "env": env}
+        if sys.platform.startswith("win"):
+            kw["creationflags"] = getattr(subprocess, "CREATE_NO_WINDOW", 0)
+        else:
+            kw["start_new_session"] = True  # outlives the agent like a service would
+        log.info("starting host Ollama: %s", " ".join(self.serve_cmd))
+        self._serve_proc = subprocess.Popen(list(self.serve_cmd), **kw)  # noqa: S603 - fixed argv
+
+    def _docker(self):
+        return self.docker_client() if callable(self.docker_client) else self.docker_client
+
+    def container_kwargs(self, gpu: bool) -> dict:
+        """docker-py ``containers.run`` arguments of the managed Ollama container (loopback only)."""
+        from docker.types import DeviceRequest
+
+        port = urlparse(self.url).port or 11434
+        kw = {
+            "name": self.container_name, "detach": True, "restart_policy": {"Name": "unless-stopped"},
+            "volumes": {self.volume: {"bind": "/root/.ollama", "mode": "rw"}},
+            "ports": {"11434/tcp": ("127.0.0.1", port)}, "environment": {"OLLAMA_KEEP_ALIVE": "-1"},
+            "labels": {"lcai.managed": "1", "lcai.role": "ollama"},
+        }
+        if gpu:
+            kw["device_requests"] = [DeviceRequest(count=-1, capabilities=[["gpu"]])]
+        return kw
+
+    def _ensure_container(self) -> None:
+        import docker.errors
+
+        from . import images
+        from .worker_container import nvidia_runtime
+
+        client = self._docker()
+        try:
+            c = client.containers.get(self.container_name)
+            if c.status != "running":
+                c.start()
+            return
+        except docker.errors.NotFound:
+            pass
+        images.ensure_image(client, self.image)
+        client.containers.run(self.image, **self.container_kwargs(nvidia_runtime(client)))
+
+    def url_for_worker(self, host_networking: bool) -> str:
+        """OLLAMA_URL as seen from the worker container."""
+        if host_networking:
+            return self.url
+        u = urlparse(self.url)
+        return f"{u.scheme}://host.docker.internal:{u.port or 11434}"
+
+    # --- models ------------------------------------------------------------------------------------------
+    def tags(self) -> set[str]:
+        try:
+            return {m.model for m in self.client(10).list().models if m.model}
+        except Exception as e:
+            raise OllamaError(f"cannot list Ollama models at {self.url}: {e}",
+                              fix="check that Ollama is running") from None
+
+    def missing(self, models: Iterable[str]) -> list[str]:
+        tags = {normalize(t) for t in self.tags()}
+        return [m for m in models if normalize(m) not in tags]
+
+    def pull(self, model: str, on_progress: Callable[[ModelPullProgress], None] | None = None) -> None:
+        """Pull ``model`` (or its alias tag then copy to the exact name); verify it is present afterwards."""
+        try:
+            self._pull_one(model, on_progress)
+        except OllamaError:
+            alias = pull_alias(model)
+            if alias is None:
+                raise
+            self._pull_one(alias, on_progress, report_as=model)
+            try:
+                self.client().copy(alias, model)
+            except Exception as e:
+                raise OllamaError(f"could not name {alias} as {model}: {e}", fix="retry the model download") from None
+        if self.missing([model]):
+            raise OllamaError(f"{model} is not present in Ollama after the download",
+                              fix=f"run 'ollama pull {model}' and check the exact name")
+
+    def _pull_one(self, name: str, on_progress, report_as: str | None = None) -> None:
+        prog = ModelPullProgress(report_as or name)
+        try:
+            for ev in self.client(None).pull(name, stream=True):
+                prog.status = ev.status or prog.status
+                if ev.total:
+                    prog.total, prog.completed = int(ev.total), int(ev.completed or 0)
+                if on_progress:
+                    on_progress(prog)
+        except Exception as e:
+            raise OllamaError(f"downloading {name} failed: {getattr(e, 'error', e)}",
+                              fix="check the model name and your connection, then retry") from None
+
+    def ensure_models(self, models: Iterable[str],
+                      on_progress: Callable[[ModelPullProgress], None] | None = None) -> None:
+        """Pull what is missing; raise listing any model still absent under its exact name."""
+        for m in self.missing(models):
+            self.pull(m, on_progress)
+        still = self.missing(models)
+        if still:
+            raise OllamaError(f"not in Ollama: {', '.join(still)}", fix="download them before registering")
+
+    def verify_present(self, models: Iterable[str]) -> None:
+        """Raise unless every model is in Ollama under its exact name (call before registering/advertising)."""
+        miss = self.missing(models)
+        if miss:
+            raise OllamaError(f"not in Ollama under the exact name: {', '.join(miss)}",
+                              fix=f"download them first (e.g. 'ollama pull {miss[0]}')")
+
+    # --- pinning -----------------------------------------------------------------------------------------
+    def loaded(self) -> set[str]:
+        """Names resident in memory (/api/ps), both as listed and without ':latest'."""
+        out: set[str] = set()
+        for m in self.client(5).ps().models:
+            if m.model:
+                out |= {m.model, m.model.removesuffix(":latest")}
+        return out
+
+    def pin(self, models: Iterable[str], timeout: float = 180.0) -> list[str]:
+        """Warm each model with keep_alive -1 and verify via /api/ps; returns the models not resident."""
+        c = self.client(timeout)
+        models = list(models)
+        for m in models:
+            try:
+                c.generate(model=m, prompt="ok", keep_alive=-1, stream=False, options={"num_predict": 1})
+            except Exception as e:
+                log.warning("warm-up of %s failed: %s", m, e)
+        resident = self.loaded()
+        return [m for m in models if m not in resident and normalize(m) not in resident]
+
+    def unload(self, models: Iterable[str] | None = None) -> None:
+        """Free memory: keep_alive 0 for the given models (default: all resident ones)."""
+        c = self.client(15)
+        names = list(models) if models is not None else sorted({m.model for m in c.ps().models if m.model})
+        for m in names:
+            with contextlib.suppress(Exception):
+                c.generate(model=m, prompt="", keep_alive=0, stream=False)

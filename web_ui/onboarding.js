@@ -1,0 +1,274 @@
+// Onboarding wizard: network → hardware → models → password → (key, funding, models, register, start,
+// online run automatically). The agent persists every step, so this page simply renders GET /api/onboarding.
+import { $, api, clearErrors, copyButton, el, followOp, header, lcai, runOp, showError, toBig } from "./app.js";
+import { modelPicker } from "./picker.js";
+
+header();
+const LABELS = { network: "Network", hardware: "Hardware check", models: "Models", password: "Password", key: "Worker key",
+  funding: "Funding", models_ready: "Models ready", registered: "Registered on-chain", container: "Worker started", online: "Online" };
+const AUTO = ["key", "funding", "models_ready", "registered", "container", "online"];
+const panel = $("#panel");
+let state = null;
+let following = null;
+let lastProgress = "";
+let autoFailed = false; // after a failure the user presses "Continue setup" (no retry loop)
+
+async function load() {
+  try {
+    const fresh = await api("/api/onboarding");
+    if (state && JSON.stringify(fresh) === JSON.stringify(state) && panel.dataset.rendered) return;
+    state = fresh;
+    render();
+    panel.dataset.rendered = "1";
+  } catch (e) { showError(e); }
+}
+
+function renderSteps() {
+  const idx = state.steps.indexOf(state.step);
+  $("#steps").replaceChildren(...state.steps.map((s, i) => el("li", {
+    class: state.done || i < idx ? "done" : "", "aria-current": !state.done && i === idx ? "step" : null }, LABELS[s] || s)));
+}
+
+function render() {
+  renderSteps();
+  const step = state.step;
+  if (state.done) return renderDone();
+  if (step === "network") return renderNetwork();
+  if (step === "hardware") return renderHardware();
+  if (step === "models") return renderModels();
+  if (step === "password") return renderPassword();
+  return renderAuto();
+}
+
+function next(btnText = "Continue", id = "next") {
+  return el("button", { type: "submit", class: "primary", id }, btnText);
+}
+
+function renderNetwork() {
+  const nets = state.networks || { testnet: "", mainnet: "" };
+  const current = state.network_confirmed ? state.network : (nets.testnet !== undefined ? "testnet" : state.network);
+  const warn = el("div", { "aria-live": "polite" });
+  const ack = el("label", { class: "inline", hidden: true }, el("input", { type: "checkbox", id: "mainnet-ack" }),
+    "I understand that mainnet needs the stake in real LCAI.");
+  const form = el("form", {},
+    el("h2", {}, "Which network?"),
+    el("p", { class: "muted" }, "Start on testnet: it uses free test LCAI from the faucet. Each network keeps its own key and settings."),
+    el("fieldset", {}, el("legend", {}, "Network"), ...Object.keys(nets).map((n) => el("label", { class: "inline" },
+      el("input", { type: "radio", name: "network", value: n, checked: n === current }),
+      n === "testnet" ? "Testnet (recommended)" : n === "mainnet" ? "Mainnet (real money)" : n,
+      nets[n] && n !== "mainnet" ? el("span", { class: "small muted" }, `— ${nets[n]}`) : null))),
+    warn, ack, el("div", { class: "row" }, next()));
+  const sync = () => {
+    const v = form.network.value;
+    ack.hidden = v !== "mainnet";
+    warn.replaceChildren(v === "mainnet" ? el("div", { class: "notice warn", role: "alert" }, el("strong", {}, "Mainnet stake: 50,000 LCAI"),
+      nets.mainnet || "Mainnet needs a stake of 50,000 LCAI plus gas.") : "");
+  };
+  form.addEventListener("change", sync);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    clearErrors();
+    if (form.network.value === "mainnet" && !$("#mainnet-ack").checked) {
+      showError({ message: "Please confirm the mainnet stake first.", fix: "Tick the box, or choose testnet." });
+      return;
+    }
+    try { state = await api("/api/onboarding/network", { method: "POST", body: { network: form.network.value } }); render(); }
+    catch (err) { showError(err); }
+  });
+  panel.replaceChildren(form);
+  sync();
+}
+
+const HW_STATUS = { ok: ["ok", "OK"], recommended: ["ok", "Recommended"], below_recommended: ["warn", "Below recommended"],
+  below_minimum: ["bad", "Below minimum"], unknown: ["warn", "Unknown"] };
+const gib = (b) => `${(Number(b) / 2 ** 30).toFixed(1)} GiB`;
+
+async function renderHardware() {
+  panel.replaceChildren(el("h2", {}, "Checking this machine…"), el("progress", { "aria-label": "checking hardware" }));
+  try {
+    const hw = await api("/api/hardware");
+    const level = hw.level || hw.verdict || "";
+    const [cls, label] = HW_STATUS[level] || (level ? ["warn", level] : ["ok", "Checked"]);
+    const summary = el("dl", { class: "kv" },
+      el("dt", {}, "System"), el("dd", {}, `${hw.os || "?"} ${hw.arch || ""}`),
+      el("dt", {}, "CPU"), el("dd", {}, `${hw.cpu_model || "?"} — ${hw.cpu_cores ?? "?"} cores`),
+      el("dt", {}, "Memory"), el("dd", {}, hw.ram_bytes ? gib(hw.ram_bytes) : "unknown"),
+      el("dt", {}, "GPUs"), el("dd", {}, (hw.gpus || []).length ? hw.gpus.map((g) => `${g.name || g.model || "GPU"}${g.vram_bytes ? " " + gib(g.vram_bytes) : ""}`).join(", ") : "none found"),
+      ...(hw.disks || []).flatMap((d) => [el("dt", {}, `Disk (${d.purpose})`), el("dd", {}, `${gib(d.free_bytes)} free at ${d.measured_path || d.path}`)]));
+    const checks = (hw.checks || []).map((c) => {
+      const [ccls, clabel] = HW_STATUS[c.status] || ["", c.status];
+      return el("tr", {}, el("td", {}, c.name.replace(/_/g, " ")), el("td", {}, el("span", { class: `tag ${ccls}` }, clabel)), el("td", { class: "small" }, c.reason || ""));
+    });
+    const form = el("form", {},
+      el("h2", {}, "This machine"),
+      el("div", { class: `notice ${cls === "bad" ? "error" : cls}`, "data-verdict": level },
+        el("strong", {}, cls === "bad" ? `${label}: the worker may be too slow to finish jobs before their deadline.` : cls === "warn" ? `${label}: it works, with fewer or smaller models.` : "This machine can run a worker."),
+        hw.message ? el("div", { class: "small" }, hw.message) : null),
+      summary,
+      checks.length ? el("div", { class: "table-wrap" }, el("table", {}, el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Check"), el("th", { scope: "col" }, "Result"), el("th", { scope: "col" }, "Details"))), el("tbody", {}, checks))) : null,
+      el("div", { class: "row" }, next()));
+    form.addEventListener("submit", (e) => { e.preventDefault(); panel.dataset.rendered = ""; load(); });
+    panel.replaceChildren(form);
+  } catch (e) { showError(e); }
+}
+
+async function renderModels() {
+  const host = el("div", {}, el("p", { class: "muted" }, "Loading the model list…"));
+  const form = el("form", {}, el("h2", {}, "Models to serve"),
+    el("p", { class: "muted" }, "Each model earns its fee per job. More models need more memory; the bar shows what fits."),
+    host, el("div", { class: "row" }, next()));
+  panel.replaceChildren(form);
+  let picker;
+  try { picker = await modelPicker(host, state.models?.length ? state.models : null); } catch (e) { showError(e); return; }
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    clearErrors();
+    try { state = await api("/api/onboarding/models", { method: "POST", body: { models: picker.selected() } }); render(); }
+    catch (err) { showError(err); }
+  });
+}
+
+function renderPassword() {
+  const form = el("form", { autocomplete: "off" },
+    el("h2", {}, "Protect the worker key"),
+    el("p", { class: "muted" }, "The key is created on this machine and encrypted with this password; both stay in your OS keychain. You will not need to type it again."),
+    el("label", { class: "inline" }, el("input", { type: "checkbox", id: "gen", checked: true }), "Generate a strong password for me (recommended)"),
+    el("div", { id: "pw-fields", hidden: true },
+      el("label", { for: "pw" }, "Password"), el("input", { type: "password", id: "pw", autocomplete: "new-password", minlength: "12" }),
+      el("label", { for: "pw2" }, "Repeat the password"), el("input", { type: "password", id: "pw2", autocomplete: "new-password" }),
+      el("div", { class: "field-msg", id: "pw-msg", "aria-live": "polite" })),
+    el("div", { class: "row" }, next("Create the key")));
+  const gen = form.querySelector("#gen");
+  gen.addEventListener("change", () => { form.querySelector("#pw-fields").hidden = gen.checked; });
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    clearErrors();
+    const pw = form.querySelector("#pw"), pw2 = form.querySelector("#pw2"), msg = form.querySelector("#pw-msg");
+    let body;
+    if (gen.checked) body = { generate: true };
+    else {
+      if (pw.value !== pw2.value) { msg.textContent = "The two passwords differ."; msg.className = "field-msg bad"; pw2.setAttribute("aria-invalid", "true"); return; }
+      body = { password: pw.value };
+    }
+    form.querySelector("#next").disabled = true;
+    try {
+      const res = await api("/api/onboarding/password", { method: "POST", body });
+      pw.value = ""; pw2.value = "";
+      if (res.hints?.length) sessionStorage.setItem("pw-hints", res.hints.join(" "));
+      panel.dataset.rendered = "";
+      await load();
+      maybeStartAuto();
+    } catch (err) {
+      pw.value = ""; pw2.value = "";
+      form.querySelector("#next").disabled = false;
+      showError(err);
+    }
+  });
+  panel.replaceChildren(form);
+}
+
+function fundingBox(f) {
+  const bal = toBig(f.balance_wei), thr = toBig(f.threshold_wei);
+  const missing = thr > bal ? thr - bal : 0n;
+  const pct = thr > 0n ? Number((bal * 1000n) / thr) / 10 : 0;
+  const qr = el("div", { class: "qr", role: "img", "aria-label": "QR code of the payment request" });
+  if (f.qr_svg) qr.innerHTML = f.qr_svg; // SVG made by the agent (segno)
+  const browserWallet = el("button", { type: "button", id: "browser-wallet" }, "Send from a browser wallet…");
+  browserWallet.addEventListener("click", openFundInBrowser);
+  return el("div", { class: "grid two", id: "funding" },
+    el("div", {},
+      el("h2", {}, f.funded ? "Funded ✓" : "Fund the worker wallet"),
+      el("p", {}, "Send ", el("strong", { id: "fund-amount" }, lcai(missing > 0n ? missing : thr)), ` to the worker address on ${f.chain?.name || state.network}:`),
+      el("p", { class: "row" }, el("code", { id: "fund-address" }, f.address), copyButton(() => f.address, "Copy address")),
+      el("div", { class: "meter", role: "meter", "aria-label": "Balance against the amount needed", "aria-valuemin": "0",
+        "aria-valuemax": "100", "aria-valuenow": String(Math.min(100, pct)) }, el("span", { style: `width:${Math.min(100, pct)}%` })),
+      el("p", { class: "small", id: "fund-balance", "aria-live": "polite" }, `Balance ${lcai(bal)} of ${lcai(thr)} needed (stake + gas). This page updates by itself.`),
+      el("p", { class: "row" },
+        f.eip681 ? el("a", { class: "button", href: f.eip681, id: "eip681" }, "Open in a wallet app") : null,
+        browserWallet,
+        f.faucet_url ? el("a", { class: "button", href: f.faucet_url, target: "_blank", rel: "noopener", id: "faucet" }, "Get test LCAI from the faucet") : null,
+        f.devnet_wallet ? el("button", { type: "button", id: "devnet-fund", onclick: devnetFund }, "Fund from the devnet wallet") : null)),
+    el("div", {}, qr, el("p", { class: "small muted" }, "Scan with a mobile wallet: it fills in the address, the amount and the network.")));
+}
+
+async function devnetFund(ev) {
+  clearErrors();
+  ev.target.disabled = true;
+  try {
+    await runOp("devnet_fund", {}, (p) => { const m = $("#fund-balance"); if (m && p.message) m.textContent = p.message; });
+    panel.dataset.rendered = "";
+    await load();
+  } catch (e) { ev.target.disabled = false; showError(e); }
+}
+
+async function openFundInBrowser() {
+  try {
+    const { url } = await api(`/api/login-code?next=${encodeURIComponent("/ui/fund.html")}`, { method: "POST", body: {} });
+    window.open(url, "_blank", "noopener");
+  } catch (e) { showError(e); }
+}
+
+function renderAuto() {
+  const f = state.funding;
+  const list = el("ul", { class: "progress", id: "auto-steps" });
+  const idx = AUTO.indexOf(state.step);
+  for (const [i, s] of AUTO.entries()) {
+    const cls = state.done || (idx >= 0 && i < idx) ? "done" : i === idx ? "running" : "";
+    list.append(el("li", { class: cls }, el("span", { class: "mark", "aria-hidden": "true" }, cls === "done" ? "✓" : cls === "running" ? "▸" : "○"),
+      el("span", {}, LABELS[s], cls === "done" ? el("span", { class: "visually-hidden" }, " (done)") : cls === "running" ? el("span", { class: "visually-hidden" }, " (in progress)") : null)));
+  }
+  const hints = sessionStorage.getItem("pw-hints");
+  const retry = el("button", { type: "button", id: "retry", hidden: Boolean(following) }, "Continue setup");
+  retry.addEventListener("click", startAuto);
+  panel.replaceChildren(
+    f && !f.funded && state.step === "funding" ? fundingBox(f) : null,
+    hints ? el("div", { class: "notice warn" }, "Password note: ", hints) : null,
+    el("h2", {}, "Setting up"), list,
+    el("div", { class: "small", id: "auto-msg", role: "status", "aria-live": "polite" }, lastProgress),
+    el("div", { class: "row" }, retry));
+  if (!following && state.op_id) follow(state.op_id);
+  else maybeStartAuto();
+}
+
+/** Start the automatic steps once the wallet is funded (the page watches the balance until then). */
+function maybeStartAuto() {
+  if (following || state.op_id || state.done || autoFailed) return;
+  if (state.step === "funding" && !state.funding?.funded) return;
+  if (AUTO.includes(state.step)) startAuto();
+}
+
+async function startAuto() {
+  clearErrors();
+  autoFailed = false;
+  try {
+    const { op_id } = await api("/api/onboarding/continue", { method: "POST", body: {} });
+    follow(op_id);
+  } catch (e) { showError(e); }
+}
+
+async function follow(opId) {
+  if (following === opId) return;
+  following = opId;
+  $("#retry")?.setAttribute("hidden", "");
+  try {
+    await followOp(opId, (p) => { lastProgress = p.message || lastProgress; const m = $("#auto-msg"); if (m) m.textContent = lastProgress; });
+    following = null;
+    panel.dataset.rendered = "";
+    await load();
+  } catch (e) {
+    following = null;
+    autoFailed = true;
+    panel.dataset.rendered = "";
+    await load();
+    showError(e);
+  }
+}
+
+function renderDone() {
+  panel.replaceChildren(el("h2", {}, "Your worker is online ✓"),
+    el("p", {}, "It keeps running in the background and comes back after restarts. The tray icon shows its state."),
+    el("p", {}, el("a", { class: "button primary", href: "dashboard.html" }, "Open the dashboard")));
+}
+
+await load();
+setInterval(() => { if (state && !state.done && AUTO.includes(state.step)) load(); }, 3000);

@@ -1,0 +1,76 @@
+// Model picker shared by onboarding and models pages: checkboxes with fee and size, a memory bar against
+// this machine's capacity, and the agent's fit verdict (fits / tight / won't fit) with its reasons.
+import { api, bytesGB, debounce, el, lcai } from "./app.js";
+
+const VERDICT = { fits: ["ok", "Fits this machine"], tight: ["warn", "Tight: it may be slow or unload under load"],
+  wont_fit: ["bad", "Won't fit in this machine's memory"] };
+
+/** Render into `root`; returns {selected(), verdict(), onChange(fn)}. `initial` = names preselected. */
+export async function modelPicker(root, initial = null) {
+  const data = await api("/api/models");
+  const catalog = data.catalog || [];
+  const capacity = Number(data.capacity_bytes || 0);
+  const chosen = new Set(initial ?? (data.served?.length ? data.served : catalog.filter((m) => m.served).map((m) => m.name)));
+  let verdict = null;
+  const listeners = [];
+
+  const list = el("div", { class: "model-list", role: "group", "aria-label": "Models" });
+  for (const m of catalog) {
+    const id = `model-${m.name.replace(/[^a-z0-9]/gi, "-")}`;
+    const box = el("input", { type: "checkbox", id, value: m.name, checked: chosen.has(m.name) });
+    box.addEventListener("change", () => { box.checked ? chosen.add(m.name) : chosen.delete(m.name); update(); });
+    list.append(el("label", { for: id }, box, el("span", {}, el("strong", {}, m.name)),
+      el("span", { class: "spacer" }),
+      el("span", { class: "small muted" }, `fee ${lcai(m.fee_wei)} / job`),
+      el("span", { class: "small muted" }, `needs ${bytesGB(m.footprint_bytes || m.size_bytes || m.disk_bytes)}`),
+      m.note ? el("span", { class: "small muted", title: m.note }, "ⓘ") : null,
+      m.pulled ? el("span", { class: "tag ok" }, "downloaded") : el("span", { class: "tag" }, `download ${bytesGB(m.size_bytes ?? m.disk_bytes)}`),
+      m.served ? el("span", { class: "tag ok" }, "served") : null));
+  }
+  const bar = el("span", { style: "width:0%" });
+  const meter = el("div", { class: "meter", role: "meter", "aria-label": "Memory needed against this machine's capacity",
+    "aria-valuemin": "0", "aria-valuemax": String(capacity || 1), "aria-valuenow": "0" }, bar);
+  const meterText = el("div", { class: "small", "aria-live": "polite" });
+  const fitBox = el("div", { "aria-live": "polite" });
+  root.replaceChildren(list, el("h3", {}, "Memory"), meter, meterText, fitBox);
+
+  const checkFit = debounce(async () => {
+    const names = [...chosen];
+    if (!names.length) { verdict = null; fitBox.replaceChildren(el("p", { class: "field-msg bad" }, "Choose at least one model.")); fire(); return; }
+    try {
+      verdict = await api("/api/models/fit", { method: "POST", body: { models: names } });
+      const [cls, text] = VERDICT[verdict.verdict] || ["", verdict.verdict];
+      const used = Number(verdict.total_bytes || 0), cap = Number(verdict.capacity_bytes || capacity || 0);
+      paint(used, cap, verdict.verdict);
+      fitBox.replaceChildren(el("div", { class: `notice ${cls === "ok" ? "ok" : cls === "warn" ? "warn" : "error"}`, "data-verdict": verdict.verdict },
+        el("strong", {}, text),
+        verdict.drop ? el("div", {}, `Drop ${verdict.drop} to make it fit.`) : null,
+        ...(verdict.reasons || []).map((r) => el("div", { class: "small" }, r))));
+    } catch (e) {
+      verdict = null;
+      fitBox.replaceChildren(el("div", { class: "notice error" }, el("strong", {}, e.message), e.fix ? el("div", {}, e.fix) : null));
+    }
+    fire();
+  }, 250);
+
+  function paint(used, cap, v) {
+    const pct = cap ? Math.min(100, (used / cap) * 100) : 0;
+    bar.style.width = `${pct.toFixed(0)}%`;
+    meter.className = `meter ${v || ""}`;
+    meter.setAttribute("aria-valuenow", String(used));
+    meterText.textContent = cap ? `${bytesGB(used)} of ${bytesGB(cap)} (${pct.toFixed(0)}%)` : `${bytesGB(used)} needed; capacity unknown`;
+  }
+  function update() {
+    const used = catalog.filter((m) => chosen.has(m.name)).reduce((a, m) => a + Number(m.footprint_bytes || m.size_bytes || m.disk_bytes || 0), 0);
+    paint(used, capacity, null);
+    checkFit();
+  }
+  function fire() { for (const fn of listeners) fn(); }
+  update();
+  return {
+    selected: () => [...chosen],
+    verdict: () => verdict,
+    onChange: (fn) => listeners.push(fn),
+    served: data.served || [],
+  };
+}

@@ -1,0 +1,85 @@
+// Settings: autostart, keep-awake, alerts, webhook, RPC override (per network), network switch, maintenance ops.
+import { $, api, clearErrors, confirmDialog, currentStatus, el, header, lcai, on, parseLcai, progressBox, runOp, showError } from "./app.js";
+
+header();
+const form = $("#form");
+let settings = {};
+let network = "";
+
+async function load() {
+  try { settings = await api("/api/settings"); } catch (e) { showError(e); return; }
+  network = network || settings.network || "";
+  form.autostart.checked = Boolean(settings.autostart);
+  form.keep_awake.checked = Boolean(settings.keep_awake);
+  form.offline_alert_minutes.value = settings.offline_alert_minutes ?? "";
+  form.webhook_url.value = settings.webhook_url || "";
+  const rpc = settings.rpc_override || {};
+  form.rpc_override.value = typeof rpc === "string" ? rpc : rpc[network] || "";
+  $("#network").value = network;
+}
+
+on("status", (s) => {
+  if (!network) { network = s.network; load(); }
+  network = s.network;
+  $("#network").value = network;
+  $("#keep-awake-note").textContent = s.keep_awake_reason ? `Keep-awake: ${s.keep_awake_reason}` : "";
+  $("#rpc_override").previousElementSibling.textContent = `RPC URL override for ${network} (optional)`;
+});
+
+form.addEventListener("submit", async (e) => {
+  e.preventDefault();
+  clearErrors();
+  $("#saved").textContent = "";
+  for (const i of form.querySelectorAll("input")) i.removeAttribute("aria-invalid");
+  const mins = Number(form.offline_alert_minutes.value);
+  const rpc = { ...(typeof settings.rpc_override === "object" ? settings.rpc_override : {}) };
+  rpc[network] = form.rpc_override.value.trim();
+  if (!rpc[network]) delete rpc[network];
+  const body = { autostart: form.autostart.checked, keep_awake: form.keep_awake.checked, webhook_url: form.webhook_url.value.trim(),
+    offline_alert_minutes: Number.isFinite(mins) && mins > 0 ? Math.round(mins) : settings.offline_alert_minutes, rpc_override: rpc };
+  try {
+    settings = await api("/api/settings", { method: "POST", body });
+    $("#saved").textContent = "Saved ✓";
+  } catch (err) {
+    const f = err.field && form.querySelector(`[name="${err.field}"]`);
+    if (f) { f.setAttribute("aria-invalid", "true"); f.focus(); }
+    showError(err);
+  }
+});
+
+async function op(kind, body, title, rows = [], danger = false, text = "") {
+  clearErrors();
+  if (title && !(await confirmDialog({ title, rows, danger, text, confirm: "Continue" }))) return;
+  const box = progressBox($("#op-progress"));
+  try {
+    const res = await runOp(kind, body, (p) => box.update(p));
+    box.done(res.result?.message || "Done.");
+  } catch (e) { $("#op-progress").replaceChildren(); showError(e); }
+}
+
+$("#net-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const target = $("#network").value;
+  if (target === network) { showError({ message: `Already on ${target}.`, fix: "Choose another network to switch." }); return; }
+  op("switch_network", { network: target }, `Switch to ${target}?`, [["From", network], ["To", target]], false,
+    target === "mainnet" ? "Mainnet needs a stake of 50,000 LCAI in real money." : "The worker on the current network stops; its key and history stay.");
+});
+for (const b of document.querySelectorAll("button[data-op]")) b.addEventListener("click", () => op(b.dataset.op, {}));
+$("#top-up").addEventListener("click", async () => {
+  const input = el("input", { type: "text", id: "topup-amount", inputmode: "decimal", "aria-label": "Amount in LCAI" });
+  const amount = await new Promise((resolve) => {
+    const dlg = el("dialog", { "aria-labelledby": "tu-h" }, el("h2", { id: "tu-h" }, "Top up the stake"),
+      el("label", { for: "topup-amount" }, "Amount (LCAI) from the worker wallet"), input,
+      el("div", { class: "row end" }, el("button", { type: "button", onclick: () => { dlg.close(); dlg.remove(); resolve(null); } }, "Cancel"),
+        el("button", { type: "button", class: "primary", onclick: () => { const v = input.value.trim(); dlg.close(); dlg.remove(); resolve(v); } }, "Next")));
+    document.body.append(dlg); dlg.showModal(); input.focus();
+  });
+  if (!amount) return;
+  if (parseLcai(amount) === null) { showError({ message: "That is not an amount.", fix: "Type a number like 100 or 12.5", field: "amount" }); return; }
+  op("top_up", { amount, confirm: true }, "Top up the stake?", [["Amount", `${amount} LCAI`], ["From", "the worker wallet"], ["Wallet now", lcai(currentStatus()?.wallet_wei)]]);
+});
+$("#deregister").addEventListener("click", () => op("deregister", { confirm: true }, "Deregister this worker?",
+  [["Stake returned", lcai(currentStatus()?.stake_wei)], ["Takes", "the dispute window (a countdown shows the wait)"]], true,
+  "The worker stops taking jobs, waits out the dispute window, settles, then deregisters. You can withdraw afterwards."));
+$("#remove").addEventListener("click", () => op("remove_worker", { confirm: true }, "Remove the worker container?", [["Keys", "kept in the archive"]], true));
+load();
