@@ -237,7 +237,7 @@ def _follow(client, op_id: str) -> int:
             spinner.update(f"{rec['kind']}: {rec['progress'][-1]['message'] if rec.get('progress') else 'working'}")
             time.sleep(0.5)
     if rec["state"] == "done":
-        print(json.dumps(rec.get("result"), indent=1, default=str) if rec.get("result") is not None else "done")
+        print(_fmt_result(rec["kind"], rec.get("result")))
         return EXIT_OK
     err = rec.get("error") or {}
     print(f"error: {err.get('message', 'failed')}", file=sys.stderr)
@@ -326,6 +326,38 @@ def _lcai(wei: str | int) -> str:
 def _print(data: Any, fmt) -> int:
     print(fmt(data))
     return EXIT_OK
+
+
+def _when(ts: int | float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "unknown"
+
+
+def _fmt_result(kind: str, r: Any) -> str:
+    """One readable summary per operation (the full result stays in the history / --json status)."""
+    if not isinstance(r, dict):
+        return "done" if r is None else str(r)
+    if kind == "settle":
+        lines = [f"released {r.get('released_count', 0)} job(s) ({_lcai(r.get('released_wei', 0))} LCAI), "
+                 f"withdrew {_lcai(r.get('withdrawn_wei', 0))} LCAI to the worker wallet"]
+        if r.get("already_released_count"):
+            lines.append(f"{r['already_released_count']} job(s) were already released (e.g. by the worker)")
+        if r.get("waiting"):
+            lines.append(f"{len(r['waiting'])} job(s) still in the dispute window; next releasable at {_when(r.get('next_eta'))}")
+        for f in r.get("failed", []):
+            lines.append(f"job {f.get('job_id')}: {f.get('message', f.get('error'))}")
+        return "\n".join(lines)
+    if kind == "withdraw":
+        return (f"sent {_lcai(r['amount_wei'])} LCAI to {r['to']} (fee {_lcai(r['fee_wei'])} LCAI), "
+                f"tx {r['tx_hash']}; {_lcai(r['remaining_wei'])} LCAI left in the worker wallet")
+    if kind == "deregister":
+        return (f"deregistered: stake {_lcai(r.get('stake_returned_wei', 0))} LCAI returned, "
+                f"{_lcai(r.get('withdrawn_wei', 0))} LCAI earnings withdrawn; the worker is stopped")
+    if kind == "clear_stuck":
+        jobs = r.get("jobs", [])
+        if not jobs:
+            return "no stuck jobs"
+        return "\n".join(f"job {j['job_id']}: {j.get('action')} {j.get('message', '')}".rstrip() for j in jobs)
+    return json.dumps(r, indent=1, default=str)
 
 
 def _fmt_status(st: dict) -> str:

@@ -11,13 +11,13 @@ function renderStatus(s) {
   $("#state-pill").replaceChildren(statePill(s));
   const msg = $("#state-msg");
   msg.replaceChildren();
-  if (s.message || s.fix) {
+  if (s.state === "setup_needed") {
+    msg.append(el("div", { class: "notice info", role: "status" }, el("strong", {}, s.message || "Setup is not finished."),
+      el("div", {}, el("a", { href: "onboarding.html", id: "continue-setup" }, "Continue setup…"))));
+  } else if (s.message || s.fix) {
     const kind = ["error", "docker_missing", "docker_down", "stale"].includes(s.state) ? "warn" : "info";
     msg.append(el("div", { class: `notice ${kind}`, role: "status" }, el("strong", {}, s.message || s.state_label),
       s.fix ? el("div", { class: "fix" }, "How to fix: ", s.fix) : null));
-  }
-  if (s.state === "setup_needed") {
-    msg.append(el("div", { class: "notice info" }, "Setup is not finished. ", el("a", { href: "onboarding.html" }, "Continue setup…")));
   }
   $("#uptime").textContent = s.uptime_s ? duration(s.uptime_s) : "—";
   $("#active-jobs").textContent = String(s.active_jobs ?? 0);

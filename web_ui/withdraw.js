@@ -31,9 +31,14 @@ const check = debounce(async () => {
   if (res.ok && amt && addr) { preview = res; $("#send").disabled = false; }
 }, 300);
 
-to.addEventListener("input", check);
-amount.addEventListener("input", check);
-$("#max").addEventListener("click", () => { amount.value = "max"; check(); });
+function changed() {
+  preview = null; // never send on a preview of older input
+  $("#send").disabled = true;
+  check();
+}
+to.addEventListener("input", changed);
+amount.addEventListener("input", changed);
+$("#max").addEventListener("click", () => { amount.value = "max"; changed(); });
 on("status", (s) => { $("#available").textContent = lcai(s.wallet_wei); });
 
 $("#form").addEventListener("submit", async (e) => {

@@ -8,7 +8,9 @@ Besides calling ``tray_agent.cli.main`` it does the two things a frozen program 
 * ``lcai-tray --bundle-info`` prints, as JSON, which optional parts this bundle carries and whether they
   load here (Qt WebEngine for the dashboard window, GTK/AppIndicator for the Linux tray menu, keyring
   backends). A missing part is explained with the fallback the app uses (the dashboard in the system
-  browser, the plain X11 tray icon), so "why no window?" has an answer in the field.
+  browser, the plain X11 tray icon), so "why no window?" has an answer in the field;
+* ``lcai-tray --bundle-selftest-webengine`` renders a page with the bundled Qt WebEngine (needs a
+  display) — the frozen smoke test of the dashboard window's engine.
 """
 
 from __future__ import annotations
@@ -96,7 +98,35 @@ def bundle_info() -> dict:
         "build": built,
         "probes": probes,
         "notes": notes,
+        # what child processes (xdg-open, docker, systemctl) inherit: the user's value, not the bundle's
+        "child_ld_library_path": os.environ.get("LD_LIBRARY_PATH"),
     }
+
+
+def webengine_selftest(timeout_ms: int = 30000) -> int:
+    """Render a page with the bundled Qt WebEngine (needs a display): proves QtWebEngineProcess, its
+    resources and libraries work from the bundle. Prints JSON; exit 0 when the page loaded."""
+    os.environ.setdefault("QTWEBENGINE_CHROMIUM_FLAGS", "--no-sandbox")  # root / containers
+    from PyQt6.QtCore import QTimer, QUrl
+    from PyQt6.QtWebEngineWidgets import QWebEngineView
+    from PyQt6.QtWidgets import QApplication
+
+    app = QApplication(sys.argv[:1])
+    view = QWebEngineView()
+    result = {"loaded": False, "title": ""}
+
+    def finished(ok: bool) -> None:
+        result["loaded"] = bool(ok)
+        result["title"] = view.title()
+        app.quit()
+
+    view.loadFinished.connect(finished)
+    QTimer.singleShot(timeout_ms, app.quit)
+    view.setHtml("<html><head><title>lcai-bundle-ok</title></head><body>ok</body></html>", QUrl("about:blank"))
+    view.show()
+    app.exec()
+    print(json.dumps(result))
+    return 0 if result["loaded"] and result["title"] == "lcai-bundle-ok" else 1
 
 
 def run() -> int:
@@ -105,6 +135,8 @@ def run() -> int:
     # "tray_agent", ...] (right for a venv) reaches here with those two words first; drop them.
     if sys.argv[1:2] == ["-m"] and sys.argv[2:3] in (["tray_agent"], ["tray_agent.cli"]):
         del sys.argv[1:3]
+    if sys.argv[1:2] == ["--bundle-selftest-webengine"]:
+        return webengine_selftest()
     if sys.argv[1:2] == ["--bundle-info"]:
         print(json.dumps(bundle_info(), indent=2))
         return 0

@@ -123,6 +123,22 @@ def test_bundle_carries_gui_parts_and_keyring_backends(bundle):
         assert kr["detail"] == "keyring.backends.SecretService.Keyring", kr  # frozen keyring finds its backend
 
 
+def test_bundle_children_get_the_users_library_path(bundle):
+    env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
+    assert json.loads(_run(EXE, "--bundle-info", env=env).stdout)["child_ld_library_path"] is None
+    env["LD_LIBRARY_PATH"] = "/opt/users/own/lib"
+    assert json.loads(_run(EXE, "--bundle-info", env=env).stdout)["child_ld_library_path"] == "/opt/users/own/lib"
+
+
+def test_bundle_renders_a_page_with_qt_webengine(bundle):
+    if LEAN:
+        pytest.skip("lean bundle: no Qt WebEngine")
+    need(bool(os.environ.get("DISPLAY")), "an X display (Xvfb)")
+    r = _run(EXE, "--bundle-selftest-webengine", timeout=90)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-2000:]
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == {"loaded": True, "title": "lcai-bundle-ok"}
+
+
 def test_bundle_contents(bundle):
     internal = bundle / "_internal"
     for rel in ("tray_agent/web_ui/dashboard.html", "tray_agent/installers/autostart/lcai-tray.service",
@@ -273,7 +289,7 @@ def test_deb_contents_modes_and_unit(deb, tmp_path):
         assert name in entries, name
         assert entries[name][0] == mode, (name, entries[name])
     assert entries["./usr/bin/lcai-tray"][2].endswith("-> /opt/lcai-worker-tray/lcai-tray")
-    assert not [n for n, (m, _, _) in entries.items() if m[5] == "w" or m[8] == "w" and not m.startswith("l")]
+    assert not [n for n, (m, _, _) in entries.items() if not m.startswith("l") and "w" in (m[5], m[8])]
     assert any(n.startswith("./opt/lcai-worker-tray/_internal/tray_agent/web_ui/") for n in entries)
     # the unit is the runtime's template, rendered for /usr/bin/lcai-tray
     x = tmp_path / "x"

@@ -84,8 +84,10 @@ class RealAgent:
     def start(self, timeout: float = 90) -> RealAgent:
         self.home.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as out:
+            # --secrets-file: an explicit, test-only opt-in so the agent does not depend on the session keyring
             self.proc = subprocess.Popen([sys.executable, "-m", "tray_agent", "--profile", self.profile, "--network",
-                                          self.network, "serve", "--headless"], env=self.env, stdout=out,
+                                          self.network, "--secrets-file", str(self.home / "secrets.json"), "serve",
+                                          "--headless"], env=self.env, stdout=out,
                                          stderr=subprocess.STDOUT, cwd=str(ROOT), start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

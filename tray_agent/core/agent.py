@@ -86,6 +86,9 @@ class Agent:
         for op in self.history.mark_interrupted():
             log.warning("operation %s (%s) was interrupted by the last shutdown", op["kind"], op["id"])
         self._start_network_services()
+        from . import integration
+
+        integration.resume_pending(self)
         t = threading.Thread(target=self._refresh_loop, name="refresh", daemon=True)
         t.start()
         self._threads.append(t)

@@ -491,17 +491,73 @@ def op_withdraw(agent: Agent, to: str, amount: str, force: bool, progress):
 
 
 def op_deregister(agent: Agent, progress):
-    from .chain.ops import deregister
+    """Long-running and persisted (resumes after a restart): stop → release while the dispute window runs out →
+    clear stuck jobs (no-fault path) → active jobs 0 → deregister → watchdog paused → offer Withdraw."""
+    from .chain.errors import PreconditionFailed
+    from .chain.ops import clear_stuck_jobs, deregister, deregister_eta, settle
 
-    progress("deregistering: the worker stops, the stake comes back after the dispute window", None)
-    res = deregister(_ctx(agent), cache_path=cache_path(agent), progress=progress)
+    worker_store(agent).update(deregistering=True)
+    if agent.consumer is not None:
+        agent.consumer.stop()  # devnet: no new jobs for a worker that is leaving
+        agent.consumer = None
     if agent.runtime is not None:
-        agent.runtime.pause("deregistered")
+        progress("stopping the worker (only a stopped worker takes no new jobs)", 0.05)
+        agent.runtime.pause("deregistering")
+    res = None
+    while True:
+        refresh_chain(agent)
+        snap = agent._snapshot
+        if snap is None or not snap.registered:
+            break
+        if snap.active_jobs == 0:
+            try:
+                res = deregister(_ctx(agent), cache_path=cache_path(agent), progress=progress)
+                break
+            except PreconditionFailed as e:
+                if not e.eta:
+                    raise
+        ctx = _ctx(agent)
+        settle(ctx, cache_path(agent), progress=progress)
+        stuck = clear_stuck_jobs(ctx, allow_slash=False, cache_path=cache_path(agent), progress=progress)
+        refresh_chain(agent)
+        if agent._snapshot.active_jobs == 0:
+            continue
+        eta = deregister_eta(ctx, cache_path(agent)) or 0
+        waits = [eta] + [j.available_at for j in stuck.jobs if j.available_at]
+        until = max(waits) if waits else 0
+        _countdown(agent, until, progress)
+    worker_store(agent).update(deregistering=False)
     set_local_models(agent, [])
     done = agent.onboarding.store.get("done", {})
     done.pop(agent.network.name, None)
     agent.onboarding.store.update(done=done)
-    return _after(agent, res)
+    if agent.devnet is not None:
+        _start_consumer(agent)
+    out = res.to_dict() if res is not None else {"already_deregistered": True}
+    out["next"] = "withdraw the returned stake to your own wallet"
+    _after(agent, None)
+    return out
+
+
+def _countdown(agent: Agent, until_chain_ts: int, progress, step_s: float = 5.0) -> None:
+    """Wait until the chain's clock passes ``until_chain_ts``, reporting the time left."""
+    while not agent._stop.is_set():
+        if agent.devnet is not None:
+            agent.devnet.rpc("evm_mine", [])  # anvil mines on demand: let chain time follow the clock
+        _number, now = agent.chain.head()
+        left = until_chain_ts - now
+        if left <= 0:
+            return
+        h, rem = divmod(left, 3600)
+        progress(f"waiting for the dispute window: {h}h {rem // 60:02d}m {rem % 60:02d}s left", None)
+        agent._stop.wait(min(step_s, max(1.0, left)))
+
+
+def resume_pending(agent: Agent) -> None:
+    """After a restart: continue a deregistration that was running."""
+    if worker_store(agent).get("deregistering"):
+        log.info("resuming the deregistration that was running when the agent stopped")
+        agent.runner.submit("deregister", lambda p: op_deregister(agent, p), {"resumed": True})
 
 
 def stuck_view(agent: Agent) -> dict:

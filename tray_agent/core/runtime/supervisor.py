@@ -157,10 +157,10 @@ class Supervisor:
 
     def restart(self) -> None:
         """Clear the pause marker and restart the worker container now."""
-        with contextlib.suppress(FileNotFoundError):
-            self.pause_file.unlink()
-        self._backoff_until = 0.0
         with self._ops:
+            with contextlib.suppress(FileNotFoundError):
+                self.pause_file.unlink()
+            self._backoff_until = 0.0
             spec, client = self.spec_provider(), self._get_client(quiet=True)
             if spec is not None and client is not None:
                 c = wc.find(client, spec.name)

@@ -214,6 +214,7 @@ def create(client: docker.DockerClient, spec: WorkerSpec):
     binds = host_kw.pop("volumes")
     ports = host_kw.pop("ports", None)
     host_config = client.api.create_host_config(
+        init=True,  # tini as PID 1: signals reach the worker even before it installs handlers
         binds=binds, port_bindings={k.split("/")[0]: v for k, v in ports.items()} if ports else None, **host_kw)
     resp = client.api.create_container(
         image, name=kw["name"], detach=True, environment=kw["environment"], labels=kw["labels"],

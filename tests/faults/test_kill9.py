@@ -1,0 +1,211 @@
+"""kill -9 of the agent at every onboarding step and during operations, then relaunch.
+
+Invariants after every relaunch: exactly one worker key (the same one when it existed before the kill), one
+registration with exactly the minimum stake, no lost funds, the interrupted operation is marked ``interrupted``
+in the history, and finishing onboarding / re-running the operation works.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from tests.faults.harness import (
+    ETHER,
+    MODEL,
+    PASSWORD,
+    AgentProc,
+    Chain,
+    make_releasable,
+    user_wallet_received,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.docker]
+MIN_STAKE = 5000 * ETHER
+GAS_BUDGET = ETHER // 10  # devnet gas for a handful of transactions is far below this
+
+
+def keystores(a: AgentProc) -> list[str]:
+    net = a.data / "networks" / "devnet"
+    return sorted(str(p.relative_to(net)) for p in net.rglob("keystore.json") if ".keys-staging" not in str(p))
+
+
+def kill_when(a: AgentProc, op_id: str, needle: str, timeout: float = 60.0) -> str:
+    """Poll the op at 20 ms and SIGKILL the agent as soon as a progress message contains ``needle`` (or the op
+    ends). Returns the op state seen last."""
+    deadline = time.monotonic() + timeout
+    state = "?"
+    while time.monotonic() < deadline:
+        rec = a.get(f"/api/ops/{op_id}", timeout=5).body or {}
+        state = rec.get("state", "?")
+        if any(needle in p.get("message", "") for p in rec.get("progress", [])) or state in ("done", "failed"):
+            break
+        time.sleep(0.02)
+    a.kill9()
+    return state
+
+
+def finish_onboarding(a: AgentProc) -> dict:
+    """Relaunch path: repeat every onboarding call (all idempotent), fund only when needed, continue."""
+    assert a.post("/api/onboarding/network", {"network": "devnet"}).status == 200
+    assert a.post("/api/onboarding/models", {"models": [MODEL]}).status == 200
+    r = a.post("/api/onboarding/password", {"password": PASSWORD})
+    assert r.status == 200, r.body
+    ob = a.get("/api/onboarding").body
+    if not ob.get("funding", {}).get("funded"):
+        rec = a.op("devnet_fund", {}, timeout=60)
+        assert rec["state"] == "done", rec
+    r = a.post("/api/onboarding/continue", {})
+    assert r.status == 202, r.body
+    rec = a.wait_op(r.body["op_id"], 120)
+    assert rec["state"] == "done", rec
+    return rec
+
+
+def check_invariants(a: AgentProc, address_before: str | None) -> dict:
+    st = wait_until(lambda: (s := a.status()).get("registered") and s, 30, what="registered status")
+    assert keystores(a) == ["keys/keystore.json"], f"expected exactly one (active) key, found {keystores(a)}"
+    if address_before:
+        assert st["address"] == address_before, "the worker key changed across the kill"
+    assert int(st["stake_wei"]) == MIN_STAKE, f"stake is {st['stake_wei']}: staked twice or not at all"
+    chain = Chain(a.rpc_url())
+    received = user_wallet_received(a)
+    held = chain.balance(st["address"]) + MIN_STAKE
+    assert 0 <= received - held < GAS_BUDGET, f"funds: received {received}, worker holds {held}"
+    return st
+
+
+def interrupted_ops(a: AgentProc) -> list[dict]:
+    return [o for o in a.get("/api/history?limit=100").body["items"] if o["state"] == "interrupted"]
+
+
+ONBOARDING_KILLS = [
+    "after_network", "after_models", "password_inflight", "after_password", "fund_inflight",
+    "continue_immediately", "continue_funds_arrived", "continue_registering", "continue_container",
+    "continue_waiting_online",
+]
+
+
+@pytest.mark.parametrize("point", ONBOARDING_KILLS)
+def test_kill9_during_onboarding_then_relaunch(agent_factory, point):
+    a = agent_factory(f"k{ONBOARDING_KILLS.index(point)}").start()
+    address_before = None
+    killed_op = None
+    assert a.post("/api/onboarding/network", {"network": "devnet"}).status == 200
+    if point == "after_network":
+        a.kill9()
+    else:
+        assert a.post("/api/onboarding/models", {"models": [MODEL]}).status == 200
+        if point == "after_models":
+            a.kill9()
+        elif point == "password_inflight":
+            t = threading.Thread(target=lambda: _quiet(a.post, "/api/onboarding/password", {"password": PASSWORD}))
+            t.start()
+            time.sleep(0.03)
+            a.kill9()
+            t.join(10)
+        else:
+            assert a.post("/api/onboarding/password", {"password": PASSWORD}).status == 200
+            address_before = a.status()["address"]
+            if point == "after_password":
+                a.kill9()
+            elif point == "fund_inflight":
+                r = a.post("/api/ops/devnet_fund", {})
+                killed_op = r.body["op_id"]
+                kill_when(a, killed_op, "sending")
+            else:
+                assert a.op("devnet_fund", {}, timeout=60)["state"] == "done"
+                r = a.post("/api/onboarding/continue", {})
+                killed_op = r.body["op_id"]
+                needle = {"continue_immediately": "", "continue_funds_arrived": "funds arrived",
+                          "continue_registering": "regist", "continue_container": "starting the worker container",
+                          "continue_waiting_online": "waiting for the worker"}[point]
+                if needle:
+                    kill_when(a, killed_op, needle)
+                else:
+                    a.kill9()
+    assert not a.alive()
+
+    a.start()
+    if address_before is None and a.status().get("address"):
+        address_before = None  # the key was created right before the kill: any one key is fine
+    if killed_op:
+        rec = a.get(f"/api/ops/{killed_op}").body
+        assert rec["state"] in ("interrupted", "done"), f"killed op should read interrupted (or done): {rec}"
+        if rec["state"] == "interrupted":
+            assert rec["error"]["code"] == "interrupted" and rec["error"].get("fix")
+            assert killed_op in {o["id"] for o in interrupted_ops(a)}
+    finish_onboarding(a)
+    check_invariants(a, address_before)
+    a.wait_state("online", 30)
+
+
+def _quiet(fn, *args):
+    try:
+        fn(*args)
+    except Exception:
+        pass
+
+
+# --- operations: one onboarded agent, killed and relaunched around each operation -----------------------
+DEAD = "0x000000000000000000000000000000000000dEaD"
+
+
+@pytest.fixture(scope="module")
+def onboarded(module_agent_factory):
+    a = module_agent_factory("killops").start()
+    a.onboard()
+    a.wait_state("online", 30)
+    return a
+
+
+def _money(a: AgentProc) -> int:
+    """Everything the worker owns outside escrow: wallet + contract balance + stake + what went to DEAD."""
+    st = a.status()
+    chain = Chain(a.rpc_url())
+    return chain.balance(st["address"]) + int(st["worker_balance_wei"]) + int(st["stake_wei"]) + chain.balance(DEAD)
+
+
+@pytest.mark.parametrize("kind,body,needle", [
+    ("settle", {"confirm": True}, "pauses"),
+    ("withdraw", {"to": DEAD, "amount": "1", "confirm": True}, ""),
+    ("set_models", {"models": [MODEL, "qwen3-embedding:0.6b"]}, ""),
+    ("restart", {}, ""),
+])
+def test_kill9_during_operation_then_relaunch(onboarded, kind, body, needle):
+    a = onboarded
+    if not a.alive():
+        a.start()
+    a.wait_state("online", 60)
+    if kind == "settle":
+        make_releasable(a, 10)
+    wait_until(lambda: a.status().get("registered"), 20, what="status refresh")
+    dead_before = Chain(a.rpc_url()).balance(DEAD)
+    before = _money(a)
+    r = a.post(f"/api/ops/{kind}", body)
+    assert r.status == 202, r.body
+    op_id = r.body["op_id"]
+    if needle:
+        kill_when(a, op_id, needle)
+    else:
+        time.sleep(0.05)
+        a.kill9()
+
+    a.start()
+    rec = a.get(f"/api/ops/{op_id}").body
+    assert rec["state"] in ("interrupted", "done"), rec
+    if rec["state"] == "interrupted":
+        assert rec["error"]["code"] == "interrupted" and rec["error"]["fix"]
+    a.wait_state("online", 60)  # the watchdog brings the worker back even when the kill hit the writer gate
+    check_invariants(a, None)
+    sent = Chain(a.rpc_url()).balance(DEAD) - dead_before
+    if kind == "withdraw":
+        assert sent in (0, ETHER), f"withdraw sent {sent} wei: neither nothing nor the amount"
+    assert _money(a) >= before - GAS_BUDGET, "funds were lost across the kill"
+    # the same operation runs to the end after the relaunch
+    again = a.op(kind, body, timeout=120)
+    assert again["state"] == "done", again
+    a.wait_state("online", 60)

@@ -1,0 +1,380 @@
+"""Every page in a real browser (Playwright + Debian's Chromium) against a real agent on devnet.
+
+The tests run in order on one agent: onboarding first (network → hardware → models → password → funding →
+automatic steps), then the pages that need a worker key. Each action's happy path and its main error path;
+screenshots go to test-output/screenshots/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import urllib.request
+
+import pytest
+
+from tests.conftest import need
+
+pytestmark = pytest.mark.slow
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+PAGES = ["onboarding", "dashboard", "models", "speedtest", "withdraw", "stuck", "recover", "settings", "fund"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    need(os.path.exists(CHROMIUM), "Chromium at /usr/bin/chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def shots(output_dir):
+    d = output_dir / "screenshots"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+class Session:
+    """A logged-in browser context with a page; collects JS errors so every test can assert none happened."""
+
+    def __init__(self, browser, agent, shots, scheme="light", size=(1024, 720)):
+        self.agent, self.client, self.shots = agent, agent.client(), shots
+        self.ctx = browser.new_context(viewport={"width": size[0], "height": size[1]}, color_scheme=scheme)
+        self.page = self.ctx.new_page()
+        self.errors: list[str] = []
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.goto(self.client.login_url("/ui/dashboard.html"))
+        self.page.wait_for_url(re.compile(r"/ui/dashboard\.html"))
+
+    def open(self, name: str, wait: str = "header.top nav"):
+        self.page.goto(f"{self.client.base_url}/ui/{name}.html")
+        self.page.wait_for_selector(wait)
+        return self.page
+
+    def shot(self, name: str) -> None:
+        self.page.screenshot(path=str(self.shots / f"{name}.png"), full_page=True)
+
+    def close(self) -> None:
+        assert not self.errors, f"JavaScript errors: {self.errors}"
+        self.ctx.close()
+
+
+@pytest.fixture(scope="module")
+def ui(browser, real_agent, shots):
+    s = Session(browser, real_agent, shots)
+    yield s
+    s.close()
+
+
+def status(ui) -> dict:
+    return ui.client.get("/api/status")
+
+
+# --- security / login ---------------------------------------------------------------------------------------
+def test_pages_need_the_login_link(browser, real_agent, shots):
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    client = real_agent.client()
+    resp = page.goto(f"{client.base_url}/ui/dashboard.html")  # no cookie: refused with a fix
+    assert resp.status == 401
+    body = json.loads(page.inner_text("body"))
+    assert body["error"]["code"] == "unauthorized" and body["error"]["fix"]
+    url = client.login_url("/ui/dashboard.html")
+    page.goto(url)
+    page.wait_for_selector("#state-pill .pill")
+    page.screenshot(path=str(shots / "dashboard-after-login.png"))
+    # the one-time link does not work twice
+    other = browser.new_context()
+    resp = other.new_page().goto(url)
+    assert resp.status == 401
+    other.close()
+    ctx.close()
+
+
+# --- onboarding ----------------------------------------------------------------------------------------------
+def test_onboarding_network_step(ui):
+    page = ui.open("onboarding", "form input[name=network]")
+    assert page.inner_text("#steps li[aria-current=step]").endswith("Network")
+    page.check("input[value=mainnet]")
+    assert "50,000" in page.inner_text("#panel .notice.warn")
+    page.click("#next")
+    page.wait_for_selector("#errors .notice.error")
+    assert "confirm the mainnet stake" in page.inner_text("#errors")
+    ui.shot("onboarding-1-network-mainnet-warning")
+    page.check("input[value=devnet]")
+    assert page.locator("#mainnet-ack").is_hidden()
+    page.click("#next")
+    page.wait_for_selector("text=This machine")
+
+
+def test_onboarding_hardware_step(ui):
+    page = ui.page
+    assert page.inner_text("#steps li[aria-current=step]").endswith("Hardware check")
+    page.wait_for_selector("[data-verdict]")
+    assert page.locator("table tbody tr").count() >= 1
+    ui.shot("onboarding-2-hardware")
+    page.click("#next")
+    page.wait_for_selector(".model-list input[type=checkbox]")
+
+
+def test_onboarding_models_step(ui):
+    page = ui.page
+    boxes = page.locator(".model-list input[type=checkbox]")
+    for i in range(boxes.count()):
+        boxes.nth(i).uncheck()
+    page.wait_for_selector("text=Choose at least one model.")
+    page.click("#next")  # error path: the agent refuses an empty choice
+    page.wait_for_selector("#errors .notice.error")
+    assert "model" in page.inner_text("#errors").lower()
+    default = ui.agent_default_model = "llama3-8b"
+    page.check(f".model-list input[value='{default}']")
+    page.wait_for_selector("#panel [data-verdict]")
+    assert page.locator(".meter > span").get_attribute("style").startswith("width:")
+    ui.shot("onboarding-3-models")
+    page.click("#next")
+    page.wait_for_selector("#gen")
+
+
+def test_onboarding_password_step(ui):
+    page = ui.page
+    page.uncheck("#gen")
+    page.fill("#pw", "correct horse battery staple 1")
+    page.fill("#pw2", "correct horse battery staple 2")
+    page.click("#next")
+    page.wait_for_selector("#pw-msg.bad")
+    assert "differ" in page.inner_text("#pw-msg")
+    ui.shot("onboarding-4-password-mismatch")
+    page.check("#gen")
+    page.click("#next")
+    page.wait_for_selector("#funding, #auto-steps", timeout=60_000)
+    html = page.content()
+    assert "correct horse" not in html  # never shown again
+
+
+def test_onboarding_funding_step(ui):
+    page = ui.page
+    page.wait_for_selector("#funding")
+    address = page.inner_text("#fund-address")
+    assert re.fullmatch(r"0x[0-9a-fA-F]{40}", address)
+    assert page.get_attribute("#eip681", "href").startswith(f"ethereum:{address}@31337")
+    assert page.locator(".qr svg").count() == 1
+    assert "LCAI" in page.inner_text("#fund-amount")
+    ui.shot("onboarding-5-funding")
+
+
+def test_fund_page_with_a_browser_wallet(browser, real_agent, shots):
+    """fund.html: no wallet → clear error; with an EIP-1193 wallet → add/switch the chain, send the exact amount."""
+    s = Session(browser, real_agent, shots)
+    page = s.open("fund", "#address:not(:text('—'))")
+    page.click("#send")
+    page.wait_for_selector("#errors .notice.error")
+    assert "No browser wallet" in page.inner_text("#errors")
+    s.shot("fund-no-wallet")
+    onboarding = s.client.get("/api/onboarding")
+    missing = int(onboarding["funding"]["missing_wei"])
+    s.ctx.add_init_script("""
+      window.__calls = [];
+      window.ethereum = { request: async ({method, params}) => {
+        window.__calls.push({method, params});
+        if (method === 'eth_requestAccounts') return ['0x00000000000000000000000000000000000000aa'];
+        if (method === 'wallet_switchEthereumChain') { const e = new Error('Unrecognized chain'); e.code = 4902; throw e; }
+        if (method === 'wallet_addEthereumChain') return null;
+        if (method === 'eth_sendTransaction') return '0x' + 'ab'.repeat(32);
+        throw new Error('unexpected ' + method);
+      } };
+    """)
+    page = s.open("fund", "#address:not(:text('—'))")
+    page.wait_for_function("document.querySelector('#amount').value !== ''")
+    page.click("#send")
+    page.wait_for_selector("#errors .notice.ok")
+    calls = page.evaluate("window.__calls")
+    assert [c["method"] for c in calls] == ["eth_requestAccounts", "wallet_switchEthereumChain",
+                                             "wallet_addEthereumChain", "eth_sendTransaction"]
+    assert calls[1]["params"][0]["chainId"] == "0x7a69"
+    tx = calls[3]["params"][0]
+    assert tx["to"].lower() == onboarding["funding"]["address"].lower()
+    assert int(tx["value"], 16) == missing and tx["gas"] == "0x5208"
+    s.shot("fund-sent")
+    s.close()
+
+
+def test_onboarding_automatic_steps(ui):
+    page = ui.page
+    page.click("#devnet-fund")
+    page.wait_for_selector("#auto-steps", timeout=60_000)
+    ui.shot("onboarding-6-progress")
+    need(bool(os.environ.get("DOCKER_HOST")), "a private dockerd for the worker container (DOCKER_HOST)")
+    try:
+        page.wait_for_selector("text=Your worker is online", timeout=240_000)
+    except Exception:
+        ui.shot("onboarding-6-failed")
+        raise AssertionError(f"onboarding did not finish: {page.inner_text('#main')}\n{ui.agent.tail()}") from None
+    ui.shot("onboarding-7-done")
+    assert status(ui)["registered"] is True
+
+
+# --- pages with a worker --------------------------------------------------------------------------------------
+def test_dashboard(ui):
+    page = ui.open("dashboard", "#state-pill .pill")
+    st = status(ui)
+    page.wait_for_function("document.querySelector('#b-total').textContent !== '—'")
+    assert page.get_attribute("#state-pill .pill", "data-state") == st["state"]
+    # balances add up: the total row is the sum of the rows above it
+    parts = sum(int(st[k]) for k in ("stake_wei", "escrowed_wei", "releasable_wei", "worker_balance_wei", "wallet_wei"))
+    shown = page.inner_text("#b-total").replace(",", "").split()[0]
+    assert abs(float(shown.lstrip("<")) - parts / 1e18) < 1e-3
+    assert page.locator("#jobs tbody tr").count() >= 1
+    for m in st["served_models"]:
+        assert m in page.inner_text("#served")
+    ui.shot("dashboard")
+
+
+def test_dashboard_restart_and_error(ui):
+    page = ui.open("dashboard", "#state-pill .pill")
+    btn = page.locator("#btn-restart")
+    if btn.is_enabled():
+        btn.click()
+        page.wait_for_selector("#op-progress .card, #errors .notice", timeout=60_000)
+        page.wait_for_function("!document.querySelector('#op-progress progress') || "
+                               "document.querySelector('#op-progress progress').value === 1 || "
+                               "document.querySelector('#errors .notice')", timeout=120_000)
+        ui.shot("dashboard-restart")
+    # main error path of Settle: the agent refuses (nothing to settle / not registered) and the page says why
+    page.evaluate("document.querySelector('#btn-settle').disabled = false")
+    page.click("#btn-settle")
+    page.click("#dlg-ok")
+    page.wait_for_selector("#errors .notice.error, #op-progress .card", timeout=60_000)
+    page.wait_for_function("document.querySelector('#errors .notice') || "
+                           "document.querySelector('#op-progress progress')?.value === 1", timeout=120_000)
+    ui.shot("dashboard-settle")
+
+
+def test_withdraw(ui):
+    page = ui.open("withdraw", "#to")
+    page.fill("#to", "0x1234")
+    page.wait_for_selector("#to-msg.bad")
+    assert page.get_attribute("#to", "aria-invalid") == "true"
+    ui.shot("withdraw-bad-address")
+    page.fill("#to", "0x" + "11" * 20)
+    page.fill("#amount", "999999999")
+    page.wait_for_selector("#amount-msg.bad")
+    assert page.locator("#send").is_disabled()
+    ui.shot("withdraw-too-much")
+    page.click("#max")
+    page.wait_for_function("document.querySelector('#fee').textContent !== '—'")
+    ok = page.locator("#send").is_enabled()
+    ui.shot("withdraw-max-preview")
+    if not ok:
+        pytest.skip(f"nothing to withdraw above the gas reserve: {page.inner_text('#amount-msg')}")
+    page.fill("#amount", "1")
+    page.wait_for_function("!document.querySelector('#send').disabled")
+    page.click("#send")
+    page.wait_for_selector("[data-testid=confirm-dialog]")
+    dialog = page.inner_text("[data-testid=confirm-dialog]")
+    assert "Network fee" in dialog and "1 LCAI" in dialog
+    ui.shot("withdraw-confirm")
+    page.click("#dlg-ok")
+    page.wait_for_selector("#op-progress .notice.ok, #errors .notice.error", timeout=180_000)
+    ui.shot("withdraw-result")
+    assert page.locator("#op-progress .notice.ok").count() == 1, page.inner_text("#main")
+
+
+def test_models_page(ui):
+    page = ui.open("models", ".model-list input")
+    page.wait_for_selector("#picker [data-verdict]")
+    assert page.locator("#save").is_disabled()  # nothing changed yet
+    ui.shot("models")
+    boxes = page.locator(".model-list input[type=checkbox]")
+    for i in range(boxes.count()):
+        boxes.nth(i).check()
+    page.wait_for_function("document.querySelector('#picker [data-verdict]')")
+    verdict = page.get_attribute("#picker [data-verdict]", "data-verdict")
+    ui.shot("models-all-selected")
+    if verdict == "wont_fit":
+        assert page.locator("#save").is_disabled()  # error path: a set that does not fit cannot be applied
+
+
+def test_speedtest_page(ui):
+    page = ui.open("speedtest", "#run")
+    ui.shot("speedtest")
+    page.click("#run")
+    page.wait_for_selector("#results-card:not([hidden]), #errors .notice.error", timeout=240_000)
+    ui.shot("speedtest-result")
+
+
+def test_stuck_page(ui):
+    page = ui.open("stuck", "#stuck tbody tr")
+    page.wait_for_function("!document.querySelector('#stuck tbody').textContent.includes('Loading')")
+    data = ui.client.get("/api/stuck")
+    if not data["jobs"]:
+        assert "No stuck jobs" in page.inner_text("#stuck") and page.locator("#clear").is_disabled()
+    ui.shot("stuck")
+
+
+def test_settings_page(ui):
+    page = ui.open("settings", "#form")
+    page.wait_for_function("document.querySelector('#offline_alert_minutes').value !== ''")
+    page.fill("#webhook_url", "ftp://example.org/hook")
+    page.click("#save")
+    page.wait_for_selector("#errors .notice.error")
+    assert page.get_attribute("#webhook_url", "aria-invalid") == "true"
+    ui.shot("settings-bad-webhook")
+    page.fill("#webhook_url", "https://example.org/hook")
+    page.fill("#offline_alert_minutes", "15")
+    page.click("#save")
+    page.wait_for_selector("#saved:text('Saved')")
+    got = ui.client.get("/api/settings")
+    assert got["webhook_url"] == "https://example.org/hook" and got["offline_alert_minutes"] == 15
+    page.select_option("#network", "devnet")
+    page.click("#switch")
+    page.wait_for_selector("#errors .notice.error")
+    assert "Already on devnet" in page.inner_text("#errors")
+    ui.shot("settings")
+
+
+def test_recover_page(ui):
+    page = ui.open("recover", "#archive tbody tr")
+    page.wait_for_function("!document.querySelector('#archive tbody').textContent.includes('Loading')")
+    ui.shot("recover")
+    rows = ui.client.get("/api/keys")["archive"]
+    if not rows:
+        assert "No archived keys" in page.inner_text("#archive")
+        return
+    page.click(f"button[data-id='{rows[0]['id']}']")
+    page.wait_for_selector("[data-testid=confirm-dialog]")
+    page.click("#dlg-cancel")
+    assert page.locator("[data-testid=confirm-dialog]").count() == 0
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_page_at_800x600(browser, real_agent, shots, scheme):
+    """Usable at 800×600 in light and dark: no horizontal scrollbar, headings and labelled controls."""
+    s = Session(browser, real_agent, shots, scheme=scheme, size=(800, 600))
+    for name in PAGES:
+        page = s.open(name, "main h1")
+        page.wait_for_timeout(400)
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), name
+        unlabeled = page.evaluate("""[...document.querySelectorAll('input, select, button')].filter(e => {
+            if (e.type === 'hidden' || e.closest('[hidden]')) return false;
+            const id = e.id && document.querySelector(`label[for="${e.id}"]`);
+            return !(id || e.closest('label') || e.getAttribute('aria-label') || (e.textContent || '').trim());
+          }).map(e => e.outerHTML.slice(0, 80))""")
+        assert not unlabeled, (name, unlabeled)
+        s.shot(f"{name}-800x600-{scheme}")
+    s.close()
+
+
+def test_history_csv_download(ui):
+    req = urllib.request.Request(f"{ui.client.base_url}/api/history.csv",
+                                 headers={"Authorization": f"Bearer {ui.client.info.token}"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.headers["Content-Type"].startswith("text/csv")
+        assert r.read().decode().startswith("type,time")
+    assert json.loads(json.dumps(ui.client.get("/api/history")))["items"] is not None
