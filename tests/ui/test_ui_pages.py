@@ -121,7 +121,11 @@ def test_onboarding_hardware_step(ui):
     assert page.locator("table tbody tr").count() >= 1
     ui.shot("onboarding-2-hardware")
     page.click("#next")
-    page.wait_for_selector(".model-list input[type=checkbox]")
+    try:
+        page.wait_for_selector(".model-list input[type=checkbox]")
+    except Exception:
+        ui.shot("onboarding-2-hardware-next-failed")
+        raise AssertionError(page.inner_text("#main") + "\n" + ui.agent.tail()) from None
 
 
 def test_onboarding_models_step(ui):

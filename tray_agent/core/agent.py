@@ -48,12 +48,14 @@ class Agent:
         self.api_token = ""
         self._lock = threading.RLock()
         self._stop = threading.Event()
+        self.ready = threading.Event()  # set once chain/devnet and the supervisor are up
         self._shutdown_cb: Callable[[bool], None] | None = None
         self._status = Status(state=WorkerState.STARTING, profile=paths.profile)
         self.chain = None            # chain.client.ChainClient
         self.devnet = None           # devnet.Devnet when network is devnet
         self.consumer = None         # devnet.consumer.Consumer on devnet
-        self.runtime = None          # runtime glue (supervisor, ollama)
+        self.runtime = None          # runtime.supervisor.Supervisor
+        self.ollama = None           # runtime.ollama.OllamaManager (None on devnet without Ollama)
         self._snapshot = None
         self._threads: list[threading.Thread] = []
         self._select_network(self.settings["network"])
@@ -76,10 +78,13 @@ class Agent:
         if name == self.network.name:
             return
         log.info("switching network %s -> %s", self.network.name, name)
+        self.ready.clear()
         self._stop_network_services()
         self.settings.update({"network": name})
         self._select_network(name)
+        self._snapshot = None
         self._start_network_services()
+        self.ready.set()
 
     # --- lifecycle ----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -89,6 +94,7 @@ class Agent:
         from . import integration
 
         integration.resume_pending(self)
+        self.ready.set()
         t = threading.Thread(target=self._refresh_loop, name="refresh", daemon=True)
         t.start()
         self._threads.append(t)

@@ -295,8 +295,19 @@ def _fees(agent: Agent) -> dict[str, int] | None:
     return {m.name: m.fee_wei for m in snap.models if m.fee_wei}
 
 
+def ensure_snapshot(agent: Agent, timeout: float = 30.0):
+    """The latest chain snapshot, reading one now when none exists yet (right after start-up)."""
+    if agent._snapshot is None:
+        agent.ready.wait(timeout)
+        try:
+            refresh_chain(agent)
+        except AgentError as e:
+            log.info("chain not readable yet: %s", e)
+    return agent._snapshot
+
+
 def allowed_models(agent: Agent) -> set[str]:
-    snap = agent._snapshot
+    snap = ensure_snapshot(agent)
     if snap is not None and snap.models:
         return {m.name for m in snap.models if m.whitelisted and m.enabled}
     if agent.devnet is not None:

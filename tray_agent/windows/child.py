@@ -73,6 +73,19 @@ def _report(win, path: str) -> None:
         time.sleep(0.25)
 
 
+def choose_gui() -> str | None:
+    """PYWEBVIEW_GUI wins; on Linux prefer Qt when installed (the GTK backend needs WebKit2GTK, often absent)."""
+    forced = os.environ.get("PYWEBVIEW_GUI")
+    if forced:
+        return forced
+    if sys.platform.startswith("linux"):
+        import importlib.util
+
+        if importlib.util.find_spec("PyQt6") or importlib.util.find_spec("PySide6"):
+            return "qt"
+    return None
+
+
 def run(kind: str, url: str) -> int:
     spec = KINDS[kind]
     try:
@@ -95,7 +108,7 @@ def run(kind: str, url: str) -> int:
             _report(win, report)
 
     try:
-        webview.start(started, gui=os.environ.get("PYWEBVIEW_GUI") or None, private_mode=True)
+        webview.start(started, gui=choose_gui(), private_mode=True)
     except Exception as e:
         log.warning("the window could not start (%s): opening the page in the browser", e)
         webbrowser.open(url)

@@ -1,0 +1,212 @@
+"""The whole product loop on devnet through the API and the CLI, with real parts:
+anvil + replica contracts, a real dockerd running the simulated worker container, the real Secret Service keyring.
+Tests in this module run in order and share one agent (a user's session, step by step)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from agent.agent_harness import AgentProc, cleanup_containers, rpc, wait_for, wait_op
+
+from tray_agent.api.client import ApiError
+
+PROFILE = "e2e"
+PW = "E2e-Password-123"
+USER_WALLET_CHECK = None
+
+
+@pytest.fixture(scope="module")
+def agent(tmp_path_factory, docker_ready):
+    home = tmp_path_factory.mktemp("e2e-home")
+    a = AgentProc(home, PROFILE)
+    a.client = a.start()
+    yield a
+    a.cli("shutdown", "--stop-worker")
+    a.stop()
+    cleanup_containers(f"devnet-{PROFILE}")
+
+
+def test_fresh_agent_needs_setup(agent):
+    st = agent.client.get("/api/status")
+    assert st["state"] == "setup_needed" and st["network"] == "devnet" and st["profile"] == PROFILE
+    ob = agent.client.get("/api/onboarding")
+    assert ob["step"] == "network" and ob["steps"][0] == "network" and ob["address"] is None
+
+
+def test_onboarding_input_steps_validate(agent):
+    c = agent.client
+    with pytest.raises(ApiError) as e:
+        c.post("/api/onboarding/password", {"password": PW})
+    assert e.value.field == "models"  # models come first: no key before the choice
+    c.post("/api/onboarding/network", {"network": "devnet"})
+    hw = c.get("/api/hardware")
+    assert hw["cpu"]["cores"] >= 1 if isinstance(hw.get("cpu"), dict) else hw
+    models = c.get("/api/models")
+    names = {m["name"] for m in models["catalog"]}
+    assert "llama3-8b" in names and all(m["fee_wei"] for m in models["catalog"])
+    with pytest.raises(ApiError) as e:
+        c.post("/api/onboarding/models", {"models": ["no-such-model"]})
+    assert e.value.field == "models" and "not offered" in e.value.message
+    fit = c.post("/api/models/fit", {"models": ["llama3-8b"]})
+    assert fit["verdict"] in ("fits", "tight", "wont_fit")
+    c.post("/api/onboarding/models", {"models": ["llama3-8b"]})
+    with pytest.raises(ApiError) as e:
+        c.post("/api/onboarding/password", {"password": "short"})
+    assert e.value.field == "password"
+    assert c.get("/api/onboarding")["step"] == "password"
+
+
+def test_key_created_once_and_funding_shown(agent):
+    c = agent.client
+    r = c.post("/api/onboarding/password", {"password": PW})
+    assert r["created"] is True and r["address"].startswith("0x")
+    again = c.post("/api/onboarding/password", {"password": "Another-Pass-456"})
+    assert again["created"] is False and again["address"] == r["address"]  # never a second key
+    ob = wait_for(lambda: (o := c.get("/api/onboarding"))["step"] == "funding" and o, what="funding step")
+    f = ob["funding"]
+    assert f["address"] == r["address"] and int(f["threshold_wei"]) == 5050 * 10**18
+    assert f["eip681"] == f"ethereum:{r['address']}@31337?value={f['missing_wei']}"
+    assert f["qr_svg"].lstrip().startswith("<svg") and PW not in json.dumps(ob)
+    keys = list((agent.home / PROFILE / "data/networks/devnet/keys").iterdir())
+    assert sorted(p.name for p in keys) == ["encryption.key", "key-meta.json", "keystore.json"]
+
+
+def test_funding_then_continue_reaches_online(agent):
+    c = agent.client
+    fund = wait_op(c, c.post("/api/ops/devnet_fund", {})["op_id"])
+    assert fund["state"] == "done", fund
+    op = c.post("/api/onboarding/continue")["op_id"]
+    rec = wait_op(c, op, timeout=240)
+    assert rec["state"] == "done", rec
+    msgs = " | ".join(p["message"] for p in rec["progress"])
+    assert "staking" in msgs and "worker is online" in msgs
+    st = c.get("/api/status")
+    assert st["state"] == "online" and st["registered"] and st["served_models"] == ["llama3-8b"]
+    assert int(st["stake_wei"]) == 5000 * 10**18
+    assert c.get("/api/onboarding")["done"] is True
+    # continue again: nothing is staked twice
+    rec2 = wait_op(c, c.post("/api/onboarding/continue")["op_id"], timeout=120)
+    assert rec2["state"] == "done"
+    assert int(c.get("/api/status")["stake_wei"]) == 5000 * 10**18
+
+
+def test_jobs_flow_and_settle_via_cli(agent):
+    c = agent.client
+    jobs = wait_for(lambda: [j for j in c.get("/api/jobs")["jobs"] if j["state"] == "Completed"], timeout=90,
+                    what="completed jobs")
+    assert jobs and int(jobs[0]["share_wei"]) > 0
+    rpc(agent.book["rpc"], "evm_increaseTime", [120])
+    rpc(agent.book["rpc"], "evm_mine", [])
+    r = agent.cli("settle", "--yes")
+    assert r.returncode == 0, r.stderr
+    assert "released" in r.stdout and "withdrew" in r.stdout
+    hist = c.get("/api/history?kind=settle")["items"][0]
+    assert hist["state"] == "done" and hist["result"]["released_count"] >= 1
+
+
+def test_withdraw_preview_errors_and_send(agent):
+    c = agent.client
+    user = agent.book["userWallet"]["address"]
+    bad = c.get(f"/api/withdraw/preview?to={user[:-1]}&amount=1")
+    assert bad["ok"] is False and bad["error"]["field"] == "to"
+    own = c.get(f"/api/withdraw/preview?to={c.get('/api/status')['address']}&amount=1")
+    assert own["ok"] is False and "own" in own["error"]["message"]
+    p = c.get(f"/api/withdraw/preview?to={user}&amount=10")
+    assert p["ok"] is True and int(p["amount_wei"]) == 10 * 10**18 and int(p["fee_wei"]) > 0
+    with pytest.raises(ApiError) as e:
+        c.post("/api/ops/withdraw", {"to": user, "amount": "10"})
+    assert e.value.field == "confirm"
+    before = int(rpc(agent.book["rpc"], "eth_getBalance", [user, "latest"]), 16)
+    rec = wait_op(c, c.post("/api/ops/withdraw", {"to": user, "amount": "10", "confirm": True})["op_id"])
+    assert rec["state"] == "done", rec
+    after = int(rpc(agent.book["rpc"], "eth_getBalance", [user, "latest"]), 16)
+    assert after - before == 10 * 10**18
+    # CLI: bad checksum → exit code 2 with a fix line, nothing sent
+    r = agent.cli("withdraw", "--to", user.lower()[:2] + user[2:].swapcase(), "--amount", "1", "--yes")
+    assert r.returncode == 2 and "fix:" in r.stderr
+
+
+def test_change_models_live(agent):
+    c = agent.client
+    rec = wait_op(c, c.post("/api/ops/set_models", {"models": ["llama3-8b", "qwen3-embedding:0.6b"]})["op_id"],
+                  timeout=240)
+    assert rec["state"] == "done", rec
+    st = wait_for(lambda: (s := c.get("/api/status"))["state"] == "online" and
+                  set(s["served_models"]) == {"llama3-8b", "qwen3-embedding:0.6b"} and s, timeout=60,
+                  what="online with two models")
+    assert int(st["stake_wei"]) == 5000 * 10**18  # no re-stake
+    r = agent.cli("models", "list")
+    assert r.returncode == 0 and "qwen3-embedding:0.6b" in r.stdout
+
+
+def test_stop_and_start(agent):
+    c = agent.client
+    assert wait_op(c, c.post("/api/ops/stop", {})["op_id"])["state"] == "done"
+    wait_for(lambda: c.get("/api/status")["state"] == "paused", timeout=60, what="paused")
+    r = agent.cli("start")
+    assert r.returncode == 0
+    wait_for(lambda: c.get("/api/status")["state"] == "online", timeout=90, what="online again")
+
+
+def test_clear_stuck_job(agent):
+    from tray_agent.devnet.consumer import inject_stuck_job
+
+    c = agent.client
+    address = c.get("/api/status")["address"]
+    # the worker is stopped so the injected job stays unacknowledged, then time moves past its deadline
+    wait_op(c, c.post("/api/ops/stop", {})["op_id"])
+    job = inject_stuck_job(agent.book["rpc"], address, advance_s=600)
+    stuck = c.get("/api/stuck")
+    assert job in [j["job_id"] for j in stuck["jobs"]]
+    assert c.get("/api/status")["stuck_jobs"] >= 1
+    rpc(agent.book["rpc"], "evm_increaseTime", [8000])  # past the no-fault grace: no slash needed
+    rpc(agent.book["rpc"], "evm_mine", [])
+    rec = wait_op(c, c.post("/api/ops/clear_stuck", {"allow_slash": False, "confirm": True})["op_id"])
+    assert rec["state"] == "done", rec
+    assert rec["result"]["settled_no_fault"] >= 1 and rec["result"]["slash_wei_total"] == "0"
+    assert job not in [j["job_id"] for j in c.get("/api/stuck")["jobs"]]
+    wait_op(c, c.post("/api/ops/start", {})["op_id"])
+
+
+def test_speedtest_without_ollama_is_clear(agent):
+    c = agent.client
+    rec = wait_op(c, c.post("/api/ops/speedtest", {})["op_id"])
+    assert rec["state"] == "failed" and rec["error"]["code"] == "ollama_down" and rec["error"]["fix"]
+
+
+def test_busy_while_an_operation_runs(agent):
+    c = agent.client
+    op = c.post("/api/ops/restart", {})["op_id"]
+    try:
+        c.post("/api/ops/settle", {"confirm": True})
+    except ApiError as e:
+        assert e.status == 409 and e.code == "busy"
+    wait_op(c, op)
+
+
+def test_deregister_waits_out_window_and_returns_stake(agent):
+    c = agent.client
+    wait_for(lambda: c.get("/api/status")["state"] == "online", timeout=90, what="online")
+    wallet_before = int(c.get("/api/status")["wallet_wei"])
+    op = c.post("/api/ops/deregister", {"confirm": True})["op_id"]
+    # let chain time run past the dispute window instead of waiting a minute of wall time
+    for _ in range(40):
+        time.sleep(1)
+        rpc(agent.book["rpc"], "evm_increaseTime", [30])
+        if c.get(f"/api/ops/{op}")["state"] != "running":
+            break
+    rec = wait_op(c, op, timeout=240)
+    assert rec["state"] == "done", rec
+    st = wait_for(lambda: (s := c.get("/api/status"))["registered"] is False and s, timeout=30, what="deregistered")
+    assert int(st["stake_wei"]) == 0 and int(st["wallet_wei"]) >= wallet_before + 5000 * 10**18 - 10**18
+    assert st["state"] in ("paused", "setup_needed")
+
+
+def test_history_and_csv(agent):
+    c = agent.client
+    kinds = {o["kind"] for o in c.get("/api/history?limit=100")["items"]}
+    assert {"onboarding", "settle", "withdraw", "set_models", "deregister"} <= kinds
+    csv = c.get("/api/history.csv")
+    assert csv.startswith("type,time,network") and "withdrawal" in csv
