@@ -64,6 +64,21 @@ def _webview() -> str:
     return webview.__name__
 
 
+def _pystray_backends() -> list:
+    import importlib.util
+
+    names = ("_appindicator", "_gtk", "_xorg", "_darwin", "_win32", "_dummy")
+    return [n.lstrip("_") for n in names if importlib.util.find_spec(f"pystray.{n}") is not None]
+
+
+def _pystray() -> str:
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise RuntimeError("no display: the tray needs a desktop session (headless: lcai-tray --headless)")
+    import pystray
+
+    return pystray.Icon.__module__
+
+
 def bundle_info() -> dict:
     """What this bundle carries (written at build time) and what loads on this machine."""
     here = getattr(sys, "_MEIPASS", os.path.dirname(os.path.abspath(__file__)))
@@ -75,7 +90,12 @@ def bundle_info() -> dict:
         pass
     import tray_agent
 
-    probes = {"webview": _probe(_webview), "keyring": _probe(_keyring)}
+    probes = {
+        "webview": _probe(_webview),
+        "keyring": _probe(_keyring),
+        "pystray_backends": _probe(_pystray_backends),
+        "pystray": _probe(_pystray),
+    }
     if sys.platform.startswith("linux"):
         probes["qt_webengine"] = _probe(_qt_webengine)
         probes["gtk_appindicator"] = _probe(_gtk_appindicator)

@@ -15,6 +15,7 @@ function Invoke-Checked([string]$Exe, [string[]]$Arguments) {
 }
 
 $Version = (& $Py "$Root\installers\version.py").Trim()
+$NumVersion = $Version -replace '^(\d+(\.\d+){0,3}).*$', '$1'   # 1.2.3rc1 -> 1.2.3 for the file version
 Write-Host "==> lcai-worker-tray $Version"
 Invoke-Checked $Py @("$Root\installers\make_icons.py", "$Work\icons")
 Invoke-Checked $Py @("-m", "PyInstaller", "--noconfirm", "--log-level", "WARN", "--distpath", $Dist, "--workpath", $Work,
@@ -24,7 +25,7 @@ Invoke-Checked "$Dist\lcai-tray\lcai-tray-cli.exe" @("--bundle-info")
 $Iscc = (Get-Command iscc.exe -ErrorAction SilentlyContinue)
 $Iscc = if ($Iscc) { $Iscc.Source } else { "${env:ProgramFiles(x86)}\Inno Setup 6\ISCC.exe" }
 if (-not (Test-Path $Iscc)) { throw "Inno Setup 6 (ISCC.exe) not found: choco install innosetup" }
-Invoke-Checked $Iscc @("/Q", "/DAppVersion=$Version", "/DSourceDir=$Dist\lcai-tray", "/DIconFile=$Work\icons\lcai-tray.ico",
+Invoke-Checked $Iscc @("/Q", "/DAppVersion=$Version", "/DAppNumVersion=$NumVersion", "/DSourceDir=$Dist\lcai-tray", "/DIconFile=$Work\icons\lcai-tray.ico",
     "/O$Dist", "$Root\installers\windows\lcai-tray.iss")
 
 $Setup = "lcai-worker-tray-$Version-windows-x64-setup.exe"

@@ -1,10 +1,13 @@
 ; Inno Setup script: Windows installer of lcai-worker-tray (one click, per user, no admin rights).
 ; Built by installers/windows/build.ps1 on a Windows runner (Inno Setup 6: ISCC.exe), which passes:
-;   /DAppVersion=<tray_agent.__version__>  /DSourceDir=<dist\lcai-tray>  /DIconFile=<lcai-tray.ico>
+;   /DAppVersion=<tray_agent.__version__>  /DAppNumVersion=<its numeric part>  /DSourceDir=<dist\lcai-tray>
+;   /DIconFile=<lcai-tray.ico>
 ; Installs the PyInstaller folder bundle: lcai-tray.exe (the tray, no console window) and
 ; lcai-tray-cli.exe (the same program with a console, for `lcai-tray-cli status` in a terminal).
-; Uninstalling asks the running agent to stop and removes the program only: keys, settings and logs in
-; %LOCALAPPDATA%\lcai-worker-tray stay (the keys themselves are in Windows Credential Manager).
+; A running lcai-tray is closed through the Restart Manager (CloseApplications) before files are
+; replaced or removed; the worker container keeps running. Uninstalling removes the program only: keys,
+; settings and logs in %LOCALAPPDATA%\lcai-worker-tray stay (the keys are in Windows Credential Manager).
+; (No "lcai-tray-cli shutdown" here: today that command starts an agent when none runs.)
 
 #ifndef AppVersion
   #error Pass /DAppVersion=<version> (installers/windows/build.ps1 does)
@@ -21,7 +24,10 @@ AppName={#AppName}
 AppVersion={#AppVersion}
 AppVerName={#AppName} {#AppVersion}
 AppPublisher=lcai-worker-tray contributors
-VersionInfoVersion={#AppVersion}
+#ifdef AppNumVersion
+; numeric only (1.2.3); AppVersion may carry a pre-release suffix (1.2.3rc1)
+VersionInfoVersion={#AppNumVersion}
+#endif
 DefaultDirName={autopf}\{#AppName}
 DefaultGroupName={#AppName}
 DisableProgramGroupPage=yes
@@ -60,7 +66,3 @@ Name: "{autodesktop}\{#AppName}"; Filename: "{app}\{#AppExe}"; Tasks: desktopico
 [Run]
 ; first launch opens onboarding (the app does that when no worker is set up yet)
 Filename: "{app}\{#AppExe}"; Description: "{cm:LaunchProgram,{#AppName}}"; Flags: nowait postinstall skipifsilent
-
-[UninstallRun]
-; stop the agent (the worker container keeps running unless the person stops it in the app)
-Filename: "{app}\lcai-tray-cli.exe"; Parameters: "shutdown"; Flags: runhidden waituntilterminated; RunOnceId: "StopAgent"

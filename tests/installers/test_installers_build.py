@@ -117,6 +117,9 @@ def test_bundle_carries_gui_parts_and_keyring_backends(bundle):
     else:
         assert info["probes"]["qt_webengine"]["ok"], info["probes"]["qt_webengine"]
         assert not info["notes"]
+    assert {"appindicator", "gtk", "xorg"} <= set(info["probes"]["pystray_backends"]["detail"])
+    if os.environ.get("DISPLAY"):
+        assert info["probes"]["pystray"]["ok"], info["probes"]["pystray"]  # a backend loads in the bundle
     kr = info["probes"]["keyring"]
     assert kr["ok"] and "keyrings.alt" not in kr["detail"]
     if os.environ.get("DBUS_SESSION_BUS_ADDRESS"):

@@ -229,3 +229,32 @@ def test_agent_command_uses_the_same_program(paths):
     cmd = app_mod.agent_command("p1", "devnet")
     assert cmd[-2:] == ["serve", "--headless"] and ["--profile", "p1"] == cmd[cmd.index("--profile"):][:2]
     assert "--network" in cmd and "devnet" in cmd
+
+
+def test_no_tray_host_opens_the_dashboard_window_and_logs_one_line(paths, fake_agent, monkeypatch, caplog):
+    from tray_agent.tray import hosts
+    from tray_agent.windows import manager
+
+    opened = []
+
+    class WM:
+        def __init__(self, runtime, login_url, logs):
+            self.login_url = login_url
+
+        def open(self, kind):
+            opened.append((kind, self.login_url("/ui/dashboard.html")))
+            return "opened"
+
+    monkeypatch.setattr(hosts, "detect_tray_host",
+                        lambda backend=None, wait_s=0: hosts.TrayHost(False, None, "no tray host (GNOME)"))
+    monkeypatch.setattr(manager, "WindowManager", WM)
+    fake_agent.publish(Status(state=WorkerState.ONLINE))
+    caplog.set_level("INFO")
+    assert app_mod.run(profile="test") == 0
+    assert [k for k, _ in opened] == ["dashboard"] and opened[0][1].startswith("http://127.0.0.1:")
+    lines = [r.getMessage() for r in caplog.records if "no system tray" in r.getMessage()]
+    assert len(lines) == 1 and "GNOME" in lines[0]
+    # first run: the onboarding window instead
+    fake_agent.publish(Status(state=WorkerState.SETUP_NEEDED))
+    assert app_mod.run(profile="test") == 0
+    assert opened[-1][0] == "onboarding"

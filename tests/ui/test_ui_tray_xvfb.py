@@ -66,7 +66,7 @@ def tray_colors() -> set[str]:
     raw = area.tobytes()
     for px in (raw[i:i + 3] for i in range(0, len(raw), 3)):
         for name, ref in colours.items():
-            if sum(abs(a - b) for a, b in zip(px, ref)) < 40:
+            if sum(abs(a - b) for a, b in zip(px, ref, strict=True)) < 40:
                 seen.add(name)
     return seen
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
@@ -19,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 from ..core.atomic import atomic_write
 from ..resources import resource_dir
 from .routes import build_routes
-from .security import LoginCodes, SecurityMiddleware
+from .security import LoginCodes, SecurityMiddleware, error
 
 if TYPE_CHECKING:
     from ..core.agent import Agent
@@ -31,7 +32,13 @@ def build_app(agent: Agent, token: str, port_ref: list[int]) -> Starlette:
     codes = LoginCodes()
     routes = build_routes(agent, codes, port_ref)
     routes.append(Mount("/ui", app=StaticFiles(directory=str(resource_dir("web_ui")), html=True), name="ui"))
-    app = Starlette(routes=routes, middleware=[Middleware(SecurityMiddleware, token=token, port_ref=port_ref)])
+    async def http_error(request, exc: HTTPException):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error(exc.status_code, code, exc.detail or "request refused",
+                     "see docs/api.md for the endpoints" if exc.status_code in (404, 405) else "")
+
+    app = Starlette(routes=routes, middleware=[Middleware(SecurityMiddleware, token=token, port_ref=port_ref)],
+                    exception_handlers={HTTPException: http_error})
     app.state.login_codes = codes
     return app
 

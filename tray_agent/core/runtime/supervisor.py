@@ -40,7 +40,7 @@ PAUSE_FILE = "worker.paused"
 @dataclass
 class SupervisorConfig:
     interval: float = 10.0           # normal tick
-    fast_interval: float = 1.0       # while starting / recovering
+    fast_interval: float = 0.5       # while starting / recovering
     startup_grace: float = 90.0      # not connected yet after a start: "starting", not "stale"
     stale_after: float = 180.0       # running but not connected this long → restart
     stale_restart_timeout: int = 30  # grace for stopping a stale (idle) worker
@@ -93,6 +93,8 @@ class Supervisor:
         self._pinning: threading.Thread | None = None
         self._pinned_run: tuple[str, str] | None = None
         self._events_stream = None
+        self._digests = images.DigestRecord(paths.data / "image-digests.json")
+        self._image_update: str | None = None
         self.health: metrics.WorkerHealth | None = None
         self.fields: dict[str, Any] = {}
         self.restarts = 0
@@ -191,6 +193,28 @@ class Supervisor:
                             self._mark_started()
             self._publish(operation="")
             self.wake()
+
+    def check_image_update(self) -> str | None:
+        """Ask the registry for the image's current digest (network; call e.g. daily). Returns the newer digest
+        or None, and raises/clears Alert.IMAGE_UPDATE. Nothing is pulled: the user decides (update_image)."""
+        spec, client = self.spec_provider(), self._get_client(quiet=True)
+        if spec is None or client is None:
+            return None
+        local = images.local_image(client, spec.image)
+        current = self._digests.get(spec.image) or (local.digest if local else None)
+        self._image_update = images.newer_digest(client, spec.image, current)
+        self._publish(alerts=self._alerts(), extra={"image_update": self._image_update or ""})
+        return self._image_update
+
+    def update_image(self, on_progress=None) -> images.ImageInfo | None:
+        """Pull the spec's image now; the next tick recreates the worker on the new image (drain grace)."""
+        spec, client = self.spec_provider(), self._get_client(quiet=True)
+        if spec is None or client is None:
+            return None
+        info = images.pull_image(client, spec.image, on_progress)
+        self._image_update = None
+        self.wake()
+        return info
 
     def active_jobs(self) -> int | None:
         """In-flight jobs from the worker's metrics now (None if the endpoint does not answer)."""
@@ -360,6 +384,7 @@ class Supervisor:
         if action != "unchanged":
             log.info("worker container %s: %s", spec.name, action)
             self._mark_started()
+            self._record_digest(client, spec)
             if action == "started":
                 self.restarts += 1
         c.reload()
@@ -435,6 +460,12 @@ class Supervisor:
             self._log_ts = t
             lines.append(text)
         self._logs.feed(lines)
+
+    def _record_digest(self, client, spec: wc.WorkerSpec) -> None:
+        info = images.local_image(client, spec.image)
+        if info is not None:
+            self._digests.set(spec.image, info.digest)
+            self._publish(extra={"image": spec.image, "image_digest": info.digest})
 
     def _crash_loop(self) -> bool:
         now = time.time()
@@ -527,8 +558,10 @@ class Supervisor:
             out.append(Alert.CRASH_LOOP)
         if self.keep_awake.enabled and self.keep_awake.held and not self.keep_awake.active:
             out.append(Alert.KEEP_AWAKE_UNAVAILABLE)
-        if self.ollama is not None and not getattr(self, "_ollama_up", True):
+        if self.ollama is not None and not self._ollama_up:
             out.append(Alert.OLLAMA_DOWN)
+        if self._image_update:
+            out.append(Alert.IMAGE_UPDATE)
         return tuple(out)
 
     def _publish(self, **fields: Any) -> None:
