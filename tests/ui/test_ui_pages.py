@@ -292,7 +292,7 @@ def test_withdraw(ui):
 
 def test_models_page(ui):
     page = ui.open("models", ".model-list input")
-    page.wait_for_selector("#picker [data-verdict]")
+    page.wait_for_selector("#picker [data-verdict], #picker .field-msg.bad")
     assert page.locator("#save").is_disabled()  # nothing changed yet
     ui.shot("models")
     boxes = page.locator(".model-list input[type=checkbox]")

@@ -94,6 +94,10 @@ class Agent:
         from . import integration
 
         integration.resume_pending(self)
+        from .alerts import AlertWatcher
+
+        self.alerts = AlertWatcher(self.bus, self.settings.all)
+        threading.Thread(target=self.alerts.run, args=(self._stop,), name="alerts", daemon=True).start()
         self.ready.set()
         t = threading.Thread(target=self._refresh_loop, name="refresh", daemon=True)
         t.start()

@@ -1,0 +1,104 @@
+"""Terminal onboarding for headless servers: the same steps as the onboarding window, over the local API."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+import time
+
+from .api.client import ApiClient, ApiError
+from .core.amounts import format_lcai
+
+
+def _ask(prompt: str, default: str = "") -> str:
+    suffix = f" [{default}]" if default else ""
+    answer = input(f"{prompt}{suffix}: ").strip()
+    return answer or default
+
+
+def run_setup(client: ApiClient, generate_password: bool = False) -> int:
+    if not sys.stdin.isatty():
+        print("setup needs a terminal; on servers run it over SSH, or use the dashboard ('lcai-tray open --print-url')",
+              file=sys.stderr)
+        return 2
+    ob = client.get("/api/onboarding")
+    if ob["done"]:
+        print(f"setup is already done for {ob['network']}: 'lcai-tray status' shows the worker")
+        return 0
+    print(f"Network (testnet, mainnet, devnet). {ob['networks'].get('mainnet', '')}")
+    while True:
+        try:
+            ob = client.post("/api/onboarding/network", {"network": _ask("network", ob["network"])})
+            break
+        except ApiError as e:
+            print(f"  {e.message} — {e.fix}")
+    hw = client.get("/api/hardware")
+    print(f"\nHardware: {hw['cpu_cores']} cores, {int(hw['ram_bytes']) / 2**30:.1f} GiB RAM, "
+          f"{len(hw['gpus'])} GPU(s) — {hw['level'].replace('_', ' ')}")
+    for reason in [*hw.get("reasons", []), *hw.get("notes", [])]:
+        print(f"  - {reason}")
+    models = client.get("/api/models")
+    print("\nModels offered (fee per job, memory):")
+    for m in models["catalog"]:
+        fee = format_lcai(int(m["fee_wei"])) if m.get("fee_wei") else "?"
+        print(f"  {m['name']:24} {fee:>8} LCAI  {int(m['footprint_bytes']) / 2**30:5.1f} GiB")
+    while True:
+        names = [n.strip() for n in _ask("models to serve (comma separated)", "llama3-8b").split(",") if n.strip()]
+        try:
+            fit = client.post("/api/models/fit", {"models": names})
+            print(f"  fit: {fit.get('verdict')} — {fit.get('message') or fit.get('summary') or ''}")
+            client.post("/api/onboarding/models", {"models": names})
+            break
+        except ApiError as e:
+            print(f"  {e.message} — {e.fix}")
+    ob = client.get("/api/onboarding")
+    if not ob.get("address"):
+        while True:
+            if generate_password:
+                r = client.post("/api/onboarding/password", {"generate": True})
+                break
+            pw = getpass.getpass("keystore password (empty = generate one): ")
+            if not pw:
+                r = client.post("/api/onboarding/password", {"generate": True})
+                break
+            if getpass.getpass("again: ") != pw:
+                print("  the two entries differ; try again")
+                continue
+            try:
+                r = client.post("/api/onboarding/password", {"password": pw})
+                for hint in r.get("hints", []):
+                    print(f"  hint: {hint}")
+                break
+            except ApiError as e:
+                print(f"  {e.message} — {e.fix}")
+        print(f"\nWorker key created: {r['address']} (stored in the keychain and an encrypted keystore)")
+    ob = client.get("/api/onboarding")
+    f = ob.get("funding") or {}
+    if f and not f.get("funded"):
+        print(f"\nFund the worker: send {f['missing_lcai']} LCAI to {f['address']}")
+        print(f"  payment link: {f['eip681']}")
+        try:
+            import segno
+
+            segno.make(f["eip681"]).terminal(compact=True)
+        except Exception:
+            pass
+        if f.get("faucet_url"):
+            print(f"  testnet faucet: {f['faucet_url']}")
+    op = client.post("/api/onboarding/continue")["op_id"]
+    last = ""
+    while True:
+        rec = client.get(f"/api/ops/{op}")
+        msg = rec["progress"][-1]["message"] if rec.get("progress") else ""
+        if msg != last:
+            print(f"  {msg}")
+            last = msg
+        if rec["state"] != "running":
+            break
+        time.sleep(1)
+    if rec["state"] == "done":
+        print("\nThe worker is online. 'lcai-tray status' shows it; the agent keeps it running.")
+        return 0
+    err = rec.get("error") or {}
+    print(f"\nerror: {err.get('message')}\nfix:   {err.get('fix', '')}", file=sys.stderr)
+    return 1
