@@ -227,11 +227,13 @@ def _follow(client, op_id: str) -> int:
     with console.status(f"running {op_id}…") as spinner:
         while True:
             rec = client.get(f"/api/ops/{op_id}")
-            for item in rec.get("progress", [])[seen:]:
+            for item in rec.get("progress", []):
+                if item.get("i", 0) < seen:
+                    continue
                 frac = item.get("fraction")
                 pct = f" [{frac * 100:3.0f}%]" if isinstance(frac, (int, float)) else ""
-                console.print(f"  {item['message']}{pct}")
-            seen = len(rec.get("progress", []))
+                console.print(f"  {item['message']}{pct}", markup=False)
+                seen = item.get("i", 0) + 1
             if rec["state"] in ("done", "failed", "interrupted"):
                 break
             spinner.update(f"{rec['kind']}: {rec['progress'][-1]['message'] if rec.get('progress') else 'working'}")

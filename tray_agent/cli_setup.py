@@ -86,16 +86,20 @@ def run_setup(client: ApiClient, generate_password: bool = False) -> int:
         if f.get("faucet_url"):
             print(f"  testnet faucet: {f['faucet_url']}")
     op = client.post("/api/onboarding/continue")["op_id"]
-    last = ""
+    seen, last = 0, ""
     while True:
         rec = client.get(f"/api/ops/{op}")
-        msg = rec["progress"][-1]["message"] if rec.get("progress") else ""
-        if msg != last:
-            print(f"  {msg}")
-            last = msg
+        items = rec.get("progress", [])
+        for item in items:
+            if item.get("i", 0) < seen:
+                continue
+            if item["message"] != last:  # the funding wait repeats itself: print changes only
+                print(f"  {item['message']}")
+                last = item["message"]
+            seen = item.get("i", 0) + 1
         if rec["state"] != "running":
             break
-        time.sleep(1)
+        time.sleep(0.5)
     if rec["state"] == "done":
         print("\nThe worker is online. 'lcai-tray status' shows it; the agent keeps it running.")
         return 0

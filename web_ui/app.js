@@ -56,6 +56,12 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+/** target.replaceChildren without the "null" text that DOM inserts for null/undefined/false. */
+export function put(target, ...children) {
+  target.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  return target;
+}
+
 // ---- amounts -------------------------------------------------------------------------------------------
 const WEI = 10n ** 18n;
 export function toBig(x) {

@@ -1,5 +1,5 @@
 // Change served models: pick, see memory fit, confirm, then the set_models operation (pull → on-chain → restart).
-import { $, clearErrors, confirmDialog, el, header, progressBox, runOp, showError } from "./app.js";
+import { $, clearErrors, confirmDialog, el, header, progressBox, put, runOp, showError } from "./app.js";
 import { modelPicker } from "./picker.js";
 
 header();
@@ -14,7 +14,7 @@ function refresh() {
   const { add, remove, now } = diff();
   const v = picker.verdict();
   $("#save").disabled = !now.length || same(now, picker.served) || (v && v.verdict === "wont_fit");
-  $("#changes").replaceChildren(
+  put($("#changes"),
     add.length ? el("div", {}, "Adds: ", add.join(", ")) : null,
     remove.length ? el("div", {}, "Removes: ", remove.join(", ")) : null);
 }

@@ -1,6 +1,6 @@
 // Onboarding wizard: network → hardware → models → password → (key, funding, models, register, start,
 // online run automatically). The agent persists every step, so this page simply renders GET /api/onboarding.
-import { $, api, clearErrors, copyButton, el, followOp, header, lcai, runOp, showError, toBig } from "./app.js";
+import { $, api, clearErrors, copyButton, el, followOp, header, lcai, put, runOp, showError, toBig } from "./app.js";
 import { modelPicker } from "./picker.js";
 
 header();
@@ -220,7 +220,7 @@ function renderAuto() {
   const hints = sessionStorage.getItem("pw-hints");
   const retry = el("button", { type: "button", id: "retry", hidden: Boolean(following) }, "Continue setup");
   retry.addEventListener("click", startAuto);
-  panel.replaceChildren(
+  put(panel,
     f && !f.funded && state.step === "funding" ? fundingBox(f) : null,
     hints ? el("div", { class: "notice warn" }, "Password note: ", hints) : null,
     el("h2", {}, "Setting up"), list,

@@ -3,7 +3,7 @@
 import { api, bytesGB, debounce, el, lcai } from "./app.js";
 
 const VERDICT = { fits: ["ok", "Fits this machine"], tight: ["warn", "Tight: it may be slow or unload under load"],
-  wont_fit: ["bad", "Won't fit in this machine's memory"] };
+  wont_fit: ["bad", "Won't fit in this machine's memory"], unknown: ["warn", "Memory unknown"] };
 
 /** Render into `root`; returns {selected(), verdict(), onChange(fn)}. `initial` = names preselected. */
 export async function modelPicker(root, initial = null) {
@@ -19,11 +19,11 @@ export async function modelPicker(root, initial = null) {
     const id = `model-${m.name.replace(/[^a-z0-9]/gi, "-")}`;
     const box = el("input", { type: "checkbox", id, value: m.name, checked: chosen.has(m.name) });
     box.addEventListener("change", () => { box.checked ? chosen.add(m.name) : chosen.delete(m.name); update(); });
-    list.append(el("label", { for: id }, box, el("span", {}, el("strong", {}, m.name)),
+    list.append(el("label", { for: id, title: m.note || null }, box, el("span", {}, el("strong", {}, m.name),
+      m.label ? el("span", { class: "small muted" }, ` ${m.label}`) : null),
       el("span", { class: "spacer" }),
       el("span", { class: "small muted" }, `fee ${lcai(m.fee_wei)} / job`),
       el("span", { class: "small muted" }, `needs ${bytesGB(m.footprint_bytes || m.size_bytes || m.disk_bytes)}`),
-      m.note ? el("span", { class: "small muted", title: m.note }, "ⓘ") : null,
       m.pulled ? el("span", { class: "tag ok" }, "downloaded") : el("span", { class: "tag" }, `download ${bytesGB(m.size_bytes ?? m.disk_bytes)}`),
       m.served ? el("span", { class: "tag ok" }, "served") : null));
   }
@@ -39,12 +39,15 @@ export async function modelPicker(root, initial = null) {
     if (!names.length) { verdict = null; fitBox.replaceChildren(el("p", { class: "field-msg bad" }, "Choose at least one model.")); fire(); return; }
     try {
       verdict = await api("/api/models/fit", { method: "POST", body: { models: names } });
-      const [cls, text] = VERDICT[verdict.verdict] || ["", verdict.verdict];
-      const used = Number(verdict.total_bytes || 0), cap = Number(verdict.capacity_bytes || capacity || 0);
-      paint(used, cap, verdict.verdict);
+      const [cls, text] = VERDICT[verdict.verdict] || ["warn", verdict.verdict];
+      const used = Number(verdict.required_bytes ?? verdict.total_bytes ?? 0);
+      const cap = Number(verdict.available_bytes ?? verdict.capacity_bytes ?? capacity ?? 0);
+      paint(used, cap, verdict.verdict, Number(verdict.usable_bytes || 0));
+      const drop = [].concat(verdict.drop || []).filter(Boolean);
       fitBox.replaceChildren(el("div", { class: `notice ${cls === "ok" ? "ok" : cls === "warn" ? "warn" : "error"}`, "data-verdict": verdict.verdict },
         el("strong", {}, text),
-        verdict.drop ? el("div", {}, `Drop ${verdict.drop} to make it fit.`) : null,
+        verdict.message ? el("div", { class: "small" }, verdict.message) : null,
+        drop.length ? el("div", {}, `Drop ${drop.join(", ")} to make it fit.`) : null,
         ...(verdict.reasons || []).map((r) => el("div", { class: "small" }, r))));
     } catch (e) {
       verdict = null;
@@ -53,12 +56,15 @@ export async function modelPicker(root, initial = null) {
     fire();
   }, 250);
 
-  function paint(used, cap, v) {
+  function paint(used, cap, v, usable = 0) {
     const pct = cap ? Math.min(100, (used / cap) * 100) : 0;
     bar.style.width = `${pct.toFixed(0)}%`;
     meter.className = `meter ${v || ""}`;
+    meter.setAttribute("aria-valuemax", String(cap || 1));
     meter.setAttribute("aria-valuenow", String(used));
-    meterText.textContent = cap ? `${bytesGB(used)} of ${bytesGB(cap)} (${pct.toFixed(0)}%)` : `${bytesGB(used)} needed; capacity unknown`;
+    meterText.textContent = cap
+      ? `${bytesGB(used)} needed of ${bytesGB(cap)} (${pct.toFixed(0)}%)${usable && usable < cap ? ` — ${bytesGB(usable)} usable after headroom` : ""}`
+      : `${bytesGB(used)} needed; capacity unknown`;
   }
   function update() {
     const used = catalog.filter((m) => chosen.has(m.name)).reduce((a, m) => a + Number(m.footprint_bytes || m.size_bytes || m.disk_bytes || 0), 0);

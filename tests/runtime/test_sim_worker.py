@@ -110,7 +110,7 @@ def test_sim_chain_driven_when_available(sim_env, monkeypatch, tmp_path):
         f"        open({str(calls)!r}, 'a').write(f'init {{rpc_url}} {{chain_id}} {{len(key)}} {{models}}\\n')\n"
         "    def step(self):\n"
         f"        open({str(calls)!r}, 'a').write('step\\n')\n"
-        "        return 1\n")
+        "        return {'completed': 1, 'errors': 0}\n")
     code = ("import sys, tray_agent.devnet as d; d.__path__.insert(0, sys.argv[1]);"
             "from tray_agent.devnet import sim_worker; sys.exit(sim_worker.main())")
     p = subprocess.Popen([sys.executable, "-c", code, str(fake_pkg)], env={**env, "RPC_URL": "http://127.0.0.1:8545"},

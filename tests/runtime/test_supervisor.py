@@ -228,6 +228,21 @@ def test_hold_keeps_worker_stopped(worker_env, supervise, docker_client):
     assert rec.fields["operation"] == ""
 
 
+def test_hold_waits_for_active_jobs_to_drain(worker_env, supervise, docker_client):
+    spec = make_spec(worker_env)
+    sup, rec = supervise(worker_env[0], lambda: spec)
+    wait_for(lambda: rec.state is WorkerState.ONLINE, 60, what="online")
+    control(spec, "busy")
+    wait_for(lambda: sup.active_jobs() == 1, 20, what="one active job")
+    threading.Timer(1.5, control, (spec, None)).start()  # the job finishes 1.5 s later
+    t0 = time.monotonic()
+    with sup.hold("top-up", drain_timeout=30):
+        waited = time.monotonic() - t0
+        assert container(docker_client, spec).status == "exited"
+    assert waited >= 1.0  # it waited for the job instead of cancelling it
+    wait_for(lambda: rec.state is WorkerState.ONLINE, 60, what="online after hold")
+
+
 def test_config_drift_recreates(worker_env, supervise, docker_client):
     specs = {"now": make_spec(worker_env)}
     sup, rec = supervise(worker_env[0], lambda: specs["now"])
@@ -348,3 +363,16 @@ def test_dockerd_restart_watcher_reconnects(worker_env, sim_image):
             pass
         engine.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_image_digest_recorded_and_update_alert(worker_env, supervise, monkeypatch):
+    spec = make_spec(worker_env)
+    sup, rec = supervise(worker_env[0], lambda: spec)
+    wait_for(lambda: rec.state is WorkerState.ONLINE, 60, what="online")
+    digest = rec.fields["extra"]["runtime"]["image_digest"]
+    assert digest.startswith("sha256:")
+    assert images.DigestRecord(worker_env[0].data / "image-digests.json").get(spec.image) == digest
+    assert sup.check_image_update() is None  # offline / same digest: no alert
+    monkeypatch.setattr(images, "newer_digest", lambda client, ref, current: "sha256:" + "f" * 64)
+    assert sup.check_image_update() == "sha256:" + "f" * 64
+    assert Alert.IMAGE_UPDATE in rec.fields["alerts"]

@@ -327,7 +327,7 @@ class Agent:
         from . import operations
 
         fn, safe = operations.build(self, kind, body)
-        return self.runner.submit(kind, fn, body, safe_params=safe)
+        return self.runner.submit(kind, fn, body, safe_params=safe, exclusive=kind not in operations.SIDE_OPS)
 
     def require_key(self) -> str:
         addr = self.custody.address()

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from .agent import Agent
 
 Progress = Callable[[str, "float | None"], None]
+SIDE_OPS = {"devnet_fund"}  # never touch the worker key or container: may run beside another operation
 MONEY_OPS = {"settle", "withdraw", "deregister", "clear_stuck", "top_up", "remove_worker"}
 
 

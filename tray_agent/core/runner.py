@@ -54,16 +54,21 @@ class OperationRunner:
     def current(self) -> Operation | None:
         return self._current
 
-    def submit(self, kind: str, fn: OpFn, params: dict | None = None, *, safe_params: dict | None = None) -> Operation:
-        """Start ``fn(progress)`` now. ``safe_params`` (no secrets) is what history stores."""
+    def submit(self, kind: str, fn: OpFn, params: dict | None = None, *, safe_params: dict | None = None,
+               exclusive: bool = True) -> Operation:
+        """Start ``fn(progress)`` now. ``safe_params`` (no secrets) is what history stores.
+
+        ``exclusive=False`` is only for actions that never touch the worker key or the container (e.g. paying the
+        worker from the devnet wallet while onboarding waits for those funds): they run beside the current one."""
         with self._lock:
-            if self._current is not None and self._current.state in ("queued", "running"):
+            if exclusive and self._current is not None and self._current.state in ("queued", "running"):
                 raise BusyError(
                     f"another operation is running ({self._current.kind})",
                     fix="wait for it to finish; progress is on the dashboard",
                 )
             op = Operation(uuid.uuid4().hex[:12], kind, safe_params if safe_params is not None else (params or {}))
-            self._current = op
+            if exclusive:
+                self._current = op
             self._ops[op.op_id] = op
         self.history.op_started(op.op_id, kind, self._network(), op.params)
         t = threading.Thread(target=self._run, args=(op, fn), name=f"op-{kind}", daemon=True)
@@ -89,7 +94,7 @@ class OperationRunner:
         op.state = "running"
 
         def progress(message: str, fraction: float | None = None) -> None:
-            item = {"t": time.time(), "message": redact(str(message)), "fraction": fraction}
+            item = {"i": len(op.progress), "t": time.time(), "message": redact(str(message)), "fraction": fraction}
             op.progress.append(item)
             self.bus.publish("progress", {"op_id": op.op_id, "kind": op.kind, **item})
             self.history.op_progress(op.op_id, op.progress)

@@ -7,7 +7,8 @@ set and ``tray_agent.devnet.sim_chain`` is importable — drives ``sim_chain.Job
 Fault injection (for tests and demos), by env ``SIM_WORKER_MODE`` or by a control file (``SIM_CONTROL_FILE``,
 default ``<dir of SESSION_KEY_FILE>/sim-control``; re-read every loop) holding one word:
 ``crash`` (exit 1 at once, also on every restart while the file says so), ``hang`` (stop answering HTTP and
-stop logging), ``disconnect`` (log a gateway disconnect and stay disconnected), ``ok`` (normal).
+stop logging), ``disconnect`` (log a gateway disconnect and stay disconnected), ``busy`` (report one in-flight
+job), ``ok`` (normal).
 """
 
 from __future__ import annotations
@@ -228,7 +229,11 @@ class SimWorker:
                 return 1
             if mode == "hang":
                 self.hung.set()
+            elif mode == "busy":  # one simulated in-flight job (drain tests)
+                self.active_jobs = 1
             else:
+                if self.processor is None:
+                    self.active_jobs = 0
                 self.hung.clear()
                 if mode == "disconnect" and self.connected:
                     self.connected = False
@@ -243,7 +248,14 @@ class SimWorker:
     def step(self) -> None:
         try:
             done = self.processor.step()  # type: ignore[union-attr]
-            self.jobs_ok += int(done or 0) if isinstance(done, int) else 0
+            if isinstance(done, dict):  # sim_chain: counts of this pass
+                ok, errors = int(done.get("completed", 0)), int(done.get("errors", 0))
+            else:
+                ok, errors = int(done or 0), 0
+            self.jobs_ok += ok
+            self.jobs_error += errors
+            if ok:
+                log("job completed", count=ok)
             self.active_jobs = int(getattr(self.processor, "active_jobs", 0) or 0)
         except Exception as e:  # a job failure is logged, never fatal (like the real worker)
             self.jobs_error += 1

@@ -23,6 +23,7 @@ from typing import Any
 
 import docker
 import docker.errors
+import requests
 
 from ..atomic import atomic_write
 from ..errors import AgentError
@@ -89,6 +90,7 @@ class Supervisor:
         self._log_ts = 0.0
         self._started_at = 0.0
         self._ollama_up = True
+        self._docker_errors = 0
         self._last_connected = 0.0
         self._pinning: threading.Thread | None = None
         self._pinned_run: tuple[str, str] | None = None
@@ -139,10 +141,12 @@ class Supervisor:
     def paused(self) -> bool:
         return self.pause_file.exists()
 
-    def pause(self, reason: str = "stopped by user") -> None:
-        """User Stop: persist the pause marker first, then stop the worker with its full drain grace."""
+    def pause(self, reason: str = "stopped by user", drain_timeout: float = 0.0) -> None:
+        """User Stop: persist the pause marker first, wait up to ``drain_timeout`` s for
+        ``worker_active_jobs == 0``, then stop the worker with its full stop grace."""
         self.paths.data.mkdir(parents=True, exist_ok=True)
         atomic_write(self.pause_file, json.dumps({"reason": reason, "at": time.time()}))
+        self._wait_idle(drain_timeout)
         with self._ops:
             self._stop_container()
         self.keep_awake.release()
@@ -173,8 +177,10 @@ class Supervisor:
         self.wake()
 
     @contextlib.contextmanager
-    def hold(self, reason: str, stop_timeout: int | None = None) -> Iterator[None]:
-        """Stop the worker and keep it stopped for the duration (one-writer rule), then start it again."""
+    def hold(self, reason: str, stop_timeout: int | None = None, drain_timeout: float = 0.0) -> Iterator[None]:
+        """Stop the worker and keep it stopped for the duration (one-writer rule), then start it again.
+        ``drain_timeout``: first wait up to that long for ``worker_active_jobs == 0``."""
+        self._wait_idle(drain_timeout)
         with self._ops:
             self._holds.append(reason)
             self._publish(state=WorkerState.STOPPING, message=f"Worker stopped for: {reason}", fix="",
@@ -216,6 +222,20 @@ class Supervisor:
         self.wake()
         return info
 
+    def _wait_idle(self, timeout: float) -> bool:
+        """Poll the worker's active jobs until 0 (or unreachable) or ``timeout``; True when idle."""
+        if timeout <= 0:
+            return True
+        deadline = time.monotonic() + max(0.0, timeout)
+        while True:
+            n = self.active_jobs()
+            if not n:
+                return True
+            if time.monotonic() >= deadline:
+                log.warning("worker still has %d active job(s) after %.0f s; stopping anyway", n, timeout)
+                return False
+            time.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
+
     def active_jobs(self) -> int | None:
         """In-flight jobs from the worker's metrics now (None if the endpoint does not answer)."""
         spec = self.spec_provider()
@@ -242,6 +262,12 @@ class Supervisor:
             if quiet:
                 return None
             raise
+
+    def _drop_client(self) -> None:
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                self._client.close()
+        self._client = None
 
     def _expect_stop(self, timeout: float) -> None:
         self._expect_stop_until = time.time() + timeout + 5
@@ -327,6 +353,16 @@ class Supervisor:
             if self._ops.acquire(blocking=False):
                 try:
                     delay = self._tick()
+                    self._docker_errors = 0
+                except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+                    # engine went away mid-tick or refused an operation: resync soon, report if it persists
+                    self._docker_errors += 1
+                    self._drop_client()
+                    delay = self.cfg.fast_interval
+                    if self._docker_errors >= 3:
+                        msg = getattr(e, "explanation", None) or str(e)
+                        self._publish(state=WorkerState.ERROR, message=f"Docker refused an operation: {msg}",
+                                      fix="the agent retries; check Docker if this persists")
                 except Exception as e:  # never die: report and retry
                     log.exception("supervisor tick failed")
                     self._publish(state=WorkerState.ERROR, message=f"Supervisor error: {e}",

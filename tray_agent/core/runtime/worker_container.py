@@ -25,6 +25,7 @@ from docker.types import DeviceRequest
 
 from ..networks import Network
 from ..paths import Paths
+from ..redact import register_secret
 from . import images
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,7 @@ class WorkerSpec:
                                                    else host_networking)
         if ollama_url is None:
             ollama_url = "http://127.0.0.1:11434" if hostnet else "http://host.docker.internal:11434"
+        register_secret(password)  # scrubbed verbatim from every log line and error text
         user = f"{os.getuid()}:{os.getgid()}" if hasattr(os, "getuid") and os.name == "posix" else None
         return cls(
             network=network, profile=paths.profile, name=paths.container_name(network.name),
