@@ -1,6 +1,6 @@
 """Entry point of the frozen app (PyInstaller): the same ``lcai-tray`` command as the console script.
 
-Besides calling ``tray_agent.cli.main`` it does the two things a frozen program needs first:
+Besides calling ``tray_agent.cli.main`` it handles what only a frozen program needs:
 
 * ``multiprocessing.freeze_support()`` before anything else, because dashboard windows run in a
   ``spawn`` child: without it every child would start another tray (ecosystem.md, pywebview pitfalls);

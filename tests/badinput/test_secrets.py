@@ -48,8 +48,11 @@ def full_run(tmp_path_factory) -> Iterator[tuple[AgentProc, object, dict]]:
         assert rec["state"] == "done", rec
         a.wait_state("online", 60)
         # a failing operation too, so exception text is part of the scan
-        a.post("/api/ops/recover", {"id": "nope"})
         responses = {p: a.get(p).body for p in API_GETS}
+        responses["POST /api/ops/recover"] = a.post("/api/ops/recover", {"id": "nope"}).body
+        responses["POST /api/onboarding/password"] = a.post("/api/onboarding/password", {"password": "x"}).body
+        failed = a.op("speedtest", {}, timeout=60)  # no Ollama on devnet: a typed failure
+        responses["op speedtest"] = failed
         for item in responses["/api/history?limit=1000"]["items"]:
             responses[f"/api/ops/{item['id']}"] = a.get(f"/api/ops/{item['id']}").body
         yield a, client, responses
@@ -142,7 +145,7 @@ def test_no_secret_in_api_responses_or_error_text(full_run):
     found = {k: v for k, v in found.items() if v}
     assert not found, f"secrets in API responses: {found}"
     errors = [b.get("error") for b in responses.values() if isinstance(b, dict) and b.get("error")]
-    assert errors, "expected at least one failed operation to check its exception text"
+    assert len(errors) >= 3, "expected failed requests and a failed operation to check their error text"
 
 
 def test_file_modes_of_keys_token_and_config(full_run):
