@@ -15,14 +15,15 @@ function renderStatus(s) {
     msg.append(el("div", { class: "notice info", role: "status" }, el("strong", {}, s.message || "Setup is not finished."),
       el("div", {}, el("a", { href: "onboarding.html", id: "continue-setup" }, "Continue setup…"))));
   } else if (s.message || s.fix) {
-    const kind = ["error", "docker_missing", "docker_down", "stale"].includes(s.state) ? "warn" : "info";
+    const kind = ["error", "docker_missing", "docker_down", "stale"].includes(s.state) ? "warn" : s.state === "online" ? "ok" : "info";
     msg.append(el("div", { class: `notice ${kind}`, role: "status" }, el("strong", {}, s.message || s.state_label),
       s.fix ? el("div", { class: "fix" }, "How to fix: ", s.fix) : null));
   }
   $("#uptime").textContent = s.uptime_s ? duration(s.uptime_s) : "—";
   $("#active-jobs").textContent = String(s.active_jobs ?? 0);
   $("#network").textContent = s.network;
-  $("#keep-awake").textContent = s.keep_awake ? "On" : (s.keep_awake_reason ? `Off — ${s.keep_awake_reason}` : "Off");
+  $("#keep-awake").textContent = s.keep_awake ? "On" : "Off";
+  $("#keep-awake-reason").textContent = s.keep_awake ? "" : s.keep_awake_reason || "";
   $("#address").textContent = s.address || "no key yet";
   if (s.address && !$("#copy-addr").childElementCount) $("#copy-addr").append(copyButton(() => status.address, "Copy address"));
   const served = s.served_models || [];
@@ -53,11 +54,14 @@ function renderBalances() {
 async function loadJobs() {
   const tbody = $("#jobs tbody");
   try {
-    const { jobs = [] } = await api("/api/jobs");
+    const { jobs: all = [] } = await api("/api/jobs");
+    const jobs = all.slice().reverse().slice(0, 50); // newest first
+    const hasModel = jobs.some((j) => j.model);
+    $("#jobs-model-h").hidden = !hasModel;
     tbody.replaceChildren(...(jobs.length ? jobs.map((j) => el("tr", {},
-      el("td", { class: "mono" }, String(j.job_id)), el("td", {}, j.model || "—"),
+      el("td", { class: "mono" }, String(j.job_id)), hasModel ? el("td", {}, j.model || "—") : null,
       el("td", {}, el("span", { class: `tag ${/released|completed/i.test(j.state) ? "ok" : /timed|disput|slash/i.test(j.state) ? "bad" : ""}` }, j.state)),
-      el("td", { class: "num" }, lcai(j.fee_wei)), el("td", {}, when(j.completed_at)), el("td", {}, when(j.releasable_at))))
+      el("td", { class: "num" }, lcai(j.share_wei ?? j.fee_wei)), el("td", {}, when(j.completed_at)), el("td", {}, when(j.releasable_at))))
       : [el("tr", {}, el("td", { colspan: "6", class: "muted" }, "No jobs yet."))]));
   } catch (e) {
     tbody.replaceChildren(el("tr", {}, el("td", { colspan: "6" }, `Could not load jobs: ${e.message}`)));

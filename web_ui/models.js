@@ -13,7 +13,7 @@ function diff() {
 function refresh() {
   const { add, remove, now } = diff();
   const v = picker.verdict();
-  $("#save").disabled = !now.length || same(now, picker.served) || (v && v.verdict === "wont_fit");
+  $("#save").disabled = !now.length || same(now, picker.served) || !v || v.verdict === "wont_fit";
   put($("#changes"),
     add.length ? el("div", {}, "Adds: ", add.join(", ")) : null,
     remove.length ? el("div", {}, "Removes: ", remove.join(", ")) : null);

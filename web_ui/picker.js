@@ -34,22 +34,28 @@ export async function modelPicker(root, initial = null) {
   const fitBox = el("div", { "aria-live": "polite" });
   root.replaceChildren(list, el("h3", {}, "Memory"), meter, meterText, fitBox);
 
+  let seq = 0; // only the newest answer counts (answers can arrive out of order)
   const checkFit = debounce(async () => {
     const names = [...chosen];
+    const mine = ++seq;
     if (!names.length) { verdict = null; fitBox.replaceChildren(el("p", { class: "field-msg bad" }, "Choose at least one model.")); fire(); return; }
     try {
-      verdict = await api("/api/models/fit", { method: "POST", body: { models: names } });
+      const answer = await api("/api/models/fit", { method: "POST", body: { models: names } });
+      if (mine !== seq) return;
+      verdict = answer;
       const [cls, text] = VERDICT[verdict.verdict] || ["warn", verdict.verdict];
       const used = Number(verdict.required_bytes ?? verdict.total_bytes ?? 0);
       const cap = Number(verdict.available_bytes ?? verdict.capacity_bytes ?? capacity ?? 0);
       paint(used, cap, verdict.verdict, Number(verdict.usable_bytes || 0));
       const drop = [].concat(verdict.drop || []).filter(Boolean);
-      fitBox.replaceChildren(el("div", { class: `notice ${cls === "ok" ? "ok" : cls === "warn" ? "warn" : "error"}`, "data-verdict": verdict.verdict },
+      fitBox.replaceChildren(el("div", { class: `notice ${cls === "ok" ? "ok" : cls === "warn" ? "warn" : "error"}`, "data-verdict": verdict.verdict,
+        "data-models": names.join(",") },
         el("strong", {}, text),
         verdict.message ? el("div", { class: "small" }, verdict.message) : null,
         drop.length ? el("div", {}, `Drop ${drop.join(", ")} to make it fit.`) : null,
         ...(verdict.reasons || []).map((r) => el("div", { class: "small" }, r))));
     } catch (e) {
+      if (mine !== seq) return;
       verdict = null;
       fitBox.replaceChildren(el("div", { class: "notice error" }, el("strong", {}, e.message), e.fix ? el("div", {}, e.fix) : null));
     }
@@ -69,6 +75,9 @@ export async function modelPicker(root, initial = null) {
   function update() {
     const used = catalog.filter((m) => chosen.has(m.name)).reduce((a, m) => a + Number(m.footprint_bytes || m.size_bytes || m.disk_bytes || 0), 0);
     paint(used, capacity, null);
+    verdict = null; // stale until the agent answers for this selection
+    fitBox.replaceChildren(el("p", { class: "small muted" }, "Checking the fit…"));
+    fire();
     checkFit();
   }
   function fire() { for (const fn of listeners) fn(); }

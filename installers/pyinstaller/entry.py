@@ -65,10 +65,17 @@ def _webview() -> str:
 
 
 def _pystray_backends() -> list:
-    import importlib.util
-
+    """Backends in the bundle, without importing pystray (that needs a display on Linux)."""
     names = ("_appindicator", "_gtk", "_xorg", "_darwin", "_win32", "_dummy")
-    return [n.lstrip("_") for n in names if importlib.util.find_spec(f"pystray.{n}") is not None]
+    try:
+        import pyimod02_importers  # PyInstaller's loader: the table of contents of the bundled modules
+
+        toc = set(pyimod02_importers.pyz_archive.toc)
+        return [n.lstrip("_") for n in names if f"pystray.{n}" in toc]
+    except (ImportError, AttributeError):  # not frozen
+        import importlib.util
+
+        return [n.lstrip("_") for n in names if importlib.util.find_spec(f"pystray.{n}") is not None]
 
 
 def _pystray() -> str:

@@ -121,3 +121,14 @@ def cleanup_containers(profile: str) -> None:
             c.remove(force=True)
     except Exception:
         pass
+
+
+def onboard(client: ApiClient, password: str, models: list[str] | None = None, timeout: float = 240) -> dict:
+    """Walk onboarding on devnet through the API (funding from the devnet wallet) until online."""
+    client.post("/api/onboarding/network", {"network": "devnet"})
+    client.post("/api/onboarding/models", {"models": models or ["llama3-8b"]})
+    client.post("/api/onboarding/password", {"password": password})
+    wait_op(client, client.post("/api/ops/devnet_fund", {})["op_id"])
+    rec = wait_op(client, client.post("/api/onboarding/continue")["op_id"], timeout=timeout)
+    assert rec["state"] == "done", rec
+    return client.get("/api/status")

@@ -114,6 +114,18 @@ def test_dockerd_restart_during_a_run_brings_the_worker_back(agent_factory, tmp_
             pass
         engine.stop()
         short.unlink()
+        _umount_below(root)
+
+
+def _umount_below(root: Path) -> None:
+    """dockerd leaves netns bind mounts below its exec root: unmount them so the tmp dir can be removed."""
+    import subprocess
+
+    real = str(root.resolve())
+    with open("/proc/mounts") as fh:
+        points = [ln.split()[1] for ln in fh if ln.split()[1].startswith(real)]
+    for m in sorted(points, key=len, reverse=True):
+        subprocess.run(["umount", "-l", m], capture_output=True)
 
 
 def test_container_crash_loop_backs_off_and_alerts_then_recovers(agent_factory, docker_client):

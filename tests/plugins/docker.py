@@ -117,3 +117,16 @@ class PrivateDockerd:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(10)
+
+    def cleanup(self) -> None:
+        """Stop, unmount what dockerd left mounted below its root (netns, data bind), remove the root."""
+        import shutil
+        import subprocess
+
+        self.stop()
+        prefix = str(self.root.resolve()) + "/"
+        with open("/proc/mounts") as fh:
+            mounts = [line.split()[1] for line in fh if line.split()[1].startswith(prefix)]
+        for m in sorted(mounts, key=len, reverse=True):
+            subprocess.run(["umount", "-l", m], capture_output=True, check=False)
+        shutil.rmtree(self.root, ignore_errors=True)

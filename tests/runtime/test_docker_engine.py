@@ -121,8 +121,7 @@ def test_start_engine_runs_start_command_and_waits():
         assert client.ping() and ep.url == engine.url and len(calls) == 1
         client.close()
     finally:
-        engine.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        engine.cleanup()
 
 
 def test_start_engine_gives_up_after_timeout(tmp_path):

@@ -82,3 +82,37 @@ def test_managed_container_settings():
     assert "device_requests" not in m.container_kwargs(gpu=False)
     assert m.url_for_worker(True) == "http://127.0.0.1:11500"
     assert m.url_for_worker(False) == "http://host.docker.internal:11500"
+
+
+def test_host_ollama_started_when_installed_but_not_running(tmp_path):
+    """An 'ollama' executable that serves the fake API on OLLAMA_HOST stands in for the real binary."""
+    import os
+    import stat
+    import sys
+
+    from tests.plugins.docker import free_port
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    exe = tmp_path / "ollama"
+    exe.write_text(
+        f"#!{sys.executable}\n"
+        "import os, sys, time\n"
+        f"sys.path.insert(0, {root!r})\n"
+        "assert sys.argv[1:] == ['serve']\n"
+        "import tests.fakes.fake_ollama as fo\n"
+        "host, port = os.environ['OLLAMA_HOST'].rsplit(':', 1)\n"
+        "class Server(fo.ThreadingHTTPServer):\n"
+        "    def __init__(self, addr, handler):\n"
+        "        super().__init__((host, int(port)), handler)\n"
+        "fo.ThreadingHTTPServer = Server\n"
+        "fo.FakeOllama().start()\n"
+        "time.sleep(3600)\n")
+    exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
+    m = OllamaManager(f"http://127.0.0.1:{free_port()}", serve_cmd=(str(exe), "serve"))
+    try:
+        assert not m.reachable()
+        assert m.ensure_running(wait=30) is True and m.mode == "host"
+        assert m.tags() == set()
+    finally:
+        m.stop_started()
+    assert not m.reachable()

@@ -104,6 +104,17 @@ def test_setup_needed_without_spec(paths, supervise):
     assert rec.fields["container_running"] is False
 
 
+def test_spec_error_is_reported(paths, supervise):
+    from tray_agent.core.errors import KeyMismatchError
+
+    def locked():
+        raise KeyMismatchError("the keychain has no password for the worker key", fix="unlock the keychain")
+
+    _sup, rec = supervise(paths, locked)
+    wait_for(lambda: rec.state is WorkerState.ERROR, 10, what="error state")
+    assert rec.fields["fix"] == "unlock the keychain"
+
+
 def test_kill_container_restarted_and_online(worker_env, supervise, docker_client):
     spec = make_spec(worker_env)
     sup, rec = supervise(worker_env[0], lambda: spec, config=fast_config(crash_threshold=10))
@@ -361,8 +372,7 @@ def test_dockerd_restart_watcher_reconnects(worker_env, sim_image):
             c2.close()
         except Exception:
             pass
-        engine.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        engine.cleanup()
 
 
 def test_image_digest_recorded_and_update_alert(worker_env, supervise, monkeypatch):

@@ -225,6 +225,41 @@ def test_onboarding_automatic_steps(ui):
 
 
 # --- pages with a worker --------------------------------------------------------------------------------------
+def _devnet_rpc(ui) -> str:
+    rpc = (ui.client.get("/api/onboarding").get("funding") or {}).get("chain", {}).get("rpc_url", "")
+    need(bool(rpc), "the devnet RPC URL in /api/onboarding")
+    return rpc
+
+
+def _wait(pred, timeout: float, what: str):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = pred()
+        if got:
+            return got
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_dashboard_with_jobs(ui):
+    """Jobs from the devnet consumer show up in the jobs table (and the earnings chart once sampled)."""
+    st = status(ui)
+    need(st["state"] == "online" and st["registered"], "an online registered worker (onboarding on devnet)")
+    from tray_agent.devnet.consumer import Consumer
+
+    consumer = Consumer(_devnet_rpc(ui), models=list(st["served_models"]), worker=st["address"])
+    for _ in range(3):
+        consumer.submit_one(st["address"], st["served_models"][0])
+    _wait(lambda: ui.client.get("/api/jobs")["jobs"], 90, "jobs in /api/jobs")
+    page = ui.open("dashboard", "#state-pill .pill")
+    page.wait_for_function("document.querySelectorAll('#jobs tbody tr td.mono').length > 0", timeout=30_000)
+    if len(ui.client.get("/api/earnings")["series"]) >= 2:
+        page.wait_for_selector("#chart canvas")
+    ui.shot("dashboard-with-jobs")
+
+
 def test_dashboard(ui):
     page = ui.open("dashboard", "#state-pill .pill")
     st = status(ui)
@@ -296,13 +331,40 @@ def test_models_page(ui):
     assert page.locator("#save").is_disabled()  # nothing changed yet
     ui.shot("models")
     boxes = page.locator(".model-list input[type=checkbox]")
+    names = []
     for i in range(boxes.count()):
         boxes.nth(i).check()
-    page.wait_for_function("document.querySelector('#picker [data-verdict]')")
+        names.append(boxes.nth(i).get_attribute("value"))
+    # the verdict shown is the agent's answer for exactly this selection (no stale answer)
+    page.wait_for_function("(n) => [...document.querySelectorAll('#picker [data-models]')]"
+                           ".some(e => e.dataset.models.split(',').sort().join() === n)", arg=",".join(sorted(names)))
     verdict = page.get_attribute("#picker [data-verdict]", "data-verdict")
     ui.shot("models-all-selected")
     if verdict == "wont_fit":
         assert page.locator("#save").is_disabled()  # error path: a set that does not fit cannot be applied
+    else:
+        assert page.locator("#save").is_enabled()
+    # happy path: add a small model to the served set (pull → on-chain add, no re-stake → restart → verify)
+    st = status(ui)
+    need(st["registered"], "a registered devnet worker")
+    catalog = ui.client.get("/api/models")["catalog"]
+    extra = min((m for m in catalog if m["name"] not in st["served_models"]),
+                key=lambda m: int(m.get("footprint_bytes") or 0))["name"]
+    wanted = sorted([*st["served_models"], extra])
+    for i in range(boxes.count()):
+        value = boxes.nth(i).get_attribute("value")
+        boxes.nth(i).set_checked(value in wanted)
+    page.wait_for_function("(n) => [...document.querySelectorAll('#picker [data-models]')]"
+                           ".some(e => e.dataset.models.split(',').sort().join() === n)", arg=",".join(wanted))
+    assert page.inner_text("#changes").startswith("Adds: " + extra)
+    page.click("#save")
+    page.wait_for_selector("[data-testid=confirm-dialog]")
+    page.click("#dlg-ok")
+    page.wait_for_selector("#op-progress progress[value='1'], #errors .notice.error", timeout=240_000)
+    ui.shot("models-applied")
+    assert page.locator("#errors .notice.error").count() == 0, page.inner_text("#errors")
+    assert sorted(_wait(lambda: set(status(ui)["served_models"]) == set(wanted) and status(ui)["served_models"], 120,
+                        "the new served set")) == wanted
 
 
 def test_speedtest_page(ui):
@@ -320,6 +382,37 @@ def test_stuck_page(ui):
     if not data["jobs"]:
         assert "No stuck jobs" in page.inner_text("#stuck") and page.locator("#clear").is_disabled()
     ui.shot("stuck")
+
+
+def test_stuck_jobs_cleared(ui):
+    """A job past its deadline while the worker is stopped: listed with its slash, cleared after confirmation."""
+    st = status(ui)
+    need(st["registered"] and bool(os.environ.get("DOCKER_HOST")), "a registered devnet worker")
+    from tray_agent.devnet.consumer import inject_stuck_job
+
+    page = ui.open("dashboard", "#state-pill .pill")
+    page.wait_for_selector("#btn-stop:not([disabled])", timeout=60_000)
+    page.click("#btn-stop")
+    _wait(lambda: status(ui)["state"] == "paused", 120, "the worker to stop")
+    job = inject_stuck_job(_devnet_rpc(ui), st["address"], model=st["served_models"][0])
+    _wait(lambda: ui.client.get("/api/stuck")["jobs"], 90, "the stuck job in /api/stuck")
+    page = ui.open("stuck", "#stuck tbody tr td.mono")
+    assert str(job) in page.inner_text("#stuck")
+    ui.shot("stuck-listed")
+    if page.locator("#allow-slash").count():
+        page.click("#clear")  # error path: a slash needs an explicit opt-in
+        page.wait_for_selector("#errors .notice.error")
+        page.check("#allow-slash")
+    page.click("#clear")
+    page.wait_for_selector("[data-testid=confirm-dialog]")
+    ui.shot("stuck-confirm")
+    page.click("#dlg-ok")
+    page.wait_for_selector("#op-progress progress[value='1'], #errors .notice.error", timeout=180_000)
+    ui.shot("stuck-cleared")
+    assert page.locator("#errors .notice.error").count() == 0, page.inner_text("#errors")
+    _wait(lambda: not ui.client.get("/api/stuck")["jobs"], 60, "the stuck list to empty")
+    ui.client.op("start")
+    _wait(lambda: status(ui)["state"] in ("online", "starting"), 120, "the worker to start again")
 
 
 def test_settings_page(ui):
@@ -382,3 +475,29 @@ def test_history_csv_download(ui):
         assert r.headers["Content-Type"].startswith("text/csv")
         assert r.read().decode().startswith("type,time")
     assert json.loads(json.dumps(ui.client.get("/api/history")))["items"] is not None
+
+
+def test_remove_worker_then_recover_the_key(ui):
+    """Settings → Remove the worker (key archived, never deleted) → Recover lists it → Restore makes it active."""
+    st = status(ui)
+    need(bool(st["address"]) and bool(os.environ.get("DOCKER_HOST")), "a devnet worker with a key")
+    address = st["address"]
+    page = ui.open("settings", "#remove")
+    page.click("#remove")
+    page.wait_for_selector("[data-testid=confirm-dialog]")
+    page.click("#dlg-ok")
+    page.wait_for_selector("#op-progress progress[value='1'], #errors .notice.error", timeout=180_000)
+    assert page.locator("#errors .notice.error").count() == 0, page.inner_text("#errors")
+    archive = _wait(lambda: ui.client.get("/api/keys")["archive"], 30, "the archived key")
+    entry = next(k for k in archive if k["address"].lower() == address.lower())
+    page = ui.open("recover", f"button[data-id='{entry['id']}']")
+    assert address.lower() in page.inner_text("#archive").lower()
+    ui.shot("recover-archived")
+    page.click(f"button[data-id='{entry['id']}']")
+    page.wait_for_selector("[data-testid=confirm-dialog]")
+    page.click("#dlg-ok")
+    page.wait_for_selector("#op-progress progress[value='1'], #errors .notice.error", timeout=180_000)
+    ui.shot("recover-restored")
+    assert page.locator("#errors .notice.error").count() == 0, page.inner_text("#errors")
+    keys = ui.client.get("/api/keys")
+    assert keys["active"]["address"].lower() == address.lower()

@@ -76,11 +76,11 @@ class SimWorker:
     # --- startup -----------------------------------------------------------------------------------
     def validate(self) -> None:
         missing = [k for k in _REQUIRED if not self.env.get(k)]
-        if self.env.get("SORTITION_ENABLED", "").lower() in _TRUE and not self.env.get("SESSION_MANAGER_ADDRESS") \
-                and self.env.get("WORKER_GATEWAY_URL"):
-            missing.append("SESSION_MANAGER_ADDRESS")
-        if missing:
-            log("config validation failed", "error", error="; ".join(f"{k} is required" for k in missing))
+        errors = [f"{k} is required" for k in missing]
+        if self.env.get("SORTITION_ENABLED", "").lower() in _TRUE and not self.env.get("SESSION_MANAGER_ADDRESS"):
+            errors.append("SESSION_MANAGER_ADDRESS is required when SORTITION_ENABLED=true")
+        if errors:
+            log("config validation failed", "error", error="; ".join(errors))
             sys.exit(1)
 
     def unlock(self) -> bytes:

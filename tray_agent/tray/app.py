@@ -105,6 +105,8 @@ class TrayApp:
         self._menu_sig: tuple | None = None
         self.quit_choice: str | None = None
         self.notified: list[Notice] = []
+        self._latin1 = False  # xorg backend: titles must be Latin-1
+        self._run_done = threading.Event()
 
     # --- lifecycle ------------------------------------------------------------------------------------
     def build_icon(self) -> Any:
@@ -120,7 +122,6 @@ class TrayApp:
     def run(self) -> int:
         """Run the tray on the calling (main) thread until Quit. Returns an exit code."""
         self.build_icon()
-        self._run_done = threading.Event()
         try:
             self.icon.run(setup=self._setup)
         except Exception as e:  # gi backend raises GLib.GError from _finalize without a notification daemon
@@ -159,8 +160,7 @@ class TrayApp:
     def _ensure_stopped(self, grace_s: float = 3.0) -> None:
         """pystray's xorg loop sometimes misses the DestroyNotify of its own window and blocks in
         next_event() forever; closing its X connection ends that loop (it logs the error and returns)."""
-        done = getattr(self, "_run_done", None)
-        if done is None or done.wait(grace_s):
+        if self._run_done.wait(grace_s):
             return
         display = getattr(self.icon, "_display", None)
         if display is not None:
@@ -243,7 +243,7 @@ class TrayApp:
 
     def _title(self, text: str) -> str:
         """The xorg backend stores the title as a Latin-1 WM_NAME: replace what Latin-1 cannot hold."""
-        if not getattr(self, "_latin1", False):
+        if not self._latin1:
             return text
         text = text.replace("…", "...").replace("⚠", "!")
         return text.encode("latin-1", "replace").decode("latin-1")

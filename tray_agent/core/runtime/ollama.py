@@ -108,7 +108,7 @@ class OllamaManager:
             return True
         if not start:
             return False
-        if self.allow_host_start and shutil.which(self.serve_cmd[0]):
+        if self.allow_host_start and (shutil.which(self.serve_cmd[0]) or os.path.isfile(self.serve_cmd[0])):
             self._start_host()
             self.mode = "host"
         elif self.docker_client is not None:
@@ -137,6 +137,18 @@ class OllamaManager:
             kw["start_new_session"] = True  # outlives the agent like a service would
         log.info("starting host Ollama: %s", " ".join(self.serve_cmd))
         self._serve_proc = subprocess.Popen(list(self.serve_cmd), **kw)  # noqa: S603 - fixed argv
+
+    def stop_started(self, timeout: float = 10.0) -> None:
+        """Stop the host ``ollama serve`` this manager started (nothing else)."""
+        p, self._serve_proc = self._serve_proc, None
+        if p is None or p.poll() is not None:
+            return
+        p.terminate()
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(5)
 
     def _docker(self):
         return self.docker_client() if callable(self.docker_client) else self.docker_client

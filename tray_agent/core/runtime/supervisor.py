@@ -377,7 +377,11 @@ class Supervisor:
 
     def _tick(self) -> float:
         cfg = self.cfg
-        spec = self.spec_provider()
+        try:
+            spec = self.spec_provider()
+        except AgentError as e:  # e.g. keychain locked: the worker cannot be configured right now
+            self._publish(state=WorkerState.ERROR, message=e.message, fix=e.fix)
+            return cfg.interval
         if spec is None:
             self.keep_awake.release()
             self._publish(state=WorkerState.SETUP_NEEDED, message="Finish setup to start the worker",

@@ -1,0 +1,72 @@
+"""Top-up, reinstate, remove worker, key archive with the on-chain 'still staked' flag, and recover."""
+
+from __future__ import annotations
+
+import pytest
+from agent.agent_harness import AgentProc, cleanup_containers, onboard, wait_for, wait_op
+
+from tray_agent.api.client import ApiError
+
+PROFILE = "keys"
+
+
+@pytest.fixture(scope="module")
+def agent(tmp_path_factory, docker_ready):
+    a = AgentProc(tmp_path_factory.mktemp("keys-home"), PROFILE)
+    a.client = a.start()
+    yield a
+    a.cli("shutdown", "--stop-worker")
+    a.stop()
+    cleanup_containers(f"devnet-{PROFILE}")
+
+
+def test_top_up_and_reinstate(agent):
+    c = agent.client
+    st = onboard(c, "Keys-Password-1")
+    assert int(st["stake_wei"]) == 5000 * 10**18
+    with pytest.raises(ApiError) as e:
+        c.post("/api/ops/top_up", {"amount": "1e3", "confirm": True})
+    assert e.value.field == "amount"
+    rec = wait_op(c, c.post("/api/ops/top_up", {"amount": "10", "confirm": True})["op_id"])
+    assert rec["state"] == "done", rec
+    wait_for(lambda: int(c.get("/api/status")["stake_wei"]) == 5010 * 10**18, timeout=30, what="stake 5010")
+    rec = wait_op(c, c.post("/api/ops/reinstate", {})["op_id"])
+    assert rec["state"] == "failed" and "not suspended" in rec["error"]["message"]
+
+
+def test_remove_worker_archives_key_flagged_staked(agent):
+    c = agent.client
+    old = c.get("/api/status")["address"]
+    rec = wait_op(c, c.post("/api/ops/remove_worker", {"confirm": True})["op_id"], timeout=120)
+    assert rec["state"] == "done", rec
+    keys = c.get("/api/keys")
+    assert keys["active"] is None
+    assert [k["address"] for k in keys["archive"]] == [old]
+    assert keys["archive"][0]["still_staked"] is True  # removed locally, stake still on chain
+    agent.old_id = keys["archive"][0]["id"]
+    agent.old = old
+    r = agent.cli("keys", "list")
+    assert r.returncode == 0 and "STILL STAKED" in r.stdout
+
+
+def test_new_key_then_recover_the_archived_one(agent):
+    c = agent.client
+    r = c.post("/api/onboarding/password", {"password": "Keys-Password-2"})
+    assert r["created"] and r["address"] != agent.old
+    with pytest.raises(ApiError) as e:
+        c.post("/api/ops/recover", {"id": "not-an-archive-id"})
+    assert e.value.field == "id"
+    r = agent.cli("keys", "recover", agent.old_id)
+    assert r.returncode == 0, r.stderr
+    keys = c.get("/api/keys")
+    assert keys["active"]["address"] == agent.old
+    assert [k["address"] for k in keys["archive"]] == [r_addr := keys["archive"][0]["address"]] and r_addr != agent.old
+    assert keys["archive"][0]["still_staked"] is False  # the new key never staked
+    wait_for(lambda: c.get("/api/status")["registered"] is True, timeout=30, what="recovered key is registered")
+
+
+def test_switch_network_validates(agent):
+    c = agent.client
+    with pytest.raises(ApiError) as e:
+        c.post("/api/ops/switch_network", {"network": "moonnet"})
+    assert e.value.field == "network"
