@@ -15,13 +15,15 @@
 # --no-docker       do not install Docker (the .deb recommends docker.io)
 # --no-enable       install only; do not enable lingering or the unit
 # --check-only      verify and print the plan; change nothing
+# --uninstall       stop and disable the unit for --user, remove the package or the tarball install
+#                   (keys and data stay; lingering stays: other services may rely on it)
 #
 # Installs: the .deb through apt (or dpkg), or the tarball into /opt/lcai-worker-tray with
 # /usr/local/bin/lcai-tray and /usr/local/lib/systemd/user/lcai-tray-default.service. Keys and data live
 # in the user's home (~/.local/share/lcai-worker-tray) and are never touched.
 set -euo pipefail
 
-ARTIFACT=""; SHA=""; RUN_USER=""; NETWORK=""; SECRETS=""; NO_DOCKER=0; ENABLE=1; CHECK_ONLY=0
+ARTIFACT=""; SHA=""; RUN_USER=""; NETWORK=""; SECRETS=""; NO_DOCKER=0; ENABLE=1; CHECK_ONLY=0; UNINSTALL=0
 while (($#)); do
   case "$1" in
     --sha256) SHA="${2:?--sha256 needs a value}"; shift 2 ;;
@@ -31,7 +33,8 @@ while (($#)); do
     --no-docker) NO_DOCKER=1; shift ;;
     --no-enable) ENABLE=0; shift ;;
     --check-only) CHECK_ONLY=1; shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    --uninstall) UNINSTALL=1; shift ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     -*) echo "unknown option: $1" >&2; exit 2 ;;
     *) ARTIFACT="$1"; shift ;;
   esac
@@ -46,6 +49,30 @@ PORT_HINT=""
 case "$NETWORK" in ""|testnet|mainnet|devnet) ;; *) die "--network must be testnet, mainnet or devnet";; esac
 [[ -z "$SHA" || "$SHA" =~ ^[0-9a-fA-F]{64}$ ]] || die "--sha256 must be 64 hex digits"
 command -v sha256sum >/dev/null || die "sha256sum not found (coreutils)"
+
+# --- uninstall ----------------------------------------------------------------------------------------
+if ((UNINSTALL)); then
+  [[ $(id -u) -eq 0 ]] || die "run as root (sudo $0 --uninstall)"
+  RUN_USER="${RUN_USER:-${SUDO_USER:-$(id -un)}}"
+  RUN_UID="$(id -u "$RUN_USER" 2>/dev/null)" || die "no user named $RUN_USER (use --user)"
+  if [[ -S "/run/user/$RUN_UID/bus" ]] && command -v systemctl >/dev/null; then
+    runuser -u "$RUN_USER" -- env XDG_RUNTIME_DIR="/run/user/$RUN_UID" \
+      systemctl --user disable --now "$UNIT" >/dev/null 2>&1 || true
+  fi
+  if dpkg-query -W -f='${Status}' lcai-worker-tray 2>/dev/null | grep -q "install ok installed"; then
+    say "removing the lcai-worker-tray package"
+    if command -v apt-get >/dev/null; then DEBIAN_FRONTEND=noninteractive apt-get remove -y -q lcai-worker-tray
+    else dpkg -r lcai-worker-tray; fi
+  fi
+  if [[ -e /opt/lcai-worker-tray && ! -e /usr/bin/lcai-tray ]]; then
+    say "removing the tarball install"
+    rm -rf /opt/lcai-worker-tray /usr/local/bin/lcai-tray "/usr/local/lib/systemd/user/$UNIT" \
+      /usr/local/share/applications/lcai-tray.desktop
+    find /usr/local/share/icons/hicolor -name lcai-tray.png -delete 2>/dev/null || true
+  fi
+  say "removed; keys and data in the users' homes are kept"
+  exit 0
+fi
 
 # --- 1. the artifact and its checksum -------------------------------------------------------------------
 TMP="$(mktemp -d)"; trap 'rm -rf "$TMP"' EXIT
@@ -185,13 +212,13 @@ HOST="$(hostname -f 2>/dev/null || hostname)"
 cat <<EOF
 
 lcai-worker-tray is installed.
-  Finish setup on this server (as $RUN_USER):   lcai-tray setup   (or in the dashboard, below)
-  Status:                                      lcai-tray status
-  Service logs:                                journalctl --user -u $UNIT   (as $RUN_USER)
+  Finish setup (as $RUN_USER):  lcai-tray setup   (or in the dashboard, below)
+  Status:                lcai-tray status
+  Service logs:          journalctl --user -u $UNIT   (as $RUN_USER)
 
 Dashboard from your own computer, over an SSH tunnel (it listens on 127.0.0.1 only):
-  1. on the server, as $RUN_USER:   lcai-tray open --print-url      → http://127.0.0.1:$PORT/…
-  2. on your computer:             ssh -N -L $PORT:127.0.0.1:$PORT $RUN_USER@$HOST
+  1. on the server, as $RUN_USER:  lcai-tray open --print-url   → http://127.0.0.1:$PORT/…
+  2. on your computer:  ssh -N -L $PORT:127.0.0.1:$PORT $RUN_USER@$HOST
   3. open the printed URL in your browser (same port on your side).
 Removing the package (apt remove lcai-worker-tray) keeps keys and data in $RUN_HOME.
 EOF

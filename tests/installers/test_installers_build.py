@@ -215,6 +215,76 @@ def test_bundle_serves_devnet_headless_and_reports_status(bundle, tmp_path):
     _report(serve_status_keys=sorted(status))
 
 
+def test_bundle_dispatches_window_children(bundle):
+    r = subprocess.run([str(EXE), "_window", "dashboard", "-"], input="http://example.org/\n", capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 2 and "refusing a non-local URL" in r.stderr, r.stdout + r.stderr
+
+
+def _kill_ours(home: Path) -> None:
+    """SIGTERM what the frozen tray left below home (window children: *.pid; the agent: agent.lock), only
+    processes running our binary. The agent shuts down cleanly on SIGTERM (and stops its devnet chain)."""
+    for f in [*home.rglob("*.pid"), *home.rglob("agent.lock")]:
+        try:
+            pid = int(json.loads(f.read_text() or "{}").get("pid", 0))
+            if pid and pid != os.getpid() and str(EXE) in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+                os.kill(pid, signal.SIGTERM)
+        except (OSError, ValueError, AttributeError):
+            pass
+
+
+def test_bundle_tray_starts_with_its_agent(bundle, tmp_path):
+    """The frozen tray (no subcommand) under Xvfb starts its agent (a frozen child) and, with no tray host
+    (plain Xvfb), hands over to the onboarding window (a frozen `_window` child with Qt WebEngine)."""
+    need(bool(os.environ.get("DISPLAY")), "an X display (Xvfb)")
+    home = tmp_path / "tray-home"
+    env = {**os.environ, "LCAI_TRAY_HOME": str(home), "LCAI_TRAY_PROFILE": "pkgtray"}
+    if ANVIL.exists():
+        env["LCAI_ANVIL"] = str(ANVIL)
+    argv = [str(EXE), "--network", "devnet", "--secrets-file", str(tmp_path / "secrets")]
+    log = tmp_path / "tray.log"
+
+    def status() -> dict:
+        try:
+            return json.loads(_run(EXE, "status", "--json", env=env, timeout=30).stdout)
+        except ValueError:
+            return {}
+
+    with open(log, "w") as out:
+        tray = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    st: dict = {}
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and "state" not in st:
+            time.sleep(1)
+            st = status()
+        time.sleep(3)
+        tray_rc = tray.poll()
+    finally:
+        for _ in range(10):  # the agent may still be coming up: never leave it behind
+            if "state" in status():
+                _run(EXE, "shutdown", env=env, timeout=30)
+                break
+            time.sleep(1)
+        if tray.poll() is None:
+            os.killpg(tray.pid, signal.SIGTERM)
+            try:
+                tray.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(tray.pid, signal.SIGKILL)
+        time.sleep(1)
+        _kill_ours(home)
+    out = log.read_text()
+    assert "state" in st, f"the tray's agent never answered; tray log: {out[-3000:]}"
+    assert "Traceback" not in out, out[-3000:]
+    if tray_rc is not None:  # no tray host: the tray opens a window and leaves the stage to it
+        assert tray_rc == 0 and "opened the" in out, out[-3000:]
+        window_logs = list(home.rglob("window-*.log"))
+        assert window_logs, "no window child was started"
+        for w in window_logs:
+            assert "Traceback" not in w.read_text(errors="replace"), w.read_text(errors="replace")[-3000:]
+
+
 # --- the tarball ----------------------------------------------------------------------------------------
 def test_tarball_layout_and_checksum(bundle):
     tb = _tarball()

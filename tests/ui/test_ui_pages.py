@@ -393,7 +393,13 @@ def test_stuck_jobs_cleared(ui):
     page = ui.open("dashboard", "#state-pill .pill")
     page.wait_for_selector("#btn-stop:not([disabled])", timeout=60_000)
     page.click("#btn-stop")
-    _wait(lambda: status(ui)["state"] == "paused", 120, "the worker to stop")
+    try:
+        _wait(lambda: status(ui)["state"] == "paused", 180, "the worker to stop")
+    except AssertionError:
+        ui.shot("stuck-stop-failed")
+        st2 = status(ui)
+        raise AssertionError(f"not paused: {st2['state']} {st2['message']!r} op={st2['operation']!r} "
+                             f"{page.inner_text('#main')[:600]}\n{ui.agent.tail(3000)}") from None
     job = inject_stuck_job(_devnet_rpc(ui), st["address"], model=st["served_models"][0])
     _wait(lambda: ui.client.get("/api/stuck")["jobs"], 90, "the stuck job in /api/stuck")
     page = ui.open("stuck", "#stuck tbody tr td.mono")

@@ -16,7 +16,7 @@ if sys.platform.startswith("linux") and getattr(sys, "frozen", False):
     _meipass = getattr(sys, "_MEIPASS", "")
     _cur = os.environ.get("LD_LIBRARY_PATH", "")
     if _meipass and _cur.split(os.pathsep)[0] == _meipass:
-        _orig = os.environ.pop("LD_LIBRARY_PATH_ORIG", None)
+        _orig = os.environ.get("LD_LIBRARY_PATH_ORIG")  # kept: code that reads it still gets it
         if _orig:
             os.environ["LD_LIBRARY_PATH"] = _orig
         else:
