@@ -80,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--page", default="dashboard", help="page name, e.g. onboarding, withdraw")
     sw = sub.add_parser("switch-network", help="switch to another network (each keeps its own state)")
     sw.add_argument("target", choices=["testnet", "mainnet", "devnet"])
+    win = sub.add_parser("_window", help=argparse.SUPPRESS)  # frozen builds: a window child process
+    win.add_argument("window_args", nargs=argparse.REMAINDER)
     sd = sub.add_parser("shutdown", help="stop the agent")
     sd.add_argument("--stop-worker", action="store_true", help="also stop the worker container")
     return p
@@ -127,6 +129,10 @@ def _dispatch(args) -> int:
         from .tray.app import main as tray_main
 
         return tray_main(network=args.network, secrets_file=args.secrets_file)
+    if cmd == "_window":
+        from .windows.child import main as window_main
+
+        return window_main(args.window_args)
     if cmd == "logs":
         return _logs(args)
     if cmd == "status":

@@ -92,7 +92,8 @@ def test_open_redirect_blocked(server):
 
 
 def test_static_ui_needs_auth(server):
-    assert httpx.get(_url(server, "/ui/dashboard.html")).status_code == 401
+    r = httpx.get(_url(server, "/ui/dashboard.html"))
+    assert r.status_code == 401 and "lcai-tray open" in r.text and r.headers["content-type"].startswith("text/html")
 
 
 def test_errors_are_json_with_stable_codes(server):

@@ -65,12 +65,13 @@ def finish_onboarding(a: AgentProc) -> dict:
     return rec
 
 
-def check_invariants(a: AgentProc, address_before: str | None, funds: bool = True) -> dict:
+def check_invariants(a: AgentProc, address_before: str | None, funds: bool = True,
+                     stakes: tuple[int, ...] = (MIN_STAKE,)) -> dict:
     st = wait_until(lambda: (s := a.status()).get("registered") and s, 30, what="registered status")
     assert keystores(a) == ["keys/keystore.json"], f"expected exactly one (active) key, found {keystores(a)}"
     if address_before:
         assert st["address"] == address_before, "the worker key changed across the kill"
-    assert int(st["stake_wei"]) == MIN_STAKE, f"stake is {st['stake_wei']}: staked twice or not at all"
+    assert int(st["stake_wei"]) in stakes, f"stake is {st['stake_wei']}, expected one of {stakes}"
     if not funds:  # after settle the worker holds earnings too: the caller checks its own balance sheet
         return st
     chain = Chain(a.rpc_url())
@@ -176,6 +177,7 @@ def _money(a: AgentProc) -> int:
     ("withdraw", {"to": DEAD, "amount": "1", "confirm": True}, ""),
     ("set_models", {"models": [MODEL, "qwen3-embedding:0.6b"]}, ""),
     ("restart", {}, ""),
+    ("top_up", {"amount": "1", "confirm": True}, ""),
 ])
 def test_kill9_during_operation_then_relaunch(onboarded, kind, body, needle):
     a = onboarded
@@ -186,6 +188,7 @@ def test_kill9_during_operation_then_relaunch(onboarded, kind, body, needle):
         make_releasable(a, 10)
     wait_until(lambda: a.status().get("registered"), 20, what="status refresh")
     dead_before = Chain(a.rpc_url()).balance(DEAD)
+    stake_before = int(a.status()["stake_wei"])
     before = _money(a)
     r = a.post(f"/api/ops/{kind}", body)
     assert r.status == 202, r.body
@@ -202,12 +205,16 @@ def test_kill9_during_operation_then_relaunch(onboarded, kind, body, needle):
     if rec["state"] == "interrupted":
         assert rec["error"]["code"] == "interrupted" and rec["error"]["fix"]
     a.wait_state("online", 60)  # the watchdog brings the worker back even when the kill hit the writer gate
-    check_invariants(a, None, funds=False)
+    topped = (stake_before, stake_before + ETHER) if kind == "top_up" else (stake_before,)
+    check_invariants(a, None, funds=False, stakes=topped)  # top_up: staked once or not at all, never twice
     sent = Chain(a.rpc_url()).balance(DEAD) - dead_before
     if kind == "withdraw":
         assert sent in (0, ETHER), f"withdraw sent {sent} wei: neither nothing nor the amount"
     assert _money(a) >= before - GAS_BUDGET, "funds were lost across the kill"
     # the same operation runs to the end after the relaunch
+    stake_mid = int(a.status()["stake_wei"])
     again = a.op(kind, body, timeout=120)
     assert again["state"] == "done", again
     a.wait_state("online", 60)
+    if kind == "top_up":
+        wait_until(lambda: int(a.status()["stake_wei"]) == stake_mid + ETHER, 20, what="stake after top-up")

@@ -6,7 +6,7 @@ import pytest
 
 from tray_agent.core.status import Alert, Status, WorkerState
 from tray_agent.tray.icons import icon_key
-from tray_agent.tray.view import TOOLTIP_MAX, ViewContext, format_lcai, notices, render
+from tray_agent.tray.view import TOOLTIP_MAX, ViewContext, format_lcai, render
 
 WEI = 10**18
 MENU = ["Open dashboard", "Start worker", "Stop worker", "Restart worker", "Settle earnings", "Withdraw…",
@@ -128,18 +128,3 @@ def test_format_lcai():
     assert format_lcai(5 * WEI) == "5.00 LCAI"
 
 
-def test_notices_on_important_changes():
-    online = Status(state=WorkerState.ONLINE)
-    assert notices(None, online) == []
-    assert notices(online, online) == []
-    went = notices(online, Status(state=WorkerState.STALE, message="gateway not connected"))
-    assert [n.title for n in went] == ["Worker went offline"] and "gateway not connected" in went[0].message
-    back = notices(Status(state=WorkerState.DOCKER_DOWN), online)
-    assert [n.title for n in back] == ["Worker back online"]
-    # intentional pause is not "went offline"
-    assert notices(online, Status(state=WorkerState.PAUSED)) == []
-    new = notices(online, Status(state=WorkerState.ONLINE, alerts=(Alert.EARNINGS_READY, Alert.LOW_GAS, Alert.SLASHED)))
-    assert [n.title for n in new] == ["Earnings ready", "Low gas", "Stake slashed"]
-    # no repeats while the alert stays
-    again = Status(state=WorkerState.ONLINE, alerts=(Alert.EARNINGS_READY, Alert.LOW_GAS, Alert.SLASHED))
-    assert notices(again, again) == []

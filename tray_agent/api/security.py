@@ -9,11 +9,19 @@ import time
 
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse
 
 COOKIE = "lcai_session"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 CODE_TTL_S = 60
+LOGIN_NEEDED_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign-in link needed</title>
+<meta name="viewport" content="width=device-width,initial-scale=1"></head>
+<body style="font-family:system-ui,sans-serif;max-width:40em;margin:3em auto;padding:0 1em;line-height:1.5">
+<h1>This dashboard needs a fresh sign-in link</h1>
+<p>For your safety the worker dashboard only opens through a one-time link.</p>
+<ul><li>Desktop: choose <b>Open dashboard</b> in the tray menu.</li>
+<li>Terminal or server: run <code>lcai-tray open</code> (or <code>lcai-tray open --print-url</code> over SSH)
+and open the link it prints within 60 seconds.</li></ul></body></html>"""
 
 
 def error(status: int, code: str, message: str, fix: str = "") -> JSONResponse:
@@ -73,6 +81,8 @@ class SecurityMiddleware(BaseHTTPMiddleware):
         if request.url.path in ("/auth", "/favicon.ico"):
             return await call_next(request)
         if not self._authorized(request):
+            if request.method == "GET" and request.url.path.startswith("/ui/"):
+                return HTMLResponse(LOGIN_NEEDED_PAGE, status_code=401)
             return error(401, "unauthorized", "missing or wrong API token",
                          "open the dashboard with 'lcai-tray open' or from the tray menu")
         if request.method not in SAFE_METHODS and origin is None and COOKIE in request.cookies \

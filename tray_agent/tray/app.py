@@ -24,7 +24,7 @@ from . import hosts
 from .client import ApiClient, ApiError, StatusStream, wait_for_agent
 from .dispatcher import Dispatcher
 from .icons import render_icon
-from .view import MenuItem, Notice, TrayView, ViewContext, notices, render
+from .view import MenuItem, Notice, TrayView, ViewContext, render
 
 log = logging.getLogger(__name__)
 APP_ID = "lcai-worker-tray"
@@ -178,14 +178,12 @@ class TrayApp:
 
     # --- status → view ------------------------------------------------------------------------------------
     def _on_status(self, status: Status) -> None:
-        prev = self.status if self.ctx.connected else None
         self.client = self.stream.client if self.stream else self.client
         if not self.ctx.connected:
             self._refresh_settings()
         self.status = status
         self.ctx = replace(self.ctx, connected=True, agent_error="")
-        for n in notices(prev, status):
-            self.notify(n)
+        # notifications come from the agent's AlertWatcher as `notify` events (one source: tray and webhook)
         self.apply()
         if status.state is WorkerState.SETUP_NEEDED and not self._onboarding_opened and self.open_onboarding:
             self._onboarding_opened = True  # first run: the wizard opens by itself, once per tray run

@@ -174,30 +174,3 @@ class Notice:
 
 
 _DOWN = {WorkerState.STALE, WorkerState.ERROR, WorkerState.DOCKER_DOWN, WorkerState.DOCKER_MISSING}
-_NEW_ALERT_NOTICES = {
-    Alert.EARNINGS_READY: ("Earnings ready", "Earnings can be settled: open the tray menu → Settle earnings.", "info"),
-    Alert.LOW_GAS: ("Low gas", "The worker wallet is low on LCAI for gas. Top it up so it can keep working.",
-                    "warning"),
-    Alert.SLASHED: ("Stake slashed", "Part of the stake was slashed. Open the dashboard for details.", "error"),
-    Alert.SUSPENDED: ("Worker suspended", "The worker was suspended on-chain. Open the dashboard for details.",
-                      "error"),
-    Alert.STUCK_JOBS: ("Stuck jobs", "Some jobs are stuck. Use Clear stuck jobs… in the tray menu.", "warning"),
-    Alert.CRASH_LOOP: ("Worker keeps crashing", "The worker container keeps restarting. Open the logs folder.",
-                       "error"),
-}
-
-
-def notices(prev: Status | None, cur: Status) -> list[Notice]:
-    """Notifications for the important changes between two snapshots (pure; no repeats while unchanged)."""
-    if prev is None:
-        return []
-    out: list[Notice] = []
-    if prev.state is WorkerState.ONLINE and cur.state in _DOWN:
-        why = cur.message or cur.state.label
-        out.append(Notice("Worker went offline", f"{why}. {cur.fix}".strip(), "warning"))
-    elif prev.state in _DOWN and cur.state is WorkerState.ONLINE:
-        out.append(Notice("Worker back online", "The worker is connected and taking jobs again.", "info"))
-    for alert in cur.alerts:
-        if alert not in prev.alerts and alert in _NEW_ALERT_NOTICES:
-            out.append(Notice(*_NEW_ALERT_NOTICES[alert]))
-    return out
