@@ -165,6 +165,18 @@ class Tray:
             time.sleep(0.01)
         raise TimeoutError("the tray icon did not dock within 30 s")
 
+    def backend(self) -> str:
+        """Which pystray backend the tray process loaded (from its mapped libraries)."""
+        try:
+            maps = Path(f"/proc/{self.proc.pid}/maps").read_text()
+        except OSError:
+            return "unknown"
+        if "appindicator" in maps:
+            return "appindicator (GTK)"
+        if "libgtk-3" in maps:
+            return "gtk"
+        return "xorg"
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)

@@ -141,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="fewer repetitions and a 20 s idle window")
     ap.add_argument("--idle-seconds", type=float, default=None)
     ap.add_argument("--skip", action="append", default=[], help="skip: chain, recovery, dockerd, tray, window")
+    ap.add_argument("--no-save", action="store_true", help="print only; keep benchmarks/results.* as they are")
     args = ap.parse_args(argv)
     idle_s = args.idle_seconds or (20.0 if args.quick else 60.0)
     reps = 1 if args.quick else 3
@@ -220,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             tray = agentbench.Tray(agent, work / "tray.log")
             tray.start()
             time.sleep(10)
+            raw["tray_backend_loaded"] = tray.backend()
             print(f"[bench] idle RSS/CPU over {idle_s:.0f} s…", file=sys.stderr)
             idle = attempt("idle", lambda: agentbench.sample({"tray": tray.proc.pid, "agent": agent.pid}, idle_s))
         else:
@@ -229,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
             if "tray" in idle:
                 t = idle["tray"]
                 rows.append(row("Tray idle RSS", t["rss_mb_mean"], "≤ 35 MB", t["rss_mb_max"] <= 35,
-                                f"max {t['rss_mb_max']:.1f} MB over {t['seconds']:.0f} s, no windows open", "MB"))
+                                f"max {t['rss_mb_max']:.1f} MB over {t['seconds']:.0f} s, no windows open; pystray backend "
+                                f"{raw.get('tray_backend_loaded')}", "MB"))
                 rows.append(row("Tray idle CPU", t["cpu_pct"], "≤ 0.5 %", t["cpu_pct"] <= 0.5,
                                 f"over {t['seconds']:.0f} s", "%"))
             else:
@@ -276,13 +279,16 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
 
     raw["rows"] = rows
-    (HERE / "results.json").write_text(json.dumps(raw, indent=1, default=str))
-    (HERE / "results.md").write_text(markdown(rows, machine, raw["started"], args.quick))
+    raw["tray_backend"] = os.environ.get("PYSTRAY_BACKEND") or "auto"
+    if not args.no_save:
+        (HERE / "results.json").write_text(json.dumps(raw, indent=1, default=str))
+        (HERE / "results.md").write_text(markdown(rows, machine, raw["started"], args.quick))
     print()
     print(table(rows))
     print()
     print("Machine: " + ", ".join(f"{k}: {v}" for k, v in machine.items()))
-    print(f"Results: {HERE / 'results.json'}, {HERE / 'results.md'}")
+    if not args.no_save:
+        print(f"Results: {HERE / 'results.json'}, {HERE / 'results.md'}")
     return 0
 
 

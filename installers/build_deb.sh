@@ -123,7 +123,9 @@ COMP="${LCAI_DEB_COMPRESS:-xz}"; LEVEL="${LCAI_DEB_LEVEL:-6}"
 [[ "$COMP" == none ]] && LEVEL=0
 echo "==> dpkg-deb ($COMP -$LEVEL)"
 rm -f "$OUT"
-dpkg-deb --root-owner-group -Z"$COMP" -z"$LEVEL" --build "$PKG" "$OUT.part" >/dev/null
+threads=()  # xz in parallel where dpkg-deb can (>= 1.21.9); older ones compress on one core
+dpkg-deb --help 2>/dev/null | grep -q -- --threads-max && threads=(--threads-max="${LCAI_DEB_THREADS:-$(nproc)}")
+dpkg-deb --root-owner-group ${threads[@]+"${threads[@]}"} -Z"$COMP" -z"$LEVEL" --build "$PKG" "$OUT.part" >/dev/null
 mv "$OUT.part" "$OUT"
 rm -rf "$PKG"
 touch "$DIST/SHA256SUMS"

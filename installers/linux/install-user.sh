@@ -24,7 +24,7 @@ cp -a "$HERE/lcai-tray" "$OPT.new"
 rm -rf "$OPT.old"; [[ -e "$OPT" ]] && mv "$OPT" "$OPT.old"
 mv "$OPT.new" "$OPT"; rm -rf "$OPT.old"
 ln -sfn "$OPT/lcai-tray" "$BIN/lcai-tray"
-sed -e "s|^Exec=.*|Exec=$OPT/lcai-tray|" -e "s|^TryExec=.*|TryExec=$OPT/lcai-tray|" \
+sed -e "s|^Exec=.*|Exec=\"$OPT/lcai-tray\"|" -e "s|^TryExec=.*|TryExec=$OPT/lcai-tray|" \
   "$HERE/share/applications/lcai-tray.desktop" > "$DATA/applications/lcai-tray.desktop"
 cp -r "$HERE/share/icons/." "$DATA/icons/"
 command -v update-desktop-database >/dev/null && update-desktop-database -q "$DATA/applications" || true

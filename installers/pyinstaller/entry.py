@@ -5,7 +5,6 @@ Besides calling ``tray_agent.cli.main`` it handles what only a frozen program ne
 * ``multiprocessing.freeze_support()`` before anything else, because dashboard windows run in a
   ``spawn`` child: without it every child would start another tray (ecosystem.md, pywebview pitfalls);
 * ``[exe, "-m", "tray_agent", …]`` (how the CLI starts a background agent from a venv) is accepted;
-* ``[exe, "_window", KIND, "-"]`` runs a dashboard window child (``tray_agent.windows.child``);
 * ``lcai-tray --bundle-info`` prints, as JSON, which optional parts this bundle carries and whether they
   load here (Qt WebEngine for the dashboard window, GTK/AppIndicator for the Linux tray menu, keyring
   backends). A missing part is explained with the fallback the app uses (the dashboard in the system
@@ -163,10 +162,6 @@ def run() -> int:
     # "tray_agent", ...] (right for a venv) reaches here with those two words first; drop them.
     if sys.argv[1:2] == ["-m"] and sys.argv[2:3] in (["tray_agent"], ["tray_agent.cli"]):
         del sys.argv[1:3]
-    if sys.argv[1:2] == ["_window"]:  # a dashboard window child (tray_agent.windows.manager.child_command)
-        from tray_agent.windows.child import main as window_main
-
-        return window_main(sys.argv[2:])
     if sys.argv[1:2] == ["--bundle-selftest-webengine"]:
         return webengine_selftest()
     if sys.argv[1:2] == ["--bundle-info"]:

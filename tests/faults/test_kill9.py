@@ -7,8 +7,10 @@ in the history, and finishing onboarding / re-running the operation works.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -81,6 +83,12 @@ def check_invariants(a: AgentProc, address_before: str | None, funds: bool = Tru
     return st
 
 
+def record(output_dir: Path, case: str, **info) -> None:
+    """Where each kill actually landed (test-output/kill9-outcomes.jsonl): proof the kills hit mid-step."""
+    with open(output_dir / "kill9-outcomes.jsonl", "a") as fh:
+        fh.write(json.dumps({"case": case, **info}) + "\n")
+
+
 def interrupted_ops(a: AgentProc) -> list[dict]:
     return [o for o in a.get("/api/history?limit=100").body["items"] if o["state"] == "interrupted"]
 
@@ -93,7 +101,7 @@ ONBOARDING_KILLS = [
 
 
 @pytest.mark.parametrize("point", ONBOARDING_KILLS)
-def test_kill9_during_onboarding_then_relaunch(agent_factory, point):
+def test_kill9_during_onboarding_then_relaunch(agent_factory, output_dir, point):
     a = agent_factory(f"k{ONBOARDING_KILLS.index(point)}").start()
     address_before = None
     killed_op = None
@@ -133,10 +141,11 @@ def test_kill9_during_onboarding_then_relaunch(agent_factory, point):
     assert not a.alive()
 
     a.start()
-    if address_before is None and a.status().get("address"):
-        address_before = None  # the key was created right before the kill: any one key is fine
+    rec = a.get(f"/api/ops/{killed_op}").body if killed_op else {}
+    ob = a.get("/api/onboarding").body
+    record(output_dir, f"onboarding:{point}", op_state=rec.get("state"), step_after_relaunch=ob.get("step"),
+           last_progress=(rec.get("progress") or [{}])[-1].get("message"), key=bool(a.status().get("address")))
     if killed_op:
-        rec = a.get(f"/api/ops/{killed_op}").body
         assert rec["state"] in ("interrupted", "done"), f"killed op should read interrupted (or done): {rec}"
         if rec["state"] == "interrupted":
             assert rec["error"]["code"] == "interrupted" and rec["error"].get("fix")
@@ -179,7 +188,7 @@ def _money(a: AgentProc) -> int:
     ("restart", {}, ""),
     ("top_up", {"amount": "1", "confirm": True}, ""),
 ])
-def test_kill9_during_operation_then_relaunch(onboarded, kind, body, needle):
+def test_kill9_during_operation_then_relaunch(onboarded, output_dir, kind, body, needle):
     a = onboarded
     if not a.alive():
         a.start()
@@ -201,6 +210,8 @@ def test_kill9_during_operation_then_relaunch(onboarded, kind, body, needle):
 
     a.start()
     rec = a.get(f"/api/ops/{op_id}").body
+    record(output_dir, f"operation:{kind}", op_state=rec.get("state"),
+           last_progress=(rec.get("progress") or [{}])[-1].get("message"))
     assert rec["state"] in ("interrupted", "done"), rec
     if rec["state"] == "interrupted":
         assert rec["error"]["code"] == "interrupted" and rec["error"]["fix"]

@@ -57,6 +57,7 @@ def test_anvil_stopped_mid_operation_clear_error_then_retry_succeeds(agent_facto
         rec = a.wait_op(r.body["op_id"], 120)
     assert rec["state"] == "failed", rec
     err = rec["error"]
+    print(f"\nsettle with anvil down: {err}")
     assert err["code"] != "internal_error", f"untyped error: {err}"
     assert err.get("fix") and err.get("message"), err
     assert any(w in (err["message"] + err["fix"]).lower() for w in ("rpc", "chain", "reach", "connect")), err

@@ -318,7 +318,7 @@ def test_tarball_user_install_and_uninstall_keep_data(bundle, tmp_path):
     exe = home / ".local" / "bin" / "lcai-tray"
     assert _run(exe, "--version").stdout.strip() == f"lcai-tray {__version__}"
     desktop = (home / ".local" / "share" / "applications" / "lcai-tray.desktop").read_text()
-    assert f"Exec={home}/.local/opt/lcai-worker-tray/lcai-tray" in desktop
+    assert f'Exec="{home}/.local/opt/lcai-worker-tray/lcai-tray"' in desktop
     assert (home / ".local" / "share" / "icons" / "hicolor" / "48x48" / "apps" / "lcai-tray.png").is_file()
     r = _run("bash", top / "install-user.sh", "--uninstall", env=env)
     assert r.returncode == 0 and not exe.exists() and not (home / ".local" / "opt" / "lcai-worker-tray").exists()

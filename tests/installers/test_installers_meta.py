@@ -116,6 +116,15 @@ def test_workflow_yaml_parses_and_builds_every_os():
             assert "uses" in step or "run" in step
 
 
+def test_workflow_matches_the_github_actions_schema():
+    """Validated against the GitHub workflow schema vendored in check-jsonschema (no network)."""
+    exe = shutil.which("check-jsonschema") or str(Path(PY).with_name("check-jsonschema"))
+    if not Path(exe).exists():
+        need(False, "check-jsonschema (the `build` extra)")
+    r = _run(exe, "--builtin-schema", "vendor.github-workflows", ROOT / ".github" / "workflows" / "release.yml")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.relative_to(INSTALLERS).as_posix())
 def test_shell_scripts_are_strict_and_lint_clean(script):
     text = script.read_text()

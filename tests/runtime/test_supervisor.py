@@ -223,6 +223,12 @@ def test_pause_persists_and_resume(worker_env, supervise, docker_client):
     sup2.restart()  # Restart clears the pause
     assert not sup2.pause_file.exists()
     wait_for(lambda: rec2.state is WorkerState.ONLINE, 60, what="online after restart")
+    # "remove worker": pause, then delete the container; it stays gone while paused
+    sup2.pause("worker removed")
+    assert sup2.remove_container() is True
+    sup2.wake()
+    time.sleep(1.0)
+    assert wc.find(docker_client, spec.name) is None and rec2.state is WorkerState.PAUSED
 
 
 def test_hold_keeps_worker_stopped(worker_env, supervise, docker_client):

@@ -14,11 +14,12 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import os
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import docker
@@ -49,7 +50,8 @@ class SupervisorConfig:
     crash_threshold: int = 4         # dies within crash_window → crash loop
     backoff_base: float = 15.0
     backoff_max: float = 600.0
-    engine_autostart: bool = True
+    engine_autostart: bool = field(  # LCAI_DOCKER_AUTOSTART=0 turns it off (tests, locked-down hosts)
+        default_factory=lambda: os.environ.get("LCAI_DOCKER_AUTOSTART", "1").lower() not in ("0", "false", "no"))
     engine_retry: float = 60.0       # between engine start attempts
     engine_start_timeout: float = 90.0
     health_timeout: float = 3.0
@@ -80,6 +82,8 @@ class Supervisor:
         self._threads: list[threading.Thread] = []
         self._holds: list[str] = []
         self._deaths: deque[float] = deque(maxlen=64)
+        self._seen_events: deque[tuple] = deque(maxlen=256)
+        self._last_spec: wc.WorkerSpec | None = None
         self._expect_stop_until = 0.0
         self._backoff_until = 0.0
         self._backoff_level = 0
@@ -146,6 +150,7 @@ class Supervisor:
         ``worker_active_jobs == 0``, then stop the worker with its full stop grace."""
         self.paths.data.mkdir(parents=True, exist_ok=True)
         atomic_write(self.pause_file, json.dumps({"reason": reason, "at": time.time()}))
+        self._publish(state=WorkerState.STOPPING, message="Stopping the worker: " + reason, fix="")
         self._wait_idle(drain_timeout)
         with self._ops:
             self._stop_container()
@@ -236,9 +241,23 @@ class Supervisor:
                 return False
             time.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
 
+    def remove_container(self, stop_timeout: int | None = None) -> bool:
+        """Stop (full grace unless given) and delete the worker container; keys and state stay on disk.
+        Call after pause(), or the next tick recreates it."""
+        with self._ops:
+            spec, client = self._spec_quiet(), self._get_client(quiet=True)
+            if spec is None or client is None:
+                return False
+            c = wc.find(client, spec.name)
+            if c is None:
+                return False
+            self._expect_stop(spec.stop_timeout if stop_timeout is None else stop_timeout)
+            wc.remove(c, spec.stop_timeout if stop_timeout is None else stop_timeout)
+            return True
+
     def active_jobs(self) -> int | None:
         """In-flight jobs from the worker's metrics now (None if the endpoint does not answer)."""
-        spec = self.spec_provider()
+        spec = self._last_spec or self._spec_quiet()
         if spec is None:
             return None
         _ok, snap, _err = metrics.fetch_metrics(spec.metrics_url, self.cfg.health_timeout)
@@ -331,10 +350,14 @@ class Supervisor:
             delay = min(self.cfg.watcher_backoff_max, delay * 2)
 
     def _on_event(self, ev: dict) -> None:
+        key = (ev.get("timeNano"), (ev.get("Actor") or {}).get("ID") or ev.get("id"), ev.get("Action"))
+        if key in self._seen_events:  # replayed by since= after a reconnect
+            return
+        self._seen_events.append(key)
         self.events_seen += 1
         action = ev.get("Action") or ev.get("status") or ""
         name = ((ev.get("Actor") or {}).get("Attributes") or {}).get("name", "")
-        spec = self._spec_quiet()
+        spec = self._last_spec
         if action == "die" and spec is not None and name == spec.name and time.time() > self._expect_stop_until:
             self._deaths.append(time.time())
         if action in ("die", "start", "stop", "destroy", "kill", "oom", "create"):
@@ -382,6 +405,7 @@ class Supervisor:
         except AgentError as e:  # e.g. keychain locked: the worker cannot be configured right now
             self._publish(state=WorkerState.ERROR, message=e.message, fix=e.fix)
             return cfg.interval
+        self._last_spec = spec
         if spec is None:
             self.keep_awake.release()
             self._publish(state=WorkerState.SETUP_NEEDED, message="Finish setup to start the worker",
