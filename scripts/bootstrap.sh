@@ -40,7 +40,7 @@ UV=(uv); command -v uv >/dev/null || UV=("$PY" -m uv)
 
 echo "==> venv: syncing .venv from uv.lock"
 extras=(--extra gui --extra linux-tray)
-[[ "$WITH_TEST" == "test" ]] && extras+=(--extra test)
+[[ "$WITH_TEST" == "test" ]] && extras+=(--extra test --extra build)
 "${UV[@]}" sync --frozen --python "$PY" "${extras[@]}" -q
 
 if [[ ! -x .tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil && ! -x .tools/node_modules/.bin/anvil ]] \

@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("serve", help="run the agent (supervisor + local API); add --headless on servers")
     s.add_argument("--headless", action="store_true", dest="serve_headless")
+    s.add_argument("--network", dest="serve_network", choices=["testnet", "mainnet", "devnet"], help=argparse.SUPPRESS)
+    s.add_argument("--secrets-file", dest="serve_secrets_file", type=Path, help=argparse.SUPPRESS)
     st = sub.add_parser("status", help="show the worker status")
     st.add_argument("--json", action="store_true")
     st.add_argument("--wait-online", type=float, metavar="SECONDS", help="wait until the worker is online")
@@ -124,7 +126,9 @@ def _dispatch(args) -> int:
     if cmd == "serve" or (cmd is None and args.headless):
         from .core.agent_main import run_agent
 
-        return run_agent(network=args.network, headless=True, secrets_file=args.secrets_file)
+        network = getattr(args, "serve_network", None) or args.network
+        secrets = getattr(args, "serve_secrets_file", None) or args.secrets_file
+        return run_agent(network=network, headless=True, secrets_file=secrets)
     if cmd is None:
         from .tray.app import main as tray_main
 
@@ -137,6 +141,16 @@ def _dispatch(args) -> int:
         return _logs(args)
     if cmd == "status":
         return _status(args)
+    if cmd == "shutdown":
+        from .api.client import ApiClient, read_api_info
+
+        info = read_api_info(_paths().api_file)
+        if info is None:
+            print("no agent is running for this profile")
+            return EXIT_OK
+        ApiClient(info).post("/api/shutdown", {"keep_worker": not args.stop_worker})
+        print("agent stopping" + ("" if args.stop_worker else " (the worker keeps running)"))
+        return EXIT_OK
     client = _ensure_agent(args)
     if cmd == "setup":
         from .cli_setup import run_setup
@@ -154,10 +168,6 @@ def _dispatch(args) -> int:
         return _op(client, "recover", {"id": args.id})
     if cmd == "autostart":
         return _print(client.post("/api/settings", {"autostart": args.state == "on"}), lambda s: f"autostart: {'on' if s['autostart'] else 'off'}")
-    if cmd == "shutdown":
-        client.post("/api/shutdown", {"keep_worker": not args.stop_worker})
-        print("agent stopping" + ("" if args.stop_worker else " (the worker keeps running)"))
-        return EXIT_OK
     if cmd == "withdraw":
         return _withdraw(client, args)
     body: dict[str, Any] = {}
@@ -185,11 +195,12 @@ def _ensure_agent(args, timeout: float = 60.0):
 
     paths = _paths()
     if read_api_info(paths.api_file) is None:
-        cmd = [sys.executable, "-m", "tray_agent", "serve", "--headless"]
+        cmd = [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m", "tray_agent"]
         if args.network:
             cmd += ["--network", args.network]
         if args.secrets_file:
             cmd += ["--secrets-file", str(args.secrets_file)]
+        cmd += ["serve", "--headless"]
         paths.logs.mkdir(parents=True, exist_ok=True)
         with open(paths.logs / "agent-stdout.log", "ab") as out:
             subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)

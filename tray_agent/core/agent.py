@@ -95,6 +95,9 @@ class Agent:
 
         integration.resume_pending(self)
         from .alerts import AlertWatcher
+        from .updates import UpdateChecker
+
+        self.updates = UpdateChecker(settings=self.settings.all())
 
         self.alerts = AlertWatcher(self.bus, self.settings.all)
         threading.Thread(target=self.alerts.run, args=(self._stop,), name="alerts", daemon=True).start()
@@ -177,6 +180,7 @@ class Agent:
         last_sample = 0.0
         while not self._stop.is_set():
             try:
+                integration.check_updates(self)
                 integration.refresh_chain(self)
                 if time.time() - last_sample > 60:
                     integration.record_samples(self)

@@ -223,6 +223,18 @@ def record_samples(agent: Agent) -> None:
                                   wallet_wei=st.wallet_wei, withdrawn_wei=e.withdrawn_wei)
 
 
+def check_updates(agent: Agent) -> None:
+    """Once a day (when a release feed is configured): a notice for tray and dashboard, never an install."""
+    up = getattr(agent, "updates", None)
+    if up is None or not up.enabled or not up.due():
+        return
+    notice = up.check()
+    if notice is not None:
+        agent._merge(extra={**agent.status().extra, "update": notice.to_dict()})
+        agent.bus.publish("notify", {"kind": "update_available", "title": "Update available",
+                                     "message": notice.message, "level": "info"})
+
+
 def still_staked(agent: Agent, address: str) -> bool:
     if agent.chain is None:
         raise AgentError("chain not connected")
@@ -757,6 +769,11 @@ def check_rpc_override(agent: Agent, value: Any) -> None:
 
 
 def apply_settings(agent: Agent, changes: dict) -> None:
+    if "release_feed" in changes:
+        from .updates import UpdateChecker
+
+        agent.updates = UpdateChecker(settings=agent.settings.all())
+        threading.Thread(target=check_updates, args=(agent,), daemon=True, name="update-check").start()
     if "autostart" in changes:
         from .runtime import autostart
 

@@ -19,6 +19,8 @@ DEFAULTS: dict[str, Any] = {
     "offline_alert_minutes": 10,
     "ollama_url": "",            # empty = auto (host Ollama, else managed container)
     "low_gas_alerts": True,
+    "release_feed": "",          # JSON release feed for update notices; empty = no update checks
+    "manual_vram_bytes": None,   # GPU memory entered by the user when it cannot be detected
 }
 
 
@@ -65,7 +67,12 @@ class Settings:
                     validate_network_name(net)
                     current[net] = validate_url(url, "rpc_override")
                 out[key] = {k: v for k, v in current.items() if v}
-            elif key in ("webhook_url", "ollama_url"):
+            elif key == "manual_vram_bytes":
+                if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**50):
+                    raise ValidationError("manual_vram_bytes must be a positive number of bytes or null",
+                                          fix="e.g. 12884901888 for 12 GiB", field=key)
+                out[key] = value
+            elif key in ("webhook_url", "ollama_url", "release_feed"):
                 out[key] = validate_url(value, key)
             elif key in ("autostart", "keep_awake", "low_gas_alerts"):
                 if not isinstance(value, bool):

@@ -245,9 +245,14 @@ class SimWorker:
             self.jobs_error += errors
             if ok:
                 log("job completed", count=ok)
-            self.active_jobs = int(getattr(self.processor, "active_jobs", 0) or 0)
+            # worker_active_jobs = jobs in a pipeline right now. step() runs each job to its end, so none is
+            # in flight between steps; open on-chain jobs it will not serve (past deadline, other model) are
+            # not in flight either (the real worker drops them at stage 0). Counting them would make every
+            # drain-before-transaction wait forever.
+            self.active_jobs = 0
         except Exception as e:  # a job failure is logged, never fatal (like the real worker)
             self.jobs_error += 1
+            self.active_jobs = 0
             log("job failed", "error", error=str(e)[:300])
 
     def shutdown(self) -> int:
