@@ -177,11 +177,14 @@ class Agent:
     def _refresh_loop(self) -> None:
         from . import integration
 
-        last_sample = 0.0
+        last_sample = last_earnings = 0.0
         while not self._stop.is_set():
             try:
                 integration.check_updates(self)
                 integration.refresh_chain(self)
+                if time.time() - last_earnings > (5 if self.network.simulated else 15):
+                    integration.refresh_earnings(self)
+                    last_earnings = time.time()
                 if time.time() - last_sample > 60:
                     integration.record_samples(self)
                     last_sample = time.time()

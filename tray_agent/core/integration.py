@@ -204,20 +204,30 @@ def _model_names(agent: Agent) -> list[str]:
     return names
 
 
+def refresh_earnings(agent: Agent):
+    """Escrowed / releasable split from the cached JobCompleted scan (cheap after the first scan)."""
+    from .chain.ops import earnings
+
+    st = agent.status()
+    if not st.address or agent.chain is None:
+        return None
+    try:
+        e = earnings(agent.chain, st.address, cache_path=cache_path(agent))
+    except AgentError as ex:
+        log.info("earnings refresh skipped: %s", ex)
+        return None
+    agent._earnings = e
+    agent._merge(escrowed_wei=e.escrowed_wei, releasable_wei=e.releasable_wei)
+    return e
+
+
 def record_samples(agent: Agent) -> None:
     """Once a minute: earnings split and uptime for the dashboard chart (history)."""
     st = agent.status()
     agent.history.uptime_sample(agent.network.name, st.state.value)
-    if not st.address or agent.chain is None:
+    e = getattr(agent, "_earnings", None)
+    if not st.address or e is None:
         return
-    try:
-        from .chain.ops import earnings
-
-        e = earnings(agent.chain, st.address, cache_path=cache_path(agent))
-    except AgentError as ex:
-        log.info("earnings refresh skipped: %s", ex)
-        return
-    agent._merge(escrowed_wei=e.escrowed_wei, releasable_wei=e.releasable_wei)
     agent.history.earnings_sample(agent.network.name, st.address, stake_wei=st.stake_wei, escrowed_wei=e.escrowed_wei,
                                   releasable_wei=e.releasable_wei, worker_balance_wei=e.worker_balance_wei,
                                   wallet_wei=st.wallet_wei, withdrawn_wei=e.withdrawn_wei)
