@@ -229,3 +229,53 @@ def test_kill9_during_operation_then_relaunch(onboarded, output_dir, kind, body,
     a.wait_state("online", 60)
     if kind == "top_up":
         wait_until(lambda: int(a.status()["stake_wei"]) == stake_mid + ETHER, 20, what="stake after top-up")
+
+
+@pytest.mark.parametrize("needle", ["", "(stake is returned)"], ids=["at_submit", "sending"])
+def test_kill9_during_deregister_then_relaunch(agent_factory, output_dir, needle):
+    """The stake comes back exactly once: killed mid-deregister, relaunched, retried if still registered."""
+    a = agent_factory(f"kdereg{len(needle)}").start()
+    a.onboard()
+    a.wait_state("online", 30)
+    book = a.devnet_book()
+    chain = Chain(book["rpc"])
+    # devnet only: an empty consumer account submits no more jobs, so the worker can become job-free
+    chain.call("anvil_setBalance", [book["consumer"]["address"], "0x0"])
+    time.sleep(3)  # the sim worker completes what it already acknowledged
+    for _ in range(4):  # completed jobs become releasable after the dispute window: time travel + settle
+        chain.call("evm_increaseTime", [61])
+        chain.call("evm_mine", [])
+        assert a.op("settle", {"confirm": True}, timeout=120)["state"] == "done"
+        time.sleep(2.5)  # one status refresh (2 s on devnet)
+        if a.status()["active_jobs"] == 0:
+            break
+    assert a.status()["active_jobs"] == 0, a.status()
+    addr = a.status()["address"]
+    before = chain.balance(addr) + int(a.status()["stake_wei"]) + int(a.status()["worker_balance_wei"])
+    r = a.post("/api/ops/deregister", {"confirm": True})
+    assert r.status == 202, r.body
+    op_id = r.body["op_id"]
+    if needle:
+        kill_when(a, op_id, needle)
+    else:
+        a.kill9()
+    a.start()
+    rec = a.get(f"/api/ops/{op_id}").body
+    record(output_dir, f"operation:deregister:{needle or 'at_submit'}", op_state=rec.get("state"),
+           last_progress=(rec.get("progress") or [{}])[-1].get("message"))
+    assert rec["state"] in ("interrupted", "done"), rec
+    st = wait_until(lambda: (s := a.status()) and s.get("address") and s, 30, what="status")
+    time.sleep(6)  # one supervisor tick: what does the agent do with the worker after the interrupted deregister?
+    st = a.status()
+    record(output_dir, "deregister-relaunch", registered=st["registered"], state=st["state"],
+           container_running=st["container_running"], onboarding_step=a.get("/api/onboarding").body.get("step"))
+    if not st["registered"]:  # the tx landed before the kill: no worker may keep running for an unregistered key
+        assert not st["container_running"] and st["state"] != "online", st
+    if st["registered"]:
+        again = a.op("deregister", {"confirm": True}, timeout=120)
+        assert again["state"] == "done", again
+    st = wait_until(lambda: (s := a.status()) and not s["registered"] and s, 30, what="deregistered status")
+    assert int(st["stake_wei"]) == 0
+    after = chain.balance(addr) + int(st["worker_balance_wei"])
+    assert 0 <= before - after < GAS_BUDGET, f"stake not returned exactly once: before {before}, after {after}"
+    assert keystores(a) == ["keys/keystore.json"]

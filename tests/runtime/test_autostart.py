@@ -94,3 +94,16 @@ def test_unknown_kind():
 
     with pytest.raises(ValidationError):
         a.render("cron", ARGV, "dev")
+
+
+def test_enable_disable_default_kind(tmp_path, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    calls = []
+    path = a.enable("dev", tmp_path, runner=lambda c: calls.append(list(c)) or 0)
+    kind = "systemd" if sys.platform.startswith("linux") else a.default_kind()
+    assert a.enabled("dev", tmp_path) == [kind] and path == a.target_path(kind, tmp_path, "dev")
+    if kind == "systemd":
+        assert "--headless" in path.read_text() and "--profile dev" in path.read_text()
+    assert a.disable("dev", tmp_path, runner=lambda c: calls.append(list(c)) or 0) is True
+    assert a.enabled("dev", tmp_path) == [] and a.disable("dev", tmp_path, runner=lambda c: 0) is False

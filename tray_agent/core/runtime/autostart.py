@@ -48,7 +48,7 @@ def default_command(headless: bool = False, profile: str | None = None) -> list[
         pyw = exe.with_name("pythonw.exe")  # no console window
         exe = pyw if pyw.exists() else exe
     script = exe.with_name("lcai-tray.exe" if sys.platform.startswith("win") else "lcai-tray")
-    argv = [str(script)] if script.exists() else [str(exe), "-m", "tray_agent.cli"]
+    argv = [str(script)] if script.exists() else [str(exe), "-m", "tray_agent"]
     if headless:
         argv.append("--headless")
     if profile:
@@ -176,3 +176,28 @@ def _run(cmd: Sequence[str]) -> int:
                               stderr=subprocess.DEVNULL, timeout=30, check=False).returncode
     except (OSError, subprocess.TimeoutExpired):
         return 127
+
+
+def enable(profile: str, home: Path | None = None, *, headless: bool | None = None, kind: str | None = None,
+           activate: bool = True, runner: Runner | None = None) -> Path:
+    """Turn autostart on for ``profile`` with this OS's default kind (headless → systemd user unit on Linux)."""
+    if headless is None:
+        headless = not sys.platform.startswith(("win", "darwin")) and not (
+            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    kind = kind or default_kind(headless=headless)
+    return install(kind, default_command(headless=headless, profile=profile), profile, home,
+                   activate=activate, runner=runner)
+
+
+def disable(profile: str, home: Path | None = None, *, activate: bool = True, runner: Runner | None = None) -> bool:
+    """Remove every autostart entry of ``profile`` (all kinds); True if any was removed."""
+    removed = False
+    for kind in KINDS:
+        on = installed(kind, profile, home)
+        removed = uninstall(kind, profile, home, activate=activate and on, runner=runner) or removed
+    return removed
+
+
+def enabled(profile: str, home: Path | None = None) -> list[str]:
+    """Kinds of autostart entries present for ``profile``."""
+    return [k for k in KINDS if installed(k, profile, home)]

@@ -175,10 +175,15 @@ class Supervisor:
             spec, client = self.spec_provider(), self._get_client(quiet=True)
             if spec is not None and client is not None:
                 c = wc.find(client, spec.name)
-                if c is not None:
-                    self._expect_stop(spec.stop_timeout)
+                self._expect_stop(spec.stop_timeout)
+                if c is None or wc.running_hash(c) != spec.config_hash():
+                    wc.ensure(client, spec)  # wanted config changed: one recreate instead of two restarts
+                else:
                     _restart(c, spec.stop_timeout)
-                    self._mark_started()
+                self._mark_started()
+                self._run_key = None
+                self._publish(state=WorkerState.STARTING, message="Restarting the worker", fix="",
+                              gateway_connected=False)
         self.wake()
 
     @contextlib.contextmanager
