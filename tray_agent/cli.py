@@ -22,15 +22,25 @@ EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_NO_AGENT, EXIT_BUSY, EXIT_INTERRUPTED = 0
 OPS_WITH_CONFIRM = {"settle", "withdraw", "deregister", "clear_stuck", "top_up", "remove_worker"}
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the same 'error: … / fix: …' shape as every other CLI error (exit code 2)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"error: {message}", file=sys.stderr)
+        print(f"fix:   see '{self.prog} --help' for the valid options", file=sys.stderr)
+        raise SystemExit(EXIT_INPUT)
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="lcai-tray", description="Run and keep online a LightChain AI worker.")
+    p = _Parser(prog="lcai-tray", description="Run and keep online a LightChain AI worker.")
     p.add_argument("--version", action="version", version=f"lcai-tray {__version__}")
     p.add_argument("--profile", help="isolate data, keys, keychain entries and containers (default: 'default')")
     p.add_argument("--network", choices=["testnet", "mainnet", "devnet"], help="network to run (default: the saved one, testnet)")
     p.add_argument("--headless", action="store_true", help="run the agent without tray or windows (servers, SSH)")
     p.add_argument("--secrets-file", type=Path,
                    help="opt-in for headless servers without a keychain: keep keystore passwords in this 0600 file")
-    sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
+    sub = p.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=_Parser)
 
     s = sub.add_parser("serve", help="run the agent (supervisor + local API); add --headless on servers")
     s.add_argument("--headless", action="store_true", dest="serve_headless")
@@ -61,14 +71,14 @@ def _parser() -> argparse.ArgumentParser:
     tu.add_argument("--amount", required=True, help="amount in LCAI")
     tu.add_argument("--yes", action="store_true")
     m = sub.add_parser("models", help="list or change the served models")
-    msub = m.add_subparsers(dest="models_cmd", metavar="list|set", required=True)
+    msub = m.add_subparsers(dest="models_cmd", metavar="list|set", required=True, parser_class=_Parser)
     msub.add_parser("list")
     ms = msub.add_parser("set")
     ms.add_argument("names", nargs="+", help="exact model names, e.g. llama3-8b")
     sp = sub.add_parser("speedtest", help="measure worst-case job time against the deadline")
     sp.add_argument("models", nargs="*")
     k = sub.add_parser("keys", help="list archived keys or recover one")
-    ksub = k.add_subparsers(dest="keys_cmd", metavar="list|recover", required=True)
+    ksub = k.add_subparsers(dest="keys_cmd", metavar="list|recover", required=True, parser_class=_Parser)
     ksub.add_parser("list")
     kr = ksub.add_parser("recover")
     kr.add_argument("id", help="archive id from 'keys list'")
@@ -182,9 +192,14 @@ def _dispatch(args) -> int:
     if cmd == "switch-network":
         body["network"] = args.target
     if kind in OPS_WITH_CONFIRM:
-        if not getattr(args, "yes", False) and not _confirm(f"Run {cmd}?"):
-            print("cancelled")
-            return EXIT_OK
+        if not getattr(args, "yes", False):
+            if not sys.stdin.isatty():
+                print(f"error: {cmd} moves funds or stake and needs confirmation", file=sys.stderr)
+                print("fix:   add --yes to confirm without a terminal", file=sys.stderr)
+                return EXIT_INPUT
+            if not _confirm(f"Run {cmd}?"):
+                print("cancelled")
+                return EXIT_OK
         body["confirm"] = True
     return _op(client, kind, body)
 
@@ -277,9 +292,13 @@ def _withdraw(client, args) -> int:
         return EXIT_INPUT
     print(f"Send {_lcai(prev['amount_wei'])} LCAI to {prev['to']} (fee ≈ {_lcai(prev['fee_wei'])} LCAI; "
           f"{_lcai(prev['remaining_wei'])} LCAI stays in the worker wallet)")
-    if not args.yes and not _confirm("Send?"):
-        print("cancelled")
-        return EXIT_OK
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print("error: withdraw needs confirmation\nfix:   add --yes to confirm without a terminal", file=sys.stderr)
+            return EXIT_INPUT
+        if not _confirm("Send?"):
+            print("cancelled")
+            return EXIT_OK
     return _op(client, "withdraw", {"to": args.to, "amount": args.amount, "force": args.force, "confirm": True})
 
 

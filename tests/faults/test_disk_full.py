@@ -212,9 +212,6 @@ def test_disk_full_during_onboarding_key_creation_leaves_nothing_and_retry_works
     assert obs["keys_after_retry"] is True
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: ENOSPC while creating the key answers 500 internal_error 'the agent hit "
-                   "an unexpected error' (api/routes.py call() has no OSError mapping) instead of a typed "
-                   "disk-full error with a fix")
 def test_disk_full_during_onboarding_gives_a_clear_typed_error(full_disk_onboarding):
     status, body = full_disk_onboarding["full"]
     err = body.get("error", {})

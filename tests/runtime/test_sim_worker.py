@@ -124,3 +124,30 @@ def test_sim_chain_driven_when_available(sim_env, monkeypatch, tmp_path):
         assert p.wait(15) == 0
     finally:
         stop(p)
+
+
+def test_sigterm_exits_even_when_a_chain_step_blocks(sim_env, tmp_path):
+    env, port, _ = sim_env
+    fake_pkg = tmp_path / "fakepkg2" / "tray_agent" / "devnet"
+    fake_pkg.mkdir(parents=True)
+    started = tmp_path / "blocked.txt"
+    (fake_pkg / "sim_chain.py").write_text(
+        "import time\n"
+        "class JobProcessor:\n"
+        "    def __init__(self, *a):\n"
+        "        pass\n"
+        "    def step(self):\n"
+        f"        open({str(started)!r}, 'w').write('x')\n"
+        "        time.sleep(3600)\n")
+    code = ("import sys, tray_agent.devnet as d; d.__path__.insert(0, sys.argv[1]);"
+            "from tray_agent.devnet import sim_worker; sys.exit(sim_worker.main())")
+    p = subprocess.Popen([sys.executable, "-c", code, str(fake_pkg)],
+                         env={**env, "RPC_URL": "http://127.0.0.1:1", "SIM_SHUTDOWN_GRACE": "1"},
+                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(started.exists, 30, 0.1, "a blocking step")
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(20) == 1  # forced exit, like the worker's "shutdown timeout exceeded"
+    finally:
+        _, err = stop(p)
+    assert "shutdown timeout exceeded" in err

@@ -46,6 +46,11 @@ def build_routes(agent: Agent, codes: LoginCodes, port_ref: list[int]) -> list[R
                 out = await fn(request)
             except AgentError as e:
                 return JSONResponse({"error": e.to_dict()}, status_code=e.http_status)
+            except OSError as e:
+                from ..core.errors import os_error
+
+                err = os_error(e)
+                return JSONResponse({"error": err.to_dict()}, status_code=err.http_status)
             except Exception:  # never leak internals; zero 5xx with details
                 log.exception("API handler failed: %s %s", request.method, request.url.path)
                 return error(500, "internal_error", "the agent hit an unexpected error", "see the agent log file")
@@ -129,7 +134,7 @@ def build_routes(agent: Agent, codes: LoginCodes, port_ref: list[int]) -> list[R
         try:
             limit = max(1, min(1000, int(request.query_params.get("limit", "100"))))
         except ValueError:
-            raise ValidationError("limit must be a whole number", field="limit") from None
+            raise ValidationError("limit must be a whole number", fix="e.g. ?limit=50", field="limit") from None
         return {"items": await blocking(agent.history.operations, kind, None, limit)}
 
     async def history_csv(request):

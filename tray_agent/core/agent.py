@@ -70,7 +70,8 @@ class Agent:
         self.network: Network = base
         store = open_secret_store(self.paths.keyring_service(name), self.secrets_file)
         self.custody = KeyCustody(self.paths, self.network, store, staked_checker=self._still_staked)
-        self._merge(network=name, address=self.custody.address() or "", registered=False, served_models=(),
+        self.key_problem = None
+        self._merge(network=name, address=self.active_address() or "", registered=False, served_models=(),
                     stake_wei=0, wallet_wei=0, worker_balance_wei=0, releasable_wei=0, escrowed_wei=0)
 
     def switch_network(self, name: str) -> None:
@@ -142,11 +143,28 @@ class Agent:
             if not changes:
                 return
             new = cur.evolve(**changes)
-            if not self.custody_has_key_safe():
+            problem = getattr(self, "key_problem", None)
+            if problem is not None:
+                new = new.evolve(state=WorkerState.ERROR, message=f"Worker key: {problem.message}", fix=problem.fix)
+            elif not self.custody_has_key_safe():
                 new = new.evolve(state=WorkerState.SETUP_NEEDED, message="Finish setup to start earning",
                                  fix="open the onboarding window")
             self._status = new
         self.bus.publish("status", new.to_dict())
+
+    def active_address(self) -> str | None:
+        """The active key's address; a damaged key puts the agent in ERROR (it keeps running so the user can fix it)."""
+        from .errors import KeyCustodyError
+
+        try:
+            addr = self.custody.address()
+        except KeyCustodyError as e:
+            if self.key_problem is None:
+                log.error("worker key problem: %s", e)
+            self.key_problem = e
+            return None
+        self.key_problem = None
+        return addr
 
     def custody_has_key_safe(self) -> bool:
         c = getattr(self, "custody", None)
@@ -189,8 +207,11 @@ class Agent:
                     integration.record_samples(self)
                     last_sample = time.time()
             except AgentError as e:
+                from .chain.errors import ChainError
+
                 log.warning("status refresh failed: %s", e)
-                self._merge(alerts=self._combine_alerts(chain=(Alert.RPC_DOWN,)))
+                if isinstance(e, ChainError):
+                    self._merge(alerts=self._combine_alerts(chain=(Alert.RPC_DOWN,)))
             except Exception:
                 log.exception("status refresh crashed")
             self._stop.wait(self.refresh_s if not self.network.simulated else 2.0)
@@ -207,7 +228,7 @@ class Agent:
         return integration.still_staked(self, address)
 
     def keys_view(self) -> dict:
-        active = self.custody.address()
+        active = self.active_address()
         return {"active": {"address": active, "network": self.network.name} if active else None,
                 "archive": [k.to_dict() for k in self.custody.list_archive()]}
 
@@ -333,6 +354,7 @@ class Agent:
     def start_operation(self, kind: str, body: dict):
         from . import operations
 
+        self.ready.wait(60)  # right after launch the chain/devnet may still be starting
         fn, safe = operations.build(self, kind, body)
         return self.runner.submit(kind, fn, body, safe_params=safe, exclusive=kind not in operations.SIDE_OPS)
 

@@ -8,7 +8,9 @@ book (``devnet.json``). A still-running instance recorded there is reused. ``Dev
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import platform
 import shutil
@@ -265,6 +267,26 @@ def _from_book(book: dict, work_dir: Path, proc: subprocess.Popen | None) -> Dev
     )
 
 
+def _set_aside_if_damaged(work_dir: Path) -> None:
+    """A damaged address book cannot name the deployed contracts: keep a copy and start a fresh chain."""
+    book_path = work_dir / BOOK_NAME
+    if not book_path.exists():
+        return
+    try:
+        book = json.loads(book_path.read_text())
+        if not isinstance(book, dict):
+            raise ValueError("not a JSON object")
+        return
+    except (ValueError, OSError) as e:
+        reason = str(e)
+    stamp = int(time.time())
+    for name in (BOOK_NAME, STATE_NAME):
+        with contextlib.suppress(OSError):
+            (work_dir / name).rename(work_dir / f"{name}.damaged-{stamp}")
+    logging.getLogger(__name__).error("devnet address book was damaged (%s); kept a copy and started a fresh "
+                                      "devnet chain", reason)
+
+
 def start_devnet(work_dir: Path, *, chain_id: int = DEFAULT_CHAIN_ID, port: int | None = None,
                  dispute_window_s: int = 60, models: dict[str, int] | None = None,
                  min_stake_wei: int = MIN_STAKE_WEI, reuse: bool = True, state: bool = True,
@@ -276,6 +298,7 @@ def start_devnet(work_dir: Path, *, chain_id: int = DEFAULT_CHAIN_ID, port: int 
         existing = _try_reuse(work_dir, chain_id)
         if existing is not None:
             return existing
+    _set_aside_if_damaged(work_dir)
     anvil = find_anvil()
     if port is None:
         port = free_port()

@@ -70,3 +70,25 @@ class NotFoundError(AgentError):
 class BusyError(AgentError):
     code = "busy"
     http_status = 409
+
+
+class DiskError(AgentError):
+    code = "disk_error"
+    http_status = 507
+
+
+def os_error(e: OSError) -> AgentError:
+    """A typed, user-facing error for file-system failures (disk full, read-only, permissions)."""
+    import errno
+
+    where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskError(f"the disk is full{where}; nothing was changed", fix="free some disk space and try again",
+                         code="disk_full")
+    if e.errno == errno.EROFS:
+        return DiskError(f"the disk is read-only{where}", fix="make the data folder writable", code="disk_read_only")
+    if e.errno in (errno.EACCES, errno.EPERM):
+        return DiskError(f"permission denied{where}", fix="check the owner of the app's data folder",
+                         code="permission_denied")
+    return DiskError(f"a file operation failed{where}: {e.strerror or type(e).__name__}",
+                     fix="check the disk and try again")

@@ -134,7 +134,7 @@ def worker_spec(agent: Agent):
     from .runtime.worker_container import WorkerSpec
 
     models = local_models(agent)
-    if not models or not agent.custody.has_key():
+    if not models or not agent.active_address():
         return None
     try:
         password = agent.custody.password()
@@ -168,7 +168,7 @@ def refresh_chain(agent: Agent) -> None:
     """One batched read of everything the dashboard shows (before a key exists: fees and min stake only)."""
     if agent.chain is None:
         return
-    addr = agent.custody.address()
+    addr = agent.active_address()
     snap = agent.chain.snapshot(addr or ZERO, models=_model_names(agent))
     agent._snapshot = snap
     if not addr:
@@ -761,7 +761,8 @@ def check_rpc_override(agent: Agent, value: Any) -> None:
     nets = load_networks(agent.paths.networks_override)
     for net, url in value.items():
         if net not in nets:
-            raise ValidationError(f"unknown network {net!r}", field="rpc_override")
+            raise ValidationError(f"rpc_override names an unknown network {str(net)[:40]!r}",
+                                  fix="use testnet, mainnet or devnet as the key", field="rpc_override")
         url = validate_url(url, "rpc_override")
         if not url:
             continue

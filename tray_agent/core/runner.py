@@ -107,6 +107,12 @@ class OperationRunner:
             op.error = e.to_dict()
             op.state = "failed"
             log.warning("operation %s failed: %s", op.kind, e)
+        except OSError as e:
+            from .errors import os_error
+
+            op.error = os_error(e).to_dict()
+            op.state = "failed"
+            log.warning("operation %s failed: %s", op.kind, op.error["message"])
         except Exception as e:  # unexpected: keep the agent alive, report clearly
             log.exception("operation %s crashed", op.kind)
             op.error = {"code": "internal_error", "message": redact(f"{type(e).__name__}: {e}"),

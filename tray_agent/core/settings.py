@@ -24,7 +24,9 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def validate_url(value: str, field: str, *, allow_empty: bool = True) -> str:
+def validate_url(value: object, field: str, *, allow_empty: bool = True) -> str:
+    if value is not None and not isinstance(value, str):
+        raise ValidationError(f"{field} must be a URL string", fix="e.g. https://example.org/hook", field=field)
     value = (value or "").strip()
     if not value and allow_empty:
         return ""
@@ -38,6 +40,11 @@ def validate_url(value: str, field: str, *, allow_empty: bool = True) -> str:
             field=field,
         )
     return value
+
+
+def _bad_net(net: object) -> None:
+    raise ValidationError(f"rpc_override names an unknown network {str(net)[:40]!r}",
+                          fix="use testnet, mainnet or devnet as the key", field="rpc_override")
 
 
 class Settings:
@@ -64,7 +71,8 @@ class Settings:
                     raise ValidationError("rpc_override must map a network to a URL", fix='e.g. {"testnet": "https://..."}', field=key)
                 current = dict(self.store.get("rpc_override") or {})
                 for net, url in value.items():
-                    validate_network_name(net)
+                    if net not in ("testnet", "mainnet", "devnet"):
+                        _bad_net(net)
                     current[net] = validate_url(url, "rpc_override")
                 out[key] = {k: v for k, v in current.items() if v}
             elif key == "manual_vram_bytes":

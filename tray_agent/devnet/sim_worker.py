@@ -189,8 +189,8 @@ class SimWorker:
         self.connected = True
 
     def run(self) -> int:
-        signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
-        signal.signal(signal.SIGINT, lambda *_: self.stop.set())
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
         self.validate()
         if self.mode() == "crash":
             log("simulated fatal startup error (sim-control: crash)", "error")
@@ -233,6 +233,21 @@ class SimWorker:
                     self.step()
             self.stop.wait(0.5)
         return self.shutdown()
+
+    def _on_signal(self, *_args) -> None:
+        """Drain on the main loop; if a chain step blocks (RPC gone), exit anyway after a short grace."""
+        if self.stop.is_set():
+            return
+        self.stop.set()
+        grace = float(self.env.get("SIM_SHUTDOWN_GRACE", "5") or 5)
+
+        def force() -> None:
+            log("shutdown timeout exceeded", "error")
+            os._exit(1)
+
+        t = threading.Timer(grace, force)
+        t.daemon = True
+        t.start()
 
     def step(self) -> None:
         try:

@@ -168,6 +168,7 @@ class Supervisor:
 
     def restart(self) -> None:
         """Clear the pause marker and restart the worker container now."""
+        log.info("restart requested")
         with self._ops:
             with contextlib.suppress(FileNotFoundError):
                 self.pause_file.unlink()
@@ -191,14 +192,15 @@ class Supervisor:
         """Stop the worker and keep it stopped for the duration (one-writer rule), then start it again.
         ``drain_timeout``: first wait up to that long for ``worker_active_jobs == 0``."""
         self._wait_idle(drain_timeout)
+        log.info("hold: stopping the worker for %s", reason)
         with self._ops:
             self._holds.append(reason)
-            self._publish(state=WorkerState.STOPPING, message=f"Worker stopped for: {reason}", fix="",
-                          operation=reason)
+            self._publish(state=WorkerState.STOPPING, message=f"Worker stopped for: {reason}", fix="")
             self._stop_container(stop_timeout)
         try:
             yield
         finally:
+            log.info("hold released (%s): starting the worker", reason)
             with self._ops:
                 self._holds.remove(reason)
                 if not self._holds and not self.paused:
@@ -207,7 +209,6 @@ class Supervisor:
                         with contextlib.suppress(docker.errors.DockerException):
                             wc.ensure(client, spec)
                             self._mark_started()
-            self._publish(operation="")
             self.wake()
 
     def check_image_update(self) -> str | None:
@@ -308,7 +309,10 @@ class Supervisor:
         with contextlib.suppress(docker.errors.NotFound):
             c.reload()
             if c.status in ("running", "restarting"):
+                t0 = time.monotonic()
+                log.info("stopping worker container %s (grace %d s)", spec.name, t)
                 c.stop(timeout=t)
+                log.info("worker container %s stopped in %.1f s", spec.name, time.monotonic() - t0)
 
     def _mark_started(self) -> None:
         self._started_at = time.time()
@@ -652,10 +656,12 @@ class Supervisor:
 
 def _restart(c, timeout: int) -> None:
     """stop + start (dockerd 20.10's restart endpoint can hang with long timeouts)."""
+    t0 = time.monotonic()
     c.reload()
     if c.status in ("running", "restarting"):
         c.stop(timeout=timeout)
     c.start()
+    log.info("worker container %s restarted in %.1f s", c.name, time.monotonic() - t0)
 
 
 def _online_msg(h: metrics.WorkerHealth) -> str:
