@@ -214,7 +214,7 @@ class Agent:
                     self._merge(alerts=self._combine_alerts(chain=(Alert.RPC_DOWN,)))
             except Exception:
                 log.exception("status refresh crashed")
-            self._stop.wait(self.refresh_s if not self.network.simulated else 2.0)
+            self._stop.wait(self.refresh_s if not self.network.simulated else 5.0)
 
     # --- keys ------------------------------------------------------------------------------------
     def create_key(self, password: str | None) -> str:

@@ -20,7 +20,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
 from .atomic import atomic_write
@@ -102,6 +101,12 @@ def _pid_alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return False
+
+
+def _address_of(key: bytes) -> str:
+    from eth_keys import keys  # lighter than eth_account, which the idle agent does not need
+
+    return keys.PrivateKey(key).public_key.to_checksum_address()
 
 
 def devnet_key(label: str) -> bytes:
@@ -202,7 +207,7 @@ def _accounts() -> tuple[tuple[str, str], tuple[str, str], tuple[str, str]]:
     out = []
     for label in ("owner", "user-wallet", "consumer"):
         k = devnet_key(label)
-        out.append((Account.from_key(k).address, "0x" + k.hex()))
+        out.append((_address_of(k), "0x" + k.hex()))
     return out[0], out[1], out[2]
 
 
@@ -359,8 +364,8 @@ def deploy_replicas(dn: Devnet, *, models: dict[str, int], min_stake_wei: int) -
     jr_addr = deploy("JobRegistryReplica")
     tmp = deploy("WorkerRegistryReplica")
     dn.rpc("anvil_setCode", [PREDEPLOY, dn.rpc("eth_getCode", [tmp, "latest"])])
-    treasury = Account.from_key(devnet_key("treasury")).address
-    fee_pool = Account.from_key(devnet_key("fee-pool")).address
+    treasury = _address_of(devnet_key("treasury"))
+    fee_pool = _address_of(devnet_key("fee-pool"))
     ai = Contract.worker("AIConfig", ai_addr, with_replica=True)
     jr = Contract.worker("JobRegistry", jr_addr, with_replica=True)
     reg = Contract.worker("WorkerRegistry", PREDEPLOY, with_replica=True)

@@ -110,11 +110,11 @@ def _self_check(agent: Agent) -> None:
 
 
 def _ollama_manager(agent: Agent):
-    from .runtime.ollama import OllamaManager
-
     url = agent.settings["ollama_url"]
     if agent.network.simulated and not url:
         return None  # devnet: the simulated worker answers without Ollama unless one is configured
+    from .runtime.ollama import OllamaManager
+
     return OllamaManager(url or "http://127.0.0.1:11434",
                          docker_client=lambda: agent.runtime._get_client(quiet=True) if agent.runtime else None)
 
@@ -149,13 +149,42 @@ def worker_spec(agent: Agent):
                             ollama_url=ollama_url, extra_env=extra_env)
 
 
+class ConsumerProcess:
+    """The simulated devnet consumer as its own process (another actor on the chain, not agent work)."""
+
+    def __init__(self, rpc_url: str, chain_id: int, rate_per_min: float, log_file: Path):
+        import subprocess
+        import sys
+
+        with open(log_file, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "tray_agent.devnet.consumer", "--rpc", rpc_url, "--chain-id", str(chain_id),
+                 "--rate", str(rate_per_min)], stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+
+    def stop(self) -> None:
+        import subprocess
+
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
 def _start_consumer(agent: Agent) -> None:
-    from ..devnet.consumer import Consumer
+    import sys
 
     dn = agent.devnet
     try:
-        agent.consumer = Consumer(dn.rpc_url, dn.chain_id, bytes.fromhex(dn.consumer[1].removeprefix("0x")))
-        agent.consumer.start(CONSUMER_RATE_PER_MIN)
+        if getattr(sys, "frozen", False):  # a bundled app cannot run "-m": keep the consumer in-process
+            from ..devnet.consumer import Consumer
+
+            agent.consumer = Consumer(dn.rpc_url, dn.chain_id).start(CONSUMER_RATE_PER_MIN)
+        else:
+            agent.consumer = ConsumerProcess(dn.rpc_url, dn.chain_id, CONSUMER_RATE_PER_MIN,
+                                             agent.paths.logs / "devnet-consumer.log")
     except Exception as e:
         log.warning("devnet consumer did not start: %s", e)
 

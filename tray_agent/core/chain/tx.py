@@ -7,7 +7,6 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from eth_account import Account
 from eth_utils import to_checksum_address
 
 from .abi import Contract, DecodedLog
@@ -56,6 +55,8 @@ class TxSender:
     def __init__(self, client: ChainClient, private_key: bytes, *, gate: WriterGate | None = None,
                  receipt_timeout_s: float = 120.0, poll_s: float = 0.1, gas_margin: float = 1.25):
         self.client = client
+        from eth_account import Account  # ~25 MB: loaded on the first send, not while idle
+
         self._account = Account.from_key(private_key)
         self.gate = gate
         self.receipt_timeout_s = receipt_timeout_s
@@ -158,7 +159,7 @@ class TxSender:
         return self.client.call(contract, fn, *args, sender=self.address, value=value)
 
     def _sign_and_send(self, tx: dict) -> str:
-        signed = Account.sign_transaction(tx, self._account.key)
+        signed = self._account.sign_transaction(tx)
         self._sent[tx["nonce"]] = tx
         raw = "0x" + bytes(signed.raw_transaction).hex()
         return self.client.rpc.call("eth_sendRawTransaction", [raw])
