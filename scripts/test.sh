@@ -14,9 +14,11 @@ PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
     kill -9 "$pid" 2>/dev/null || true
   done
+  # dockerd leaves network-namespace mounts behind; unmount them so the folder can go
+  grep -o " $RUN[^ ]*" /proc/mounts 2>/dev/null | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   rm -rf "$RUN" 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -25,7 +27,7 @@ trap cleanup EXIT
 if command -v dockerd >/dev/null && [[ $(id -u) -eq 0 ]]; then
   dockerd --data-root "$RUN/docker-data" --exec-root "$RUN/docker-exec" --pidfile "$RUN/dockerd.pid" \
     -H "unix://$RUN/docker.sock" --containerd-namespace "lcai-test-$$" --containerd-plugins-namespace "lcai-test-p-$$" \
-    --iptables=false --ip6tables=false --bridge=none >"$ROOT/test-output/dockerd.log" 2>&1 &
+    --iptables=false --ip6tables=false --bridge=none --shutdown-timeout 5 >"$ROOT/test-output/dockerd.log" 2>&1 &
   PIDS+=($!)
   export DOCKER_HOST="unix://$RUN/docker.sock"
   export LCAI_TEST_DOCKERD_PID=$!
@@ -43,6 +45,7 @@ export DISPLAY=":$DISP"
 for _ in $(seq 1 50); do [[ -e /tmp/.X11-unix/X$DISP ]] && break; sleep 0.1; done
 
 export QTWEBENGINE_CHROMIUM_FLAGS="--no-sandbox"
+export LCAI_DOCKER_AUTOSTART=0          # never start a real Docker Desktop/systemd service from tests
 export PYTHONDONTWRITEBYTECODE=1
 export LCAI_TEST_RUN_DIR="$RUN"
 
@@ -51,7 +54,9 @@ KEYRING_HOME="$RUN/home"; mkdir -p "$KEYRING_HOME"
 set +e
 HOME="$KEYRING_HOME" REAL_HOME="$HOME" dbus-run-session -- bash -c '
   printf lcai-test-keyring | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1
-  export HOME="$REAL_HOME"
+  # tests run with a throw-away HOME: autostart entries and user configs never touch the real one
+  export HOME="$LCAI_TEST_RUN_DIR/test-home"; mkdir -p "$HOME"
+  export UV_CACHE_DIR="${UV_CACHE_DIR:-$REAL_HOME/.cache/uv}"
   .venv/bin/python -m pytest -p no:cacheprovider "$@"; rc=$?
   echo "==> ruff"
   .venv/bin/ruff check tray_agent tests benchmarks scripts installers || { [[ $rc -eq 0 ]] && rc=3; }

@@ -175,6 +175,8 @@ class Agent:
         alerts = fields.pop("alerts", None)
         if alerts is not None:
             fields["alerts"] = self._combine_alerts(runtime=tuple(alerts))
+        if "extra" in fields:  # merge, do not replace: other parts keep their keys (drift, update)
+            fields["extra"] = {**self.status().extra, **fields["extra"]}
         self._merge(**fields)
 
     _runtime_alerts: tuple = ()

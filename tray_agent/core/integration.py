@@ -145,8 +145,14 @@ def worker_spec(agent: Agent):
     extra_env: dict[str, str] = {}
     if agent.network.simulated:
         extra_env = {"SIM_RELEASE": "false", "LCAI_DEVNET": "1"}
+    gpu = False
+    if agent.runtime is not None and not agent.network.simulated:
+        from .runtime.worker_container import nvidia_runtime
+
+        client = agent.runtime._get_client(quiet=True)
+        gpu = bool(client and nvidia_runtime(client))
     return WorkerSpec.build(agent.paths, agent.network, models, password, metrics_port=metrics_port(agent),
-                            ollama_url=ollama_url, extra_env=extra_env)
+                            ollama_url=ollama_url, extra_env=extra_env, gpu=gpu)
 
 
 class ConsumerProcess:
