@@ -49,6 +49,7 @@ class Agent:
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self.ready = threading.Event()  # set once chain/devnet and the supervisor are up
+        self._started = False
         self._shutdown_cb: Callable[[bool], None] | None = None
         self._status = Status(state=WorkerState.STARTING, profile=paths.profile)
         self.chain = None            # chain.client.ChainClient
@@ -88,7 +89,13 @@ class Agent:
         self.ready.set()
 
     # --- lifecycle ----------------------------------------------------------------------------------
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Right after launch the chain/devnet may still be starting: wait for it (no-op before start())."""
+        if self._started:
+            self.ready.wait(timeout)
+
     def start(self) -> None:
+        self._started = True
         for op in self.history.mark_interrupted():
             log.warning("operation %s (%s) was interrupted by the last shutdown", op["kind"], op["id"])
         self._start_network_services()
@@ -356,7 +363,8 @@ class Agent:
     def start_operation(self, kind: str, body: dict):
         from . import operations
 
-        self.ready.wait(60)  # right after launch the chain/devnet may still be starting
+        operations.check_kind(kind)
+        self.wait_ready()
         fn, safe = operations.build(self, kind, body)
         return self.runner.submit(kind, fn, body, safe_params=safe, exclusive=kind not in operations.SIDE_OPS)
 

@@ -355,7 +355,7 @@ def _fees(agent: Agent) -> dict[str, int] | None:
 def ensure_snapshot(agent: Agent, timeout: float = 30.0):
     """The latest chain snapshot, reading one now when none exists yet (right after start-up)."""
     if agent._snapshot is None:
-        agent.ready.wait(timeout)
+        agent.wait_ready(timeout)
         try:
             refresh_chain(agent)
         except AgentError as e:

@@ -120,7 +120,7 @@ class Onboarding:
     # --- the automatic part -----------------------------------------------------------------------
     def continue_(self):
         """Run the remaining automatic steps as one operation (funding wait, pull, register, start, verify)."""
-        self.agent.ready.wait(60)
+        self.agent.wait_ready()
         return self.agent.runner.submit("onboarding", self._run, {"network": self.net})
 
     def _run(self, progress) -> dict:

@@ -39,16 +39,22 @@ def _str(body: dict, key: str) -> str:
     return v.strip()
 
 
+KINDS = {"start", "stop", "restart", "settle", "withdraw", "deregister", "clear_stuck", "set_models", "speedtest",
+         "recover", "top_up", "reinstate", "free_memory", "remove_worker", "switch_network", "devnet_fund"}
+
+
+def check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise ValidationError(f"unknown operation {kind[:40]!r}", fix=f"use one of: {', '.join(sorted(KINDS))}", field="kind")
+
+
 def build(agent: Agent, kind: str, body: dict[str, Any]) -> tuple[Callable[[Progress], Any], dict]:
     """Return (work function, parameters safe to store in history). Raises ValidationError on bad input."""
     from . import integration as ig
 
     if not isinstance(body, dict):
         raise ValidationError("body must be a JSON object")
-    kinds = {"start", "stop", "restart", "settle", "withdraw", "deregister", "clear_stuck", "set_models", "speedtest",
-             "recover", "top_up", "reinstate", "free_memory", "remove_worker", "switch_network", "devnet_fund"}
-    if kind not in kinds:
-        raise ValidationError(f"unknown operation {kind[:40]!r}", fix=f"use one of: {', '.join(sorted(kinds))}", field="kind")
+    check_kind(kind)
     _need_confirm(kind, body)
     safe = {k: v for k, v in body.items() if k in ("to", "amount", "models", "allow_slash", "force", "id", "network")}
 
