@@ -389,6 +389,9 @@ def test_stuck_jobs_cleared(ui):
     need(st["registered"] and bool(os.environ.get("DOCKER_HOST")), "a registered devnet worker")
     from tray_agent.devnet.consumer import inject_stuck_job
 
+    # an earlier page's operation (e.g. the model change) may still be finishing: Stop would be refused as busy
+    _wait(lambda: all(o["state"] != "running" for o in ui.client.get("/api/history?limit=5")["items"]), 300,
+          "earlier operations to finish")
     page = ui.open("dashboard", "#state-pill .pill")
     page.wait_for_selector("#btn-stop:not([disabled])", timeout=60_000)
     page.click("#btn-stop")
