@@ -268,8 +268,17 @@ def record_samples(agent: Agent) -> None:
                                   wallet_wei=st.wallet_wei, withdrawn_wei=e.withdrawn_wei)
 
 
+IMAGE_CHECK_S = 24 * 3600
+
+
 def check_updates(agent: Agent) -> None:
-    """Once a day (when a release feed is configured): a notice for tray and dashboard, never an install."""
+    """Once a day: a newer app release (release feed) and a newer worker image digest (registry).
+    Both become notices for the tray and the dashboard; nothing is installed or pulled by itself."""
+    if agent.runtime is not None and not agent.network.simulated:
+        last = getattr(agent, "_image_checked", 0.0)
+        if time.time() - last > IMAGE_CHECK_S:
+            agent._image_checked = time.time()
+            threading.Thread(target=_check_image, args=(agent,), name="image-check", daemon=True).start()
     up = getattr(agent, "updates", None)
     if up is None or not up.enabled or not up.due():
         return
@@ -278,6 +287,30 @@ def check_updates(agent: Agent) -> None:
         agent._merge(extra={**agent.status().extra, "update": notice.to_dict()})
         agent.bus.publish("notify", {"kind": "update_available", "title": "Update available",
                                      "message": notice.message, "level": "info"})
+
+
+def _check_image(agent: Agent) -> None:
+    try:
+        newer = agent.runtime.check_image_update() if agent.runtime else None
+    except Exception as e:  # registry unreachable: try again tomorrow
+        log.info("worker image check failed: %s", e)
+        return
+    if newer:
+        agent.bus.publish("notify", {"kind": "image_update", "title": "Worker update available",
+                                     "message": "A newer worker image is published. Update it from the dashboard.",
+                                     "level": "info"})
+
+
+def op_update_image(agent: Agent, progress):
+    """Pull the newer worker image; the supervisor recreates the worker on it (after the drain grace)."""
+    if agent.runtime is None:
+        raise AgentError("the worker is not managed by this agent")
+
+    def on_progress(p):
+        progress(f"pulling the worker image: {p.done_bytes >> 20} of {p.total_bytes >> 20} MiB", p.fraction)
+
+    info = agent.runtime.update_image(on_progress)
+    return {"image": getattr(info, "ref", ""), "digest": getattr(info, "digest", "")}
 
 
 def still_staked(agent: Agent, address: str) -> bool:

@@ -40,7 +40,8 @@ def _str(body: dict, key: str) -> str:
 
 
 KINDS = {"start", "stop", "restart", "settle", "withdraw", "deregister", "clear_stuck", "set_models", "speedtest",
-         "recover", "top_up", "reinstate", "free_memory", "remove_worker", "switch_network", "devnet_fund"}
+         "recover", "top_up", "reinstate", "free_memory", "remove_worker", "switch_network", "devnet_fund",
+         "update_image"}
 
 
 def check_kind(kind: str) -> None:
@@ -100,6 +101,8 @@ def build(agent: Agent, kind: str, body: dict[str, Any]) -> tuple[Callable[[Prog
         return (lambda p: ig.op_free_memory(agent, p)), safe
     if kind == "remove_worker":
         return (lambda p: ig.op_remove_worker(agent, p)), safe
+    if kind == "update_image":
+        return (lambda p: ig.op_update_image(agent, p)), safe
     if kind == "devnet_fund":
         return (lambda p: ig.op_devnet_fund(agent, None, p)), safe
     # switch_network
