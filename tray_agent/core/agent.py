@@ -215,6 +215,9 @@ class Agent:
                 if time.time() - last_sample > 60:
                     integration.record_samples(self)
                     last_sample = time.time()
+                    from .memory import trim
+
+                    trim()
             except AgentError as e:
                 from .chain.errors import ChainError
 

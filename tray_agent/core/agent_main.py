@@ -21,7 +21,9 @@ def run_agent(network: str | None = None, headless: bool = True, secrets_file: P
     from .errors import AgentError
     from .instance import InstanceLock, RunningInstance
     from .logsetup import setup_logging
+    from .memory import limit_arenas
 
+    limit_arenas()
     paths = Paths.for_profile().ensure()
     setup_logging(paths.logs, "agent", console=True)
     try:

@@ -373,8 +373,13 @@ def run(profile: str | None = None, network: str | None = None, backend: str | N
 def main(network: str | None = None, secrets_file: Path | None = None, profile: str | None = None,
          backend: str | None = None) -> int:
     """Entry point used by ``lcai-tray`` (no subcommand)."""
+    from ..core.logsetup import setup_logging
+    from ..core.memory import limit_arenas
+    from ..core.paths import Paths
+
+    limit_arenas()
     if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        setup_logging(Paths.for_profile(profile).logs, "tray", console=True)  # redacted, rotating
     return run(profile, network, backend, secrets_file)
 
 
