@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
                             f"max {g['rss_mb_max']:.1f} MB over {g['seconds']:.0f} s; worker online, devnet consumer "
                             "submitting 6 jobs/min (anvil not counted)", "MB"))
             rows.append(row("Agent idle CPU", g["cpu_pct"], "≤ 0.5 %", g["cpu_pct"] <= 0.5,
-                            f"over {g['seconds']:.0f} s (refresh loop + supervisor + devnet consumer thread)", "%"))
+                            f"over {g['seconds']:.0f} s (refresh loop + supervisor; the devnet consumer is its own process)", "%"))
         if gui and tray is not None and "window" not in args.skip:
             print("[bench] window open → close → memory…", file=sys.stderr)
             w = attempt("window", lambda: agentbench.window_memory(agent, tray.proc.pid, min(idle_s, 20)))

@@ -209,7 +209,7 @@ class Agent:
             try:
                 integration.check_updates(self)
                 integration.refresh_chain(self)
-                if time.time() - last_earnings > (5 if self.network.simulated else 15):
+                if time.time() - last_earnings > 15:
                     integration.refresh_earnings(self)
                     last_earnings = time.time()
                 if time.time() - last_sample > 60:

@@ -122,7 +122,7 @@ def _ollama_manager(agent: Agent):
 def _start_supervisor(agent: Agent) -> None:
     from .runtime.supervisor import Supervisor, SupervisorConfig
 
-    cfg = SupervisorConfig(interval=5.0 if agent.network.simulated else 10.0)
+    cfg = SupervisorConfig(interval=10.0)  # Docker events wake it at once on a crash; the tick is a safety net
     agent.ollama = _ollama_manager(agent)
     agent.runtime = Supervisor(agent.paths, lambda: worker_spec(agent), agent.on_runtime_update,
                                config=cfg, ollama=agent.ollama)
