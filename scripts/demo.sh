@@ -24,10 +24,18 @@ if ! docker version >/dev/null 2>&1 && [[ -z "${DOCKER_HOST:-}" ]] && [[ $(id -u
   for _ in $(seq 1 100); do docker -H "$DOCKER_HOST" version >/dev/null 2>&1 && break; sleep 0.2; done
 fi
 
-if [[ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]]; then
-  exec .venv/bin/lcai-tray --profile "$PROFILE" --network devnet "$@"
+SECRETS=()
+if [[ -z "${DBUS_SESSION_BUS_ADDRESS:-}" ]]; then
+  # No desktop session, so no OS keychain: the demo opts in explicitly to a 0600 file for its devnet-only keys.
+  mkdir -p "$ROOT/.run/demo"; chmod 700 "$ROOT/.run" "$ROOT/.run/demo"
+  SECRETS=(--secrets-file "$ROOT/.run/demo/secrets.json")
+  echo "No keychain session here: devnet passwords go to .run/demo/secrets.json (explicit opt-in; never for real networks)."
 fi
-.venv/bin/lcai-tray --profile "$PROFILE" --network devnet serve --headless "$@" &
+
+if [[ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]]; then
+  exec .venv/bin/lcai-tray --profile "$PROFILE" --network devnet "${SECRETS[@]}" "$@"
+fi
+.venv/bin/lcai-tray --profile "$PROFILE" --network devnet "${SECRETS[@]}" serve --headless "$@" &
 AGENT=$!; PIDS+=($AGENT)
 for _ in $(seq 1 150); do .venv/bin/lcai-tray --profile "$PROFILE" status >/dev/null 2>&1 && break; sleep 0.2; done
 .venv/bin/lcai-tray --profile "$PROFILE" status || true

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,8 +99,13 @@ class Paths:
 
 
 def _runtime_root() -> Path:
+    import warnings
+
     try:
-        rt = platformdirs.user_runtime_dir(APP_NAME, ensure_exists=False)
+        with warnings.catch_warnings():  # no XDG_RUNTIME_DIR (SSH, containers): fall back quietly
+            warnings.simplefilter("ignore")
+            rt = None if not os.environ.get("XDG_RUNTIME_DIR") and sys.platform.startswith("linux") \
+                else platformdirs.user_runtime_dir(APP_NAME, ensure_exists=False)
     except Exception:  # pragma: no cover - platform without a runtime dir
         rt = None
     if rt and os.access(Path(rt).parent, os.W_OK):
