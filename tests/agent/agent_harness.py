@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.polling import wait_for as _wait_for
 from tray_agent.api.client import ApiClient, read_api_info
 
 
@@ -88,14 +89,7 @@ def wait_op(client: ApiClient, op_id: str, timeout: float = 180) -> dict:
 
 
 def wait_for(pred, timeout: float = 60, interval: float = 0.5, what: str = "condition"):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = pred()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}; last={last!r}")
+    return _wait_for(pred, timeout, interval, what)
 
 
 def rpc(url: str, method: str, params: list):

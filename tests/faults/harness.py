@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.polling import poll
+
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 PASSWORD = "Devnet-Password-1"
@@ -282,13 +284,11 @@ class AgentProc:
 
 
 def wait_until(pred, timeout: float, interval: float = 0.2, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(interval)
-    raise TimeoutError(f"{what} not reached within {timeout} s")
+    """Like tests.polling.wait_for, but a TimeoutError (benchmarks catch it)."""
+    ok, last = poll(pred, timeout, interval)
+    if not ok:
+        raise TimeoutError(f"{what} not reached within {timeout} s")
+    return last
 
 
 def tree_hashes(root: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
 from tests.plugins.docker import container_cleanup, docker_client, free_port, sim_image  # noqa: F401
 from tests.plugins.ollama import fake_ollama, fake_ollama_factory  # noqa: F401
+from tests.polling import wait_for as _wait_for
 
 PASSWORD = "rt-test-password-0123456789"
 
@@ -31,10 +31,4 @@ def worker_env(paths, container_cleanup):  # noqa: F811 - pytest fixture injecti
 
 def wait_for(pred, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"):
     """Poll ``pred`` until truthy; fail with ``what`` after ``timeout`` (a liveness bound, not a benchmark)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+    return _wait_for(pred, timeout, interval, what)

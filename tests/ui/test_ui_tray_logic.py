@@ -14,6 +14,7 @@ import types
 import pytest
 from ui_fakes import FakeAgent
 
+from tests.polling import wait_for as _wait_for
 from tray_agent.core.status import Alert, Status, WorkerState
 from tray_agent.tray import app as app_mod
 from tray_agent.tray.client import ApiClient, ApiError, StatusStream
@@ -22,12 +23,7 @@ WEI = 10**18
 
 
 def wait_for(pred, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+    return _wait_for(pred, timeout, 0.02, what)
 
 
 def make_fake_pystray():
