@@ -56,8 +56,30 @@ def docked_windows() -> list[str]:
         d.close()
 
 
+def raise_panel() -> None:
+    """Put trayer's panel on top: a window left by another test on the shared display must not hide it."""
+    from Xlib import X, display
+
+    d = display.Display()
+    try:
+        def walk(w):
+            try:
+                if "trayer" in (w.get_wm_class() or ()):
+                    w.configure(stack_mode=X.Above)
+                for c in w.query_tree().children:
+                    walk(c)
+            except Exception:
+                pass
+
+        walk(d.screen().root)
+        d.sync()
+    finally:
+        d.close()
+
+
 def tray_colors() -> set[str]:
     """Which state colours show in the top-right tray area."""
+    raise_panel()
     img = ImageGrab.grab(xdisplay=os.environ["DISPLAY"])
     w = img.width
     area = img.crop((w - 200, 0, w, 32))
@@ -109,10 +131,13 @@ def test_icon_docks_updates_and_stops(backend, display, dbus_session, trayer, pa
         rep = report()
         assert rep["backend"] == f"pystray._{backend}" and rep["visible"]
         assert rep["icon_key"] == "online" and "Online" in rep["title"]
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 20
         while "green" not in tray_colors() and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert "green" in tray_colors(), "the online icon is not visible in the tray"
+        if "green" not in tray_colors():
+            grab_tray(shots / f"tray-{backend}-online-FAILED.png")
+            raise AssertionError(f"the online icon is not visible in the tray; docked={docked_windows()}; "
+                                 f"tray log: {log.read_text()[-1500:]}")
         grab_tray(shots / f"tray-{backend}-online.png")
         if backend == "appindicator":
             assert rep["has_menu"]
