@@ -551,8 +551,8 @@ def op_settle(agent: Agent, progress):
 
 
 def withdraw_preview(agent: Agent, to: str, amount: str, force: bool = False) -> dict:
-    from .chain.ops import parse_lcai, validate_destination
-    from .chain.ops.withdraw import TRANSFER_GAS
+    from .chain.ops import validate_destination
+    from .chain.ops.withdraw import plan_amount, transfer_fee
 
     addr = agent.require_key()
     dest = validate_destination(to, own=addr)
@@ -562,23 +562,10 @@ def withdraw_preview(agent: Agent, to: str, amount: str, force: bool = False) ->
         snap = agent._snapshot
     if snap is None:
         raise AgentError("the chain is not reachable", fix="check the RPC in Settings", code="rpc_unavailable")
-    gas_price = int(agent.chain.rpc.call("eth_gasPrice", []), 16) if hasattr(agent.chain, "rpc") else 0
-    fee = TRANSFER_GAS * gas_price * 2
+    fee = transfer_fee(agent.chain)  # the same fee bound the send is signed with
     reserve = agent.network.low_gas_wei if snap.registered and not force else 0
     balance = snap.balance_wei
-    if isinstance(amount, str) and amount.strip().lower() == "max":
-        value = balance - fee - reserve
-        if value <= 0:
-            raise ValidationError("nothing to send after the fee" + (" and the gas reserve" if reserve else ""),
-                                  fix="fund the worker or wait for earnings", field="amount")
-    else:
-        value = parse_lcai(amount)
-        if value + fee > balance:
-            raise ValidationError("the amount plus fee is more than the worker wallet holds",
-                                  fix='enter a smaller amount or "max"', field="amount")
-        if reserve and balance - value - fee < reserve:
-            raise ValidationError("this would leave less than the gas reserve while the worker is registered",
-                                  fix='enter a smaller amount, use "max", or force it', field="amount")
+    value = plan_amount(amount, balance, fee, reserve)
     return {"to": dest, "amount_wei": str(value), "fee_wei": str(fee), "remaining_wei": str(balance - value - fee),
             "reserve_wei": str(reserve)}
 

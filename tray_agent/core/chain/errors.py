@@ -137,8 +137,9 @@ class NonceConflict(ChainError):
 class InsufficientFunds(ChainError):
     code = "insufficient_funds"
 
-    def __init__(self, message: str = "not enough LCAI for value + gas", fix: str = "send LCAI to the worker address"):
-        super().__init__(message, fix=fix)
+    def __init__(self, message: str = "not enough LCAI for value + gas", fix: str = "send LCAI to the worker address",
+                 field: str | None = None):
+        super().__init__(message, fix=fix, field=field)
 
 
 class PendingTransaction(ChainError):

@@ -49,6 +49,20 @@ class TxResult:
                 "gas_used": self.gas_used, "fee_wei": str(self.fee_wei)}
 
 
+def fee_fields(client: ChainClient) -> dict[str, int]:
+    """EIP-1559 fields when the latest block has a base fee, else a legacy gasPrice (+10 %)."""
+    blk = client.block("latest")
+    base = blk.get("baseFeePerGas")
+    if base is not None:
+        try:
+            tip = to_int(client.rpc.call("eth_maxPriorityFeePerGas"))
+        except ChainError:
+            tip = GWEI
+        return {"maxPriorityFeePerGas": tip, "maxFeePerGas": to_int(base) * 2 + tip}
+    price = to_int(client.rpc.call("eth_gasPrice"))
+    return {"gasPrice": price * 11000 // 10000}
+
+
 class TxSender:
     """Signs with a local key and sends. Worker-key senders carry the WriterGate and only send inside it."""
 
@@ -73,18 +87,7 @@ class TxSender:
 
     # ---- building blocks ----
     def fees(self) -> dict[str, int]:
-        """EIP-1559 fields when the latest block has a base fee, else a legacy gasPrice (+10 %)."""
-        blk = self.client.block("latest")
-        base = blk.get("baseFeePerGas")
-        if base is not None:
-            try:
-                tip = to_int(self.client.rpc.call("eth_maxPriorityFeePerGas"))
-            except ChainError:
-                tip = GWEI
-            base_i = to_int(base)
-            return {"maxPriorityFeePerGas": tip, "maxFeePerGas": base_i * 2 + tip}
-        price = to_int(self.client.rpc.call("eth_gasPrice"))
-        return {"gasPrice": price * 11000 // 10000}
+        return fee_fields(self.client)
 
     @staticmethod
     def max_fee_per_gas(fees: dict[str, int]) -> int:

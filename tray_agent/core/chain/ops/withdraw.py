@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...errors import ValidationError
+from ..client import ChainClient
 from ..errors import InsufficientFunds
 from ..revert import fmt_lcai
-from ..tx import TxResult
+from ..tx import TxResult, TxSender, fee_fields
 from .common import parse_lcai, validate_destination
 from .context import OpContext, Progress, no_progress
 
@@ -27,6 +28,36 @@ class WithdrawResult:
                 "tx_hash": self.tx_hash, "remaining_wei": str(self.remaining_wei)}
 
 
+def transfer_fee(client: ChainClient) -> int:
+    """Upper bound of a plain transfer's fee at current prices (what the send will be signed with)."""
+    return TRANSFER_GAS * TxSender.max_fee_per_gas(fee_fields(client))
+
+
+def plan_amount(amount: str, balance: int, fee: int, reserve: int) -> int:
+    """Wei to send for ``amount`` (decimal LCAI or "max"), checked against balance, fee and gas reserve.
+
+    One rule for the dashboard preview and the send itself."""
+    if isinstance(amount, str) and amount.strip().lower() == "max":
+        value = balance - fee - reserve
+        if value <= 0:
+            raise InsufficientFunds(
+                f"nothing to send: balance {fmt_lcai(balance)} LCAI, fee {fmt_lcai(fee)} LCAI"
+                + (f", gas reserve {fmt_lcai(reserve)} LCAI kept while registered" if reserve else ""),
+                fix="the worker needs this LCAI for gas" if reserve else "fund the worker address", field="amount",
+            )
+        return value
+    value = parse_lcai(amount)
+    if value + fee > balance:
+        raise InsufficientFunds(f"the worker holds {fmt_lcai(balance)} LCAI, less than {fmt_lcai(value)} + fee",
+                                fix="enter a smaller amount or \"max\"", field="amount")
+    if reserve and balance - value - fee < reserve:
+        raise ValidationError(
+            f"this would leave less than {fmt_lcai(reserve)} LCAI for gas while the worker is registered",
+            fix=f"send at most {fmt_lcai(max(0, balance - fee - reserve))} LCAI, or force it", field="amount",
+        )
+    return value
+
+
 def withdraw_native(ctx: OpContext, to: str, amount: str, *, force: bool = False,
                     progress: Progress = no_progress) -> WithdrawResult:
     """``amount`` is a decimal LCAI string or "max" (balance minus fee, minus the gas reserve while registered).
@@ -34,33 +65,16 @@ def withdraw_native(ctx: OpContext, to: str, amount: str, *, force: bool = False
     While the worker is registered, refuses to leave less than the network's gas reserve (``low_gas_wei``)
     unless ``force``."""
     dest = validate_destination(to, own=ctx.address)
-    want_max = isinstance(amount, str) and amount.strip().lower() == "max"
-    value = None if want_max else parse_lcai(amount)
+    if not (isinstance(amount, str) and amount.strip().lower() == "max"):
+        parse_lcai(amount)  # bad input fails before the worker is paused
     c = ctx.client
     c.ensure_chain()
     with ctx.gate.session(progress):
         balance = c.balance(ctx.address)
         registered = bool(c.call(c.registry, "isWorkerRegistered", ctx.address))
-        fees = ctx.sender.fees()
-        fee = TRANSFER_GAS * ctx.sender.max_fee_per_gas(fees)
+        fee = transfer_fee(c)
         reserve = int(c.network.low_gas_wei) if registered and not force else 0
-        if want_max:
-            value = balance - fee - reserve
-            if value <= 0:
-                raise InsufficientFunds(
-                    f"nothing to send: balance {fmt_lcai(balance)} LCAI, fee {fmt_lcai(fee)} LCAI"
-                    + (f", gas reserve {fmt_lcai(reserve)} LCAI kept while registered" if reserve else ""),
-                    fix="the worker needs this LCAI for gas" if reserve else "fund the worker address",
-                )
-        assert value is not None
-        if value + fee > balance:
-            raise InsufficientFunds(f"the worker holds {fmt_lcai(balance)} LCAI, less than {fmt_lcai(value)} + fee",
-                                    fix="enter a smaller amount or \"max\"")
-        if reserve and balance - value - fee < reserve:
-            raise ValidationError(
-                f"this would leave less than {fmt_lcai(reserve)} LCAI for gas while the worker is registered",
-                fix=f"send at most {fmt_lcai(max(0, balance - fee - reserve))} LCAI, or force it", field="amount",
-            )
+        value = plan_amount(amount, balance, fee, reserve)
         progress(f"sending {fmt_lcai(value)} LCAI to {dest}", 0.5)
         res = ctx.gate.send(lambda: ctx.sender.send(dest, "0x", value, gas=TRANSFER_GAS), progress)
         assert isinstance(res, TxResult)
