@@ -57,8 +57,13 @@ class Agent:
         self.consumer = None         # devnet.consumer.Consumer on devnet
         self.runtime = None          # runtime.supervisor.Supervisor
         self.ollama = None           # runtime.ollama.OllamaManager (None on devnet without Ollama)
-        self._snapshot = None
-        self._threads: list[threading.Thread] = []
+        self.updates = None          # updates.UpdateChecker (after start())
+        self.alerts = None           # alerts.AlertWatcher (after start())
+        self._snapshot = None        # chain.client.ChainSnapshot of the last refresh
+        self._earnings = None        # chain.ops.EarningsResult of the last earnings refresh
+        self._image_checked = 0.0    # when the worker image digest was last checked
+        self._worker_stores: dict = {}  # network -> JsonStore of worker.json (read once, written through)
+        self._gpu: bool | None = None   # NVIDIA container runtime present (asked once per engine)
         self._select_network(self.settings["network"])
         self.onboarding = Onboarding(self)
 
@@ -110,9 +115,7 @@ class Agent:
         self.alerts = AlertWatcher(self.bus, self.settings.all)
         threading.Thread(target=self.alerts.run, args=(self._stop,), name="alerts", daemon=True).start()
         self.ready.set()
-        t = threading.Thread(target=self._refresh_loop, name="refresh", daemon=True)
-        t.start()
-        self._threads.append(t)
+        threading.Thread(target=self._refresh_loop, name="refresh", daemon=True).start()
 
     def _start_network_services(self) -> None:
         from . import integration

@@ -25,7 +25,13 @@ CONSUMER_RATE_PER_MIN = 6.0
 
 # --- per-network local worker config --------------------------------------------------------------------
 def worker_store(agent: Agent) -> JsonStore:
-    return JsonStore(agent.paths.network_dir(agent.network.name) / "worker.json", {"models": [], "metrics_port": 0})
+    """worker.json of the current network, read once and kept (only this single-instance agent writes it)."""
+    name = agent.network.name
+    store = agent._worker_stores.get(name)
+    if store is None:
+        store = agent._worker_stores[name] = JsonStore(agent.paths.network_dir(name) / "worker.json",
+                                                       {"models": [], "metrics_port": 0})
+    return store
 
 
 def local_models(agent: Agent) -> list[str]:
@@ -145,14 +151,20 @@ def worker_spec(agent: Agent):
     extra_env: dict[str, str] = {}
     if agent.network.simulated:
         extra_env = {"SIM_RELEASE": "false", "LCAI_DEVNET": "1"}
-    gpu = False
-    if agent.runtime is not None and not agent.network.simulated:
+    return WorkerSpec.build(agent.paths, agent.network, models, password, metrics_port=metrics_port(agent),
+                            ollama_url=ollama_url, extra_env=extra_env, gpu=_gpu(agent))
+
+
+def _gpu(agent: Agent) -> bool:
+    """NVIDIA container runtime present? Asked once (docker info), not on every supervisor tick."""
+    if agent.network.simulated or agent.runtime is None:
+        return False
+    if agent._gpu is None:
         from .runtime.worker_container import nvidia_runtime
 
         client = agent.runtime._get_client(quiet=True)
-        gpu = bool(client and nvidia_runtime(client))
-    return WorkerSpec.build(agent.paths, agent.network, models, password, metrics_port=metrics_port(agent),
-                            ollama_url=ollama_url, extra_env=extra_env, gpu=gpu)
+        agent._gpu = nvidia_runtime(client) if client is not None else None  # None: ask again next time
+    return bool(agent._gpu)
 
 
 class ConsumerProcess:
@@ -260,7 +272,7 @@ def record_samples(agent: Agent) -> None:
     """Once a minute: earnings split and uptime for the dashboard chart (history)."""
     st = agent.status()
     agent.history.uptime_sample(agent.network.name, st.state.value)
-    e = getattr(agent, "_earnings", None)
+    e = agent._earnings
     if not st.address or e is None:
         return
     agent.history.earnings_sample(agent.network.name, st.address, stake_wei=st.stake_wei, escrowed_wei=e.escrowed_wei,
@@ -275,11 +287,10 @@ def check_updates(agent: Agent) -> None:
     """Once a day: a newer app release (release feed) and a newer worker image digest (registry).
     Both become notices for the tray and the dashboard; nothing is installed or pulled by itself."""
     if agent.runtime is not None and not agent.network.simulated:
-        last = getattr(agent, "_image_checked", 0.0)
-        if time.time() - last > IMAGE_CHECK_S:
+        if time.time() - agent._image_checked > IMAGE_CHECK_S:
             agent._image_checked = time.time()
             threading.Thread(target=_check_image, args=(agent,), name="image-check", daemon=True).start()
-    up = getattr(agent, "updates", None)
+    up = agent.updates
     if up is None or not up.enabled or not up.due():
         return
     notice = up.check()

@@ -183,7 +183,7 @@ class OllamaManager:
         except docker.errors.NotFound:
             pass
         images.ensure_image(client, self.image)
-        client.containers.run(self.image, **self.container_kwargs(nvidia_runtime(client)))
+        client.containers.run(self.image, **self.container_kwargs(bool(nvidia_runtime(client))))
 
     def url_for_worker(self, host_networking: bool) -> str:
         """OLLAMA_URL as seen from the worker container."""

@@ -49,11 +49,12 @@ def default_host_networking(platform: str | None = None) -> bool:
     return (platform or sys.platform).startswith("linux")
 
 
-def nvidia_runtime(client: docker.DockerClient) -> bool:
+def nvidia_runtime(client: docker.DockerClient) -> bool | None:
+    """NVIDIA container runtime registered with the engine; None when the engine did not answer."""
     try:
         return "nvidia" in (client.info().get("Runtimes") or {})
     except docker.errors.DockerException:
-        return False
+        return None
 
 
 @dataclass(frozen=True)
