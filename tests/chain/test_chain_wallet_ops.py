@@ -141,9 +141,9 @@ def test_clear_stuck_no_fault_first(chain, tmp_path):
     acked = chain.create_job(w)
     chain.ack(w, acked)
     chain.completed_job(w)  # not stuck
-    assert find_stuck_jobs(chain.ctx(w)) == []
+    assert find_stuck_jobs(chain.client, w.address) == []
     chain.advance(200)
-    stuck = find_stuck_jobs(chain.ctx(w), tmp_path / "c.json")
+    stuck = find_stuck_jobs(chain.client, w.address, tmp_path / "c.json")
     assert [s.job_id for s in stuck] == [submitted, acked]
     assert [s.slash_wei for s in stuck] == [5000 * ETHER * 200 // 10000, 5000 * ETHER * 500 // 10000]
     res = clear_stuck_jobs(chain.ctx(w), cache_path=tmp_path / "c.json")

@@ -64,6 +64,7 @@ class Agent:
         self._image_checked = 0.0    # when the worker image digest was last checked
         self._worker_stores: dict = {}  # network -> JsonStore of worker.json (read once, written through)
         self._gpu: bool | None = None   # NVIDIA container runtime present (asked once per engine)
+        self._hardware = None        # hardware.HardwareReport, detected on first use
         self._select_network(self.settings["network"])
         self.onboarding = Onboarding(self)
 
@@ -90,6 +91,7 @@ class Agent:
         self.settings.update({"network": name})
         self._select_network(name)
         self._snapshot = None
+        self._earnings = None  # belonged to the previous network's worker
         self._start_network_services()
         self.ready.set()
 

@@ -314,13 +314,12 @@ def _check_image(agent: Agent) -> None:
 
 def op_update_image(agent: Agent, progress):
     """Pull the newer worker image; the supervisor recreates the worker on it (after the drain grace)."""
-    if agent.runtime is None:
-        raise AgentError("the worker is not managed by this agent")
+    sup = _supervisor(agent)
 
     def on_progress(p):
         progress(f"pulling the worker image: {p.done_bytes >> 20} of {p.total_bytes >> 20} MiB", p.fraction)
 
-    info = agent.runtime.update_image(on_progress)
+    info = sup.update_image(on_progress)
     return {"image": getattr(info, "ref", ""), "digest": getattr(info, "digest", "")}
 
 
@@ -368,21 +367,17 @@ def _qr_svg(data: str) -> str:
 
 
 # --- hardware, catalog, fit ----------------------------------------------------------------------------------
-_hw_cache: dict[int, Any] = {}
-
-
 def _hardware(agent: Agent):
+    """Hardware report, detected once per agent (and again after the user enters the GPU memory)."""
     from .hardware import detect, runtimes_from_docker_info
 
-    key = id(agent)
-    if key not in _hw_cache:
+    if agent._hardware is None:
         def runtimes():
             client = agent.runtime._get_client(quiet=True) if agent.runtime else None
             return runtimes_from_docker_info(client.info()) if client else []
 
-        manual = agent.settings.all().get("manual_vram_bytes")
-        _hw_cache[key] = detect(docker_runtimes=runtimes, manual_vram_bytes=manual)
-    return _hw_cache[key]
+        agent._hardware = detect(docker_runtimes=runtimes, manual_vram_bytes=agent.settings["manual_vram_bytes"])
+    return agent._hardware
 
 
 def hardware_report(agent: Agent) -> dict:
@@ -476,7 +471,7 @@ def prepare_models(agent: Agent, models: list[str], progress) -> None:
         def on_progress(p, m=m, i=i):
             progress(f"pulling {m}: {p.status}", (i + p.fraction) / len(models))
 
-        ol.ensure_models([m], on_progress) if hasattr(ol, "ensure_models") else ol.pull(m, on_progress)
+        ol.ensure_models([m], on_progress)
     ol.verify_present(models)
     progress("models present in Ollama", 1.0)
 
@@ -527,29 +522,35 @@ def _after(agent: Agent, res):
     return res
 
 
-def op_start(agent: Agent, progress):
+def _supervisor(agent: Agent):
+    """The running supervisor, or a clear error when this agent does not manage the worker container."""
     if agent.runtime is None:
-        raise AgentError("the worker is not managed by this agent", fix="start the agent without --no-worker")
+        raise AgentError("the worker container is not managed by this agent process",
+                         fix="run the agent with 'lcai-tray serve' (or the tray), which manages the worker",
+                         code="worker_unmanaged")
+    return agent.runtime
+
+
+def op_start(agent: Agent, progress):
+    sup = _supervisor(agent)
     if not local_models(agent):
         raise AgentError("setup is not finished", fix="finish onboarding first", code="setup_needed")
-    agent.runtime.resume()
+    sup.resume()
     progress("starting the worker", None)
     return {"started": True}
 
 
 def op_stop(agent: Agent, progress):
-    if agent.runtime is None:
-        raise AgentError("the worker is not managed by this agent")
+    sup = _supervisor(agent)
     progress("stopping the worker (it finishes running jobs first)", None)
-    agent.runtime.pause("stopped by user")
+    sup.pause("stopped by user")
     return {"stopped": True}
 
 
 def op_restart(agent: Agent, progress):
-    if agent.runtime is None:
-        raise AgentError("the worker is not managed by this agent")
+    sup = _supervisor(agent)
     progress("restarting the worker", None)
-    agent.runtime.restart()
+    sup.restart()
     return {"restarted": True}
 
 
@@ -662,14 +663,12 @@ def resume_pending(agent: Agent) -> None:
 def stuck_view(agent: Agent) -> dict:
     from .chain.ops import find_stuck_jobs
 
-    addr = agent.custody.address()
+    addr = agent.active_address()
     if not addr or agent.chain is None:
         return {"jobs": [], "slash_applies": False}
-    ctx = _ctx(agent, use_gate=False)
-    jobs = find_stuck_jobs(ctx, cache_path(agent))
+    jobs = find_stuck_jobs(agent.chain, addr, cache_path(agent))
     agent._merge(stuck_jobs=len(jobs))
-    return {"jobs": [j.to_dict() if hasattr(j, "to_dict") else j for j in jobs],
-            "slash_applies": any(int(getattr(j, "slash_wei", 0)) > 0 for j in jobs)}
+    return {"jobs": [j.to_dict() for j in jobs], "slash_applies": any(j.slash_wei > 0 for j in jobs)}
 
 
 def op_clear_stuck(agent: Agent, allow_slash: bool, progress):
@@ -758,7 +757,7 @@ def op_free_memory(agent: Agent, progress):
 def op_remove_worker(agent: Agent, progress):
     if agent.runtime is not None:
         agent.runtime.pause("worker removed")
-        agent.runtime.remove_container() if hasattr(agent.runtime, "remove_container") else None
+        agent.runtime.remove_container()
     set_local_models(agent, [])
     archived = agent.custody.archive_active("worker removed")
     agent._merge(address="", registered=False)
@@ -846,6 +845,8 @@ def check_rpc_override(agent: Agent, value: Any) -> None:
 
 
 def apply_settings(agent: Agent, changes: dict) -> None:
+    if "manual_vram_bytes" in changes:
+        agent._hardware = None  # the fit and the hardware verdict use the number the user entered
     if "release_feed" in changes:
         from .updates import UpdateChecker
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..client import ChainClient
 from ..errors import Reverted
 from ..jobs import ACKNOWLEDGED, STATE_NAMES, SUBMITTED, JobIndex
 from .context import OpContext, Progress, no_progress
@@ -40,9 +41,10 @@ class StuckResult:
                 "slash_wei_total": str(sum(j.slash_wei for j in self.jobs if j.action == "timed_out"))}
 
 
-def find_stuck_jobs(ctx: OpContext, cache_path: Path | None = None) -> list[StuckJob]:
-    """This worker's jobs still Submitted/Acknowledged past their deadline, with the slash each would cost."""
-    c, me = ctx.client, ctx.address
+def find_stuck_jobs(c: ChainClient, me: str, cache_path: Path | None = None) -> list[StuckJob]:
+    """This worker's jobs still Submitted/Acknowledged past their deadline, with the slash each would cost.
+
+    Read-only: needs no key (listing stuck jobs never decrypts the keystore)."""
     head, head_ts = c.head()
     index = JobIndex(c, me, cache_path)
     index.refresh(head=head, submitted=True)
@@ -68,7 +70,7 @@ def clear_stuck_jobs(ctx: OpContext, *, allow_slash: bool = False, cache_path: P
     Every job is re-read after the attempt (anyone may have changed it meanwhile)."""
     c, jr = ctx.client, ctx.client.job_registry
     c.ensure_chain()
-    stuck = find_stuck_jobs(ctx, cache_path)
+    stuck = find_stuck_jobs(ctx.client, ctx.address, cache_path)
     if not stuck:
         progress("no stuck jobs", 1.0)
         return StuckResult([])
