@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import integration, operations
 from .errors import AgentError, NotFoundError, ValidationError
 from .events import EventBus
 from .history import History
@@ -52,6 +53,9 @@ class Agent:
         self._started = False
         self._shutdown_cb: Callable[[bool], None] | None = None
         self._status = Status(state=WorkerState.STARTING, profile=paths.profile)
+        self._runtime_alerts: tuple[Alert, ...] = ()  # last alerts from the supervisor
+        self._chain_alerts: tuple[Alert, ...] = ()    # last alerts from the chain refresh
+        self.key_problem: AgentError | None = None    # a damaged active key (state ERROR until fixed)
         self.chain = None            # chain.client.ChainClient
         self.devnet = None           # devnet.Devnet when network is devnet
         self.consumer = None         # devnet.consumer.Consumer on devnet
@@ -106,8 +110,6 @@ class Agent:
         for op in self.history.mark_interrupted():
             log.warning("operation %s (%s) was interrupted by the last shutdown", op["kind"], op["id"])
         self._start_network_services()
-        from . import integration
-
         integration.resume_pending(self)
         from .alerts import AlertWatcher
         from .updates import UpdateChecker
@@ -120,19 +122,13 @@ class Agent:
         threading.Thread(target=self._refresh_loop, name="refresh", daemon=True).start()
 
     def _start_network_services(self) -> None:
-        from . import integration
-
         integration.start_network(self)
 
     def _stop_network_services(self) -> None:
-        from . import integration
-
         integration.stop_network(self)
 
     def stop(self, keep_worker: bool = True) -> None:
         self._stop.set()
-        from . import integration
-
         integration.stop_network(self, keep_worker=keep_worker)
         self.history.close()
 
@@ -155,10 +151,10 @@ class Agent:
             if not changes:
                 return
             new = cur.evolve(**changes)
-            problem = getattr(self, "key_problem", None)
+            problem = self.key_problem
             if problem is not None:
                 new = new.evolve(state=WorkerState.ERROR, message=f"Worker key: {problem.message}", fix=problem.fix)
-            elif not self.custody_has_key_safe():
+            elif not self.custody.has_key():
                 new = new.evolve(state=WorkerState.SETUP_NEEDED, message="Finish setup to start earning",
                                  fix="open the onboarding window")
             self._status = new
@@ -178,10 +174,6 @@ class Agent:
         self.key_problem = None
         return addr
 
-    def custody_has_key_safe(self) -> bool:
-        c = getattr(self, "custody", None)
-        return bool(c and c.has_key())
-
     def on_runtime_update(self, fields: dict[str, Any]) -> None:
         """Callback of the supervisor: merge its fields (state, container, health, keep-awake…)."""
         alerts = fields.pop("alerts", None)
@@ -190,9 +182,6 @@ class Agent:
         if "extra" in fields:  # merge, do not replace: other parts keep their keys (drift, update)
             fields["extra"] = {**self.status().extra, **fields["extra"]}
         self._merge(**fields)
-
-    _runtime_alerts: tuple = ()
-    _chain_alerts: tuple = ()
 
     def _combine_alerts(self, runtime: tuple | None = None, chain: tuple | None = None) -> tuple[Alert, ...]:
         if runtime is not None:
@@ -207,8 +196,6 @@ class Agent:
         return tuple(seen)
 
     def _refresh_loop(self) -> None:
-        from . import integration
-
         last_sample = last_earnings = 0.0
         while not self._stop.is_set():
             try:
@@ -240,8 +227,6 @@ class Agent:
         return address
 
     def _still_staked(self, address: str) -> bool:
-        from . import integration
-
         return integration.still_staked(self, address)
 
     def keys_view(self) -> dict:
@@ -251,24 +236,18 @@ class Agent:
 
     # --- funding -----------------------------------------------------------------------------------
     def is_funded(self, refresh: bool = False) -> bool:
-        from . import integration
-
         if refresh:
             integration.refresh_chain(self)
         snap = self._snapshot
-        if snap is None or snap.address.lower() != (self.custody.address() or "").lower():
+        if snap is None or snap.address.lower() != (self.active_address() or "").lower():
             return False
         return snap.balance_wei >= funding_threshold_wei(snap.min_stake_wei, self.network)
 
     def funding_view(self) -> dict:
-        from . import integration
-
         return integration.funding_view(self)
 
     # --- models -----------------------------------------------------------------------------------
     def validate_models(self, models: Any) -> list[str]:
-        from . import integration
-
         if not isinstance(models, list) or not models or not all(isinstance(m, str) for m in models):
             raise ValidationError("models must be a non-empty list of model names",
                                   fix='e.g. ["llama3-8b"]', field="models")
@@ -286,39 +265,25 @@ class Agent:
         return out
 
     def hardware_report(self) -> dict:
-        from . import integration
-
         self.onboarding.mark_hardware_checked()
         return integration.hardware_report(self)
 
     def models_view(self) -> dict:
-        from . import integration
-
         return integration.models_view(self)
 
     def models_fit(self, models: Any) -> dict:
-        from . import integration
-
         return integration.models_fit(self, self.validate_models(models))
 
     def prepare_models(self, models: list[str], progress) -> None:
-        from . import integration
-
         integration.prepare_models(self, models, progress)
 
     def register_worker(self, models: list[str], progress) -> None:
-        from . import integration
-
         integration.register(self, models, progress)
 
     def set_served_models_local(self, models: list[str]) -> None:
-        from . import integration
-
         integration.set_local_models(self, models)
 
     def resume_worker(self) -> None:
-        from . import integration
-
         integration.resume_worker(self)
 
     def wait_online(self, progress, timeout: float) -> bool:
@@ -333,31 +298,21 @@ class Agent:
 
     # --- views for the dashboard ---------------------------------------------------------------------
     def earnings_view(self) -> dict:
-        from . import integration
-
         return integration.earnings_view(self)
 
     def jobs_view(self) -> dict:
-        from . import integration
-
         return integration.jobs_view(self)
 
     def stuck_view(self) -> dict:
-        from . import integration
-
         return integration.stuck_view(self)
 
     def withdraw_preview(self, to: str, amount: str) -> dict:
-        from . import integration
-
         try:
             return {"ok": True, **integration.withdraw_preview(self, to, amount)}
         except AgentError as e:
             return {"ok": False, "error": e.to_dict()}
 
     def update_settings(self, changes: dict) -> dict:
-        from . import integration
-
         if "network" in changes:
             raise ValidationError("switch networks with the switch_network operation", fix="POST /api/ops/switch_network",
                                   field="network")
@@ -369,8 +324,6 @@ class Agent:
 
     # --- operations ---------------------------------------------------------------------------------
     def start_operation(self, kind: str, body: dict):
-        from . import operations
-
         operations.check_kind(kind)
         self.wait_ready()
         fn, safe = operations.build(self, kind, body)

@@ -333,7 +333,7 @@ def still_staked(agent: Agent, address: str) -> bool:
 def funding_view(agent: Agent) -> dict:
     from .amounts import format_lcai
 
-    addr = agent.custody.address() or ""
+    addr = agent.active_address() or ""
     snap = agent._snapshot
     min_stake = snap.min_stake_wei if snap else agent.network.min_stake_fallback_wei
     mine = bool(snap and addr and snap.address.lower() == addr.lower())
