@@ -27,9 +27,7 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):  # type: ignore[override]
         self.print_usage(sys.stderr)
-        print(f"error: {message}", file=sys.stderr)
-        print(f"fix:   see '{self.prog} --help' for the valid options", file=sys.stderr)
-        raise SystemExit(EXIT_INPUT)
+        raise SystemExit(_fail(message, f"see '{self.prog} --help' for the valid options", EXIT_INPUT))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -112,9 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         from .core.errors import AgentError, BusyError, ValidationError
 
         if isinstance(e, AgentError):
-            print(f"error: {e.message}", file=sys.stderr)
-            if e.fix:
-                print(f"fix:   {e.fix}", file=sys.stderr)
+            _fail(e.message, e.fix)
             if isinstance(e, BusyError) or e.code == "busy":
                 return EXIT_BUSY
             if e.code == "agent_not_running":
@@ -192,14 +188,9 @@ def _dispatch(args) -> int:
     if cmd == "switch-network":
         body["network"] = args.target
     if kind in OPS_WITH_CONFIRM:
-        if not getattr(args, "yes", False):
-            if not sys.stdin.isatty():
-                print(f"error: {cmd} moves funds or stake and needs confirmation", file=sys.stderr)
-                print("fix:   add --yes to confirm without a terminal", file=sys.stderr)
-                return EXIT_INPUT
-            if not _confirm(f"Run {cmd}?"):
-                print("cancelled")
-                return EXIT_OK
+        refused = _confirmation(args, f"{cmd} moves funds or stake", f"Run {cmd}?")
+        if refused is not None:
+            return refused
         body["confirm"] = True
     return _op(client, kind, body)
 
@@ -230,11 +221,24 @@ def _ensure_agent(args, timeout: float = 60.0):
         raise AgentNotRunning("the agent did not start", fix=f"see {paths.logs / 'agent-stdout.log'}") from None
 
 
-def _confirm(question: str) -> bool:
+def _fail(message: str, fix: str = "", code: int = EXIT_FAILED) -> int:
+    """Print the one error shape every command uses (error line, then fix line) and return ``code``."""
+    print(f"error: {message}", file=sys.stderr)
+    if fix:
+        print(f"fix:   {fix}", file=sys.stderr)
+    return code
+
+
+def _confirmation(args, what: str, question: str) -> int | None:
+    """None to go ahead (--yes, or 'y' at the prompt); otherwise the exit code to return."""
+    if getattr(args, "yes", False):
+        return None
     if not sys.stdin.isatty():
-        print(f"{question} (refusing without --yes: no terminal to ask)", file=sys.stderr)
-        return False
-    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+        return _fail(f"{what} and needs confirmation", "add --yes to confirm without a terminal", EXIT_INPUT)
+    if input(f"{question} [y/N] ").strip().lower() in ("y", "yes"):
+        return None
+    print("cancelled")
+    return EXIT_OK
 
 
 def _op(client, kind: str, body: dict) -> int:
@@ -274,10 +278,8 @@ def _follow(client, op_id: str) -> int:
         print(_fmt_result(rec["kind"], rec.get("result")))
         return EXIT_OK
     err = rec.get("error") or {}
-    print(f"error: {err.get('message', 'failed')}", file=sys.stderr)
-    if err.get("fix"):
-        print(f"fix:   {err['fix']}", file=sys.stderr)
-    return EXIT_INPUT if err.get("code") in ("invalid_input",) else EXIT_FAILED
+    return _fail(err.get("message", "failed"), err.get("fix", ""),
+                 EXIT_INPUT if err.get("code") in ("invalid_input",) else EXIT_FAILED)
 
 
 def _withdraw(client, args) -> int:
@@ -286,19 +288,12 @@ def _withdraw(client, args) -> int:
     prev = client.get("/api/withdraw/preview?" + urlencode({"to": args.to, "amount": args.amount}))
     if not prev.get("ok"):
         err = prev.get("error", {})
-        print(f"error: {err.get('message')}", file=sys.stderr)
-        if err.get("fix"):
-            print(f"fix:   {err['fix']}", file=sys.stderr)
-        return EXIT_INPUT
+        return _fail(err.get("message"), err.get("fix", ""), EXIT_INPUT)
     print(f"Send {_lcai(prev['amount_wei'])} LCAI to {prev['to']} (fee ≈ {_lcai(prev['fee_wei'])} LCAI; "
           f"{_lcai(prev['remaining_wei'])} LCAI stays in the worker wallet)")
-    if not args.yes:
-        if not sys.stdin.isatty():
-            print("error: withdraw needs confirmation\nfix:   add --yes to confirm without a terminal", file=sys.stderr)
-            return EXIT_INPUT
-        if not _confirm("Send?"):
-            print("cancelled")
-            return EXIT_OK
+    refused = _confirmation(args, "withdraw moves funds", "Send?")
+    if refused is not None:
+        return refused
     return _op(client, "withdraw", {"to": args.to, "amount": args.amount, "force": args.force, "confirm": True})
 
 

@@ -99,6 +99,8 @@ def test_jobs_flow_and_settle_via_cli(agent):
     assert jobs and int(jobs[0]["share_wei"]) > 0
     rpc(agent.book["rpc"], "evm_increaseTime", [120])
     rpc(agent.book["rpc"], "evm_mine", [])
+    r = agent.cli("settle")  # no terminal to ask and no --yes: refused, not silently "cancelled"
+    assert r.returncode == 2 and "add --yes" in r.stderr, (r.returncode, r.stderr)
     r = agent.cli("settle", "--yes")
     assert r.returncode == 0, r.stderr
     assert "released" in r.stdout and "withdrew" in r.stdout
