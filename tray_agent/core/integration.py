@@ -764,7 +764,7 @@ def op_remove_worker(agent: Agent, progress):
     return {"archived": archived.to_dict() if archived else None}
 
 
-def op_devnet_fund(agent: Agent, amount_wei: int | None, progress):
+def op_devnet_fund(agent: Agent, progress):
     """Devnet only: pay the worker from the pre-funded "your wallet" account (stands in for a browser wallet)."""
     from .chain.tx import TxSender
     from .chain.writer import WriterGate
@@ -774,7 +774,7 @@ def op_devnet_fund(agent: Agent, amount_wei: int | None, progress):
                               fix="send LCAI from your own wallet", field="network")
     addr = agent.require_key()
     view = funding_view(agent)
-    value = amount_wei or int(view["missing_wei"]) + 100 * 10**18  # a little extra so gas never runs low in demos
+    value = int(view["missing_wei"]) + 100 * 10**18  # a little extra so gas never runs low in demos
     wallet_key = bytes.fromhex(agent.devnet.user_wallet[1].removeprefix("0x"))
     gate = WriterGate()
     sender = TxSender(agent.chain, wallet_key, gate=gate)

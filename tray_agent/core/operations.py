@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from . import integration as ig
+from .chain.ops import parse_lcai
 from .errors import ValidationError
+from .networks import validate_network_name
 
 if TYPE_CHECKING:
     from .agent import Agent
@@ -39,9 +42,14 @@ def _str(body: dict, key: str) -> str:
     return v.strip()
 
 
-KINDS = {"start", "stop", "restart", "settle", "withdraw", "deregister", "clear_stuck", "set_models", "speedtest",
-         "recover", "top_up", "reinstate", "free_memory", "remove_worker", "switch_network", "devnet_fund",
-         "update_image"}
+# operations that take no input beyond confirmation: kind -> integration function (agent, progress)
+PLAIN_OPS = {
+    "start": ig.op_start, "stop": ig.op_stop, "restart": ig.op_restart, "settle": ig.op_settle,
+    "reinstate": ig.op_reinstate, "free_memory": ig.op_free_memory, "remove_worker": ig.op_remove_worker,
+    "update_image": ig.op_update_image, "devnet_fund": ig.op_devnet_fund,
+}
+INPUT_OPS = {"withdraw", "deregister", "clear_stuck", "set_models", "speedtest", "recover", "top_up", "switch_network"}
+KINDS = set(PLAIN_OPS) | INPUT_OPS
 
 
 def check_kind(kind: str) -> None:
@@ -51,22 +59,15 @@ def check_kind(kind: str) -> None:
 
 def build(agent: Agent, kind: str, body: dict[str, Any]) -> tuple[Callable[[Progress], Any], dict]:
     """Return (work function, parameters safe to store in history). Raises ValidationError on bad input."""
-    from . import integration as ig
-
     if not isinstance(body, dict):
         raise ValidationError("body must be a JSON object")
     check_kind(kind)
     _need_confirm(kind, body)
     safe = {k: v for k, v in body.items() if k in ("to", "amount", "models", "allow_slash", "force", "id", "network")}
 
-    if kind == "start":
-        return (lambda p: ig.op_start(agent, p)), safe
-    if kind == "stop":
-        return (lambda p: ig.op_stop(agent, p)), safe
-    if kind == "restart":
-        return (lambda p: ig.op_restart(agent, p)), safe
-    if kind == "settle":
-        return (lambda p: ig.op_settle(agent, p)), safe
+    if kind in PLAIN_OPS:
+        fn = PLAIN_OPS[kind]
+        return (lambda p: fn(agent, p)), safe
     if kind == "withdraw":
         to, amount, force = _str(body, "to"), _str(body, "amount"), _bool(body, "force")
         ig.withdraw_preview(agent, to, amount, force=force)  # validates now: bad input never queues an op
@@ -90,23 +91,8 @@ def build(agent: Agent, kind: str, body: dict[str, Any]) -> tuple[Callable[[Prog
             raise ValidationError(f"no archived key {entry[:60]!r}", fix="pick one from the Recover list", field="id")
         return (lambda p: ig.op_recover(agent, entry, p)), safe
     if kind == "top_up":
-        from .chain.ops import parse_lcai
-
         amount = _str(body, "amount")
         parse_lcai(amount)  # validate now
         return (lambda p: ig.op_top_up(agent, amount, p)), safe
-    if kind == "reinstate":
-        return (lambda p: ig.op_reinstate(agent, p)), safe
-    if kind == "free_memory":
-        return (lambda p: ig.op_free_memory(agent, p)), safe
-    if kind == "remove_worker":
-        return (lambda p: ig.op_remove_worker(agent, p)), safe
-    if kind == "update_image":
-        return (lambda p: ig.op_update_image(agent, p)), safe
-    if kind == "devnet_fund":
-        return (lambda p: ig.op_devnet_fund(agent, None, p)), safe
-    # switch_network
-    from .networks import validate_network_name
-
-    net = validate_network_name(_str(body, "network"))
+    net = validate_network_name(_str(body, "network"))  # switch_network
     return (lambda p: ig.op_switch_network(agent, net, p)), safe
