@@ -92,9 +92,13 @@ class History:
                              "fix": "check the result on the dashboard and run it again if needed"})
         return ops
 
-    def operations(self, kind: str | None = None, state: str | None = None, limit: int = 100) -> list[dict]:
+    def operations(self, kind: str | None = None, state: str | None = None, limit: int = 100,
+                   op_id: str | None = None) -> list[dict]:
         sql = "SELECT id, kind, network, state, started, finished, params, result, error, progress FROM operations"
         where, args = [], []
+        if op_id:
+            where.append("id=?")
+            args.append(op_id)
         if kind:
             where.append("kind=?")
             args.append(kind)
@@ -112,7 +116,7 @@ class History:
         return out
 
     def op(self, op_id: str) -> dict | None:
-        rows = [o for o in self.operations(limit=100000) if o["id"] == op_id]
+        rows = self.operations(op_id=op_id, limit=1)
         return rows[0] if rows else None
 
     # samples ---------------------------------------------------------------------------------
