@@ -40,7 +40,7 @@ def lcai_home(tmp_path, monkeypatch):
 
 @pytest.fixture
 def paths(lcai_home):
-    from tray_agent.core.paths import Paths
+    from tray_agent.common.paths import Paths
 
     return Paths.for_profile("test").ensure()
 

@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as e:  # AgentError and friends: one clear line, no traceback
-        from .core.errors import AgentError, BusyError, ValidationError
+        from tray_agent.common.errors import AgentError, BusyError, ValidationError
 
         if isinstance(e, AgentError):
             _fail(e.message, e.fix)
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _paths():
-    from .core.paths import Paths
+    from tray_agent.common.paths import Paths
 
     return Paths.for_profile()
 
@@ -351,7 +351,7 @@ def _logs(args) -> int:
 
 # --- formatting ---------------------------------------------------------------------------------
 def _lcai(wei: str | int) -> str:
-    from .core.amounts import format_lcai
+    from tray_agent.common.amounts import format_lcai
 
     return format_lcai(int(wei))
 

@@ -6,8 +6,9 @@ import getpass
 import sys
 import time
 
+from tray_agent.common.amounts import format_lcai
+
 from .api.client import ApiClient, ApiError
-from .core.amounts import format_lcai
 
 
 def _ask(prompt: str, default: str = "") -> str:

@@ -16,7 +16,7 @@ def test_headless_agent_imports_no_gui(tmp_path):
         import sys, threading
         from tray_agent.core.agent_main import run_agent
         from tray_agent.api.client import ApiClient, read_api_info
-        from tray_agent.core.paths import Paths
+        from tray_agent.common.paths import Paths
         ready = threading.Event()
         t = threading.Thread(target=run_agent, kwargs=dict(network="devnet", ready=ready,
                              secrets_file=__import__("pathlib").Path(sys.argv[1])), daemon=True)

@@ -4,9 +4,9 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
+from tray_agent.common.status import Alert, Status, WorkerState
 from tray_agent.core.alerts import AlertWatcher, post_webhook
 from tray_agent.core.events import EventBus
-from tray_agent.core.status import Alert, Status, WorkerState
 
 
 class Clock:

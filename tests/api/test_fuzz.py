@@ -33,7 +33,7 @@ def live(tmp_path_factory):
 
     home = tmp_path_factory.mktemp("fuzz-home")
     os.environ["LCAI_TRAY_HOME"] = str(home)
-    from tray_agent.core.paths import Paths
+    from tray_agent.common.paths import Paths
 
     paths = Paths.for_profile("fuzz")
     agent = Agent(paths, "devnet", secrets_file=home / "secrets.json", manage_worker=False)

@@ -6,10 +6,10 @@ import threading
 
 import pytest
 
+from tray_agent.common.errors import ValidationError
 from tray_agent.core.chain import InsufficientFunds, ModelNotAllowed, PendingTransaction, PreconditionFailed
 from tray_agent.core.chain.models import model_id_bytes
 from tray_agent.core.chain.ops import change_models, register
-from tray_agent.core.errors import ValidationError
 
 ETHER = 10**18
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from eth_account import Account
 
+from tray_agent.common.errors import ValidationError
 from tray_agent.core.chain import InsufficientFunds, PreconditionFailed
 from tray_agent.core.chain.ops import (
     clear_stuck_jobs,
@@ -16,7 +17,6 @@ from tray_agent.core.chain.ops import (
     validate_destination,
     withdraw_native,
 )
-from tray_agent.core.errors import ValidationError
 
 ETHER = 10**18
 

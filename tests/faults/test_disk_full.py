@@ -62,10 +62,10 @@ def tmpfs_home(tmp_path, monkeypatch):
 
 
 def _custody(secrets_path: Path):
+    from tray_agent.common.paths import Paths
     from tray_agent.core.keys.custody import KeyCustody
     from tray_agent.core.keys.secrets import FileSecretStore
     from tray_agent.core.networks import get_network
-    from tray_agent.core.paths import Paths
 
     paths = Paths.for_profile("full").ensure()
     store = FileSecretStore(secrets_path, "svc")

@@ -9,8 +9,7 @@ import sys
 import pytest
 from eth_account import Account
 
-from tray_agent.core import atomic
-from tray_agent.core.errors import (
+from tray_agent.common.errors import (
     CorruptKeystoreError,
     KeychainUnavailableError,
     KeyCustodyError,
@@ -19,6 +18,7 @@ from tray_agent.core.errors import (
     ValidationError,
     WrongPasswordError,
 )
+from tray_agent.core import atomic
 from tray_agent.core.keys import KeyCustody
 from tray_agent.core.keys import keystore as ks
 from tray_agent.core.keys.secrets import FileSecretStore, KeyringStore, check_password, generate_password
@@ -151,7 +151,7 @@ from tray_agent.core import atomic
 from tray_agent.core.keys import KeyCustody
 from tray_agent.core.keys.secrets import FileSecretStore
 from tray_agent.core.networks import get_network
-from tray_agent.core.paths import Paths
+from tray_agent.common.paths import Paths
 def die(tmp, final):
     if final.name == "keystore.json":
         os.kill(os.getpid(), signal.SIGKILL)

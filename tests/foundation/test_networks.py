@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from tray_agent.core.errors import ConfigError, ValidationError
+from tray_agent.common.errors import ConfigError, ValidationError
 from tray_agent.core.networks import NETWORK_NAMES, funding_threshold_wei, get_network, load_networks
 
 

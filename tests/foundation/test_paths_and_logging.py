@@ -3,10 +3,10 @@ import stat
 
 import pytest
 
-from tray_agent.core.errors import ValidationError
-from tray_agent.core.logsetup import setup_logging
-from tray_agent.core.paths import Paths
-from tray_agent.core.redact import redact, register_secret
+from tray_agent.common.errors import ValidationError
+from tray_agent.common.logsetup import setup_logging
+from tray_agent.common.paths import Paths
+from tray_agent.common.redact import redact, register_secret
 
 
 def test_profiles_isolate_everything(lcai_home):

@@ -90,7 +90,7 @@ def test_activation_commands_via_runner(tmp_path):
 
 
 def test_unknown_kind():
-    from tray_agent.core.errors import ValidationError
+    from tray_agent.common.errors import ValidationError
 
     with pytest.raises(ValidationError):
         a.render("cron", ARGV, "dev")

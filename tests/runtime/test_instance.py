@@ -24,7 +24,7 @@ def test_second_launch_sees_the_first(paths):
             InstanceLock(paths).acquire()
         assert ei.value.pid == os.getpid() and ei.value.port == 8765 and "8765" in ei.value.message
         # another process gets the same answer
-        code = ("import json; from tray_agent.core.paths import Paths; from tray_agent.core.instance import *\n"
+        code = ("import json; from tray_agent.common.paths import Paths; from tray_agent.core.instance import *\n"
                 "p = Paths.for_profile('test')\n"
                 "try:\n InstanceLock(p).acquire(); print('acquired')\n"
                 "except RunningInstance as e: print(json.dumps(e.info))\n")

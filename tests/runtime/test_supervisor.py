@@ -18,11 +18,11 @@ import pytest
 from tests.conftest import need
 from tests.plugins.docker import PrivateDockerd, free_port, remove_by_label
 from tests.runtime.conftest import wait_for
+from tray_agent.common.status import Alert, Status, WorkerState
 from tray_agent.core.runtime import docker_engine, images
 from tray_agent.core.runtime import worker_container as wc
 from tray_agent.core.runtime.keepawake import KeepAwake
 from tray_agent.core.runtime.supervisor import Supervisor, SupervisorConfig
-from tray_agent.core.status import Alert, Status, WorkerState
 
 pytestmark = pytest.mark.docker
 
@@ -105,7 +105,7 @@ def test_setup_needed_without_spec(paths, supervise):
 
 
 def test_spec_error_is_reported(paths, supervise):
-    from tray_agent.core.errors import KeyMismatchError
+    from tray_agent.common.errors import KeyMismatchError
 
     def locked():
         raise KeyMismatchError("the keychain has no password for the worker key", fix="unlock the keychain")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from tray_agent.core.status import Alert, WorkerState
+from tray_agent.common.status import Alert, WorkerState
 from tray_agent.tray.icons import LOOKS, app_icon, app_icon_svg, icon_key, render_icon, write_app_icons
 
 SIZES = (16, 22, 32, 64)

@@ -23,7 +23,7 @@ def test_tray_modules_do_not_import_heavy_libraries():
         "import tray_agent.tray.app, tray_agent.tray.view, tray_agent.tray.icons, tray_agent.tray.client,"
         " tray_agent.tray.dispatcher, tray_agent.tray.hosts, tray_agent.windows.manager, tray_agent.windows.child\n"
         "from tray_agent.tray.app import TrayApp\n"
-        "from tray_agent.core.paths import Paths\n"
+        "from tray_agent.common.paths import Paths\n"
         "app = TrayApp(Paths.for_profile('importcheck'), start_agent=False, dark_panel=True)\n"
         "app.build_icon()\n"
     )

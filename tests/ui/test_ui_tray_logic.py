@@ -15,7 +15,7 @@ import pytest
 from ui_fakes import FakeAgent
 
 from tests.polling import wait_for as _wait_for
-from tray_agent.core.status import Alert, Status, WorkerState
+from tray_agent.common.status import Alert, Status, WorkerState
 from tray_agent.tray import app as app_mod
 from tray_agent.tray.client import ApiClient, ApiError, StatusStream
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from PIL import ImageGrab
 
-from tray_agent.core.status import Alert, Status, WorkerState
+from tray_agent.common.status import Alert, Status, WorkerState
 
 HERE = Path(__file__).resolve().parent
 pytestmark = pytest.mark.gui

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tray_agent.core.status import Alert, Status, WorkerState
+from tray_agent.common.status import Alert, Status, WorkerState
 from tray_agent.tray.icons import icon_key
 from tray_agent.tray.view import TOOLTIP_MAX, ViewContext, format_lcai, render
 

@@ -43,7 +43,7 @@ def main() -> int:
 
     faulthandler.register(signal.SIGUSR1)
     backend, ctl = sys.argv[1], Path(sys.argv[2])
-    from tray_agent.core.paths import Paths
+    from tray_agent.common.paths import Paths
     from tray_agent.tray.app import TrayApp
 
     app = TrayApp(Paths.for_profile(), backend=backend, start_agent=False, dark_panel=True)

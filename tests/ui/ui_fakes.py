@@ -12,7 +12,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from tray_agent.core.status import Status
+from tray_agent.common.status import Status
 
 
 class FakeAgent:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import AgentError
+from tray_agent.common.errors import AgentError
 
 
 class AgentNotRunning(AgentError):

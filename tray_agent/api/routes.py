@@ -12,7 +12,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ..core.errors import AgentError, NotFoundError, ValidationError
+from tray_agent.common.errors import AgentError, NotFoundError, ValidationError
+
 from .security import COOKIE, LoginCodes, error
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ def build_routes(agent: Agent, codes: LoginCodes, port_ref: list[int]) -> list[R
             except AgentError as e:
                 return JSONResponse({"error": e.to_dict()}, status_code=e.http_status)
             except OSError as e:
-                from ..core.errors import os_error
+                from tray_agent.common.errors import os_error
 
                 err = os_error(e)
                 return JSONResponse({"error": err.to_dict()}, status_code=err.http_status)

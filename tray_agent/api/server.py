@@ -17,7 +17,8 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from ..core.atomic import atomic_write
+from tray_agent.common.atomic import atomic_write
+
 from ..resources import resource_dir
 from .routes import build_routes
 from .security import LoginCodes, SecurityMiddleware, error

@@ -12,17 +12,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tray_agent.common.errors import AgentError, NotFoundError, ValidationError
+from tray_agent.common.paths import Paths
+from tray_agent.common.status import Alert, Status, WorkerState
+
 from . import integration, operations
-from .errors import AgentError, NotFoundError, ValidationError
 from .events import EventBus
 from .history import History
 from .keys import KeyCustody, open_secret_store
 from .networks import Network, funding_threshold_wei, load_networks, validate_network_name
 from .onboarding import Onboarding
-from .paths import Paths
 from .runner import OperationRunner
 from .settings import Settings
-from .status import Alert, Status, WorkerState
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +163,7 @@ class Agent:
 
     def active_address(self) -> str | None:
         """The active key's address; a damaged key puts the agent in ERROR (it keeps running so the user can fix it)."""
-        from .errors import KeyCustodyError
+        from tray_agent.common.errors import KeyCustodyError
 
         try:
             addr = self.custody.address()
@@ -207,7 +208,7 @@ class Agent:
                 if time.time() - last_sample > 60:
                     integration.record_samples(self)
                     last_sample = time.time()
-                    from .memory import trim
+                    from tray_agent.common.memory import trim
 
                     trim()
             except AgentError as e:

@@ -8,7 +8,7 @@ import sys
 import threading
 from pathlib import Path
 
-from .paths import Paths
+from tray_agent.common.paths import Paths
 
 log = logging.getLogger("tray_agent")
 
@@ -16,12 +16,13 @@ log = logging.getLogger("tray_agent")
 def run_agent(network: str | None = None, headless: bool = True, secrets_file: Path | None = None,
               ready: threading.Event | None = None) -> int:
     """Blocking: runs until SIGTERM/SIGINT or POST /api/shutdown. Returns the exit code."""
+    from tray_agent.common.errors import AgentError
+    from tray_agent.common.logsetup import setup_logging
+    from tray_agent.common.memory import limit_arenas
+
     from ..api.server import ApiServer
     from .agent import Agent
-    from .errors import AgentError
     from .instance import InstanceLock, RunningInstance
-    from .logsetup import setup_logging
-    from .memory import limit_arenas
 
     limit_arenas()
     paths = Paths.for_profile().ensure()

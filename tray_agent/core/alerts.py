@@ -14,8 +14,9 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from tray_agent.common.status import Alert, Status, WorkerState
+
 from .events import EventBus
-from .status import Alert, Status, WorkerState
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,9 @@ from pathlib import Path
 
 from eth_utils import keccak, to_checksum_address
 
-from .atomic import atomic_write
-from .errors import AgentError
+from tray_agent.common.atomic import atomic_write
+from tray_agent.common.errors import AgentError
+
 from .networks import Network, get_network
 
 PREDEPLOY = "0x0000000000000000000000000000000000001002"

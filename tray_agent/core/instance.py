@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import AgentError
-from .paths import Paths
+from tray_agent.common.errors import AgentError
+from tray_agent.common.paths import Paths
 
 _LOCK_OFFSET = 1 << 20  # Windows: lock a byte far past the JSON so readers can still read it
 

@@ -11,9 +11,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import AgentError, ValidationError
+from tray_agent.common.errors import AgentError, ValidationError
+from tray_agent.common.status import Alert, WorkerState
+
 from .networks import funding_threshold_wei
-from .status import Alert, WorkerState
 from .store import JsonStore
 
 if TYPE_CHECKING:
@@ -331,7 +332,7 @@ def still_staked(agent: Agent, address: str) -> bool:
 
 # --- funding ------------------------------------------------------------------------------------------------
 def funding_view(agent: Agent) -> dict:
-    from .amounts import format_lcai
+    from tray_agent.common.amounts import format_lcai
 
     addr = agent.active_address() or ""
     snap = agent._snapshot

@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, ValidationError
+from tray_agent.common.errors import ConfigError, ValidationError
 
 NETWORK_NAMES = ("testnet", "mainnet", "devnet")
 DEFAULT_NETWORK = "testnet"

@@ -12,7 +12,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from .errors import AgentError, ValidationError
+from tray_agent.common.errors import AgentError, ValidationError
+
 from .networks import validate_network_name
 from .store import JsonStore
 

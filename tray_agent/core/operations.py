@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from tray_agent.common.errors import ValidationError
+
 from . import integration as ig
 from .chain.ops import parse_lcai
-from .errors import ValidationError
 from .networks import validate_network_name
 
 if TYPE_CHECKING:

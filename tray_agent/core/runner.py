@@ -10,10 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import AgentError, BusyError
+from tray_agent.common.errors import AgentError, BusyError
+from tray_agent.common.redact import redact
+
 from .events import EventBus
 from .history import History
-from .redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ class OperationRunner:
             op.state = "failed"
             log.warning("operation %s failed: %s", op.kind, e)
         except OSError as e:
-            from .errors import os_error
+            from tray_agent.common.errors import os_error
 
             op.error = os_error(e).to_dict()
             op.state = "failed"

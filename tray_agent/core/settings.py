@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from .errors import ValidationError
+from tray_agent.common.errors import ValidationError
+
 from .networks import DEFAULT_NETWORK, validate_network_name
 from .store import JsonStore
 

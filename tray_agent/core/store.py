@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_write
+from tray_agent.common.atomic import atomic_write
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from tray_agent.core.paths import Paths
-from tray_agent.core.status import Status, WorkerState
+from tray_agent.common.paths import Paths
+from tray_agent.common.status import Status, WorkerState
 
 from . import hosts
 from .client import ApiClient, ApiError, StatusStream, wait_for_agent
@@ -373,9 +373,9 @@ def run(profile: str | None = None, network: str | None = None, backend: str | N
 def main(network: str | None = None, secrets_file: Path | None = None, profile: str | None = None,
          backend: str | None = None) -> int:
     """Entry point used by ``lcai-tray`` (no subcommand)."""
-    from ..core.logsetup import setup_logging
-    from ..core.memory import limit_arenas
-    from ..core.paths import Paths
+    from tray_agent.common.logsetup import setup_logging
+    from tray_agent.common.memory import limit_arenas
+    from tray_agent.common.paths import Paths
 
     limit_arenas()
     if not logging.getLogger().handlers:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
-from tray_agent.core.status import Status
+from tray_agent.common.status import Status
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from tray_agent.core.status import Alert, WorkerState
+from tray_agent.common.status import Alert, WorkerState
 
 SIZES = (16, 22, 24, 32, 48, 64)
 _SS = 4  # supersampling factor

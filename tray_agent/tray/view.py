@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 
-from tray_agent.core.status import Alert, Status, WorkerState
+from tray_agent.common.status import Alert, Status, WorkerState
 
 from .icons import icon_key
 

@@ -27,7 +27,7 @@ def _windows_dir() -> Path | None:
     if d:
         return Path(d)
     try:
-        from tray_agent.core.paths import Paths
+        from tray_agent.common.paths import Paths
 
         return Paths.for_profile().runtime / "windows"
     except Exception:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import AgentError
+from tray_agent.common.errors import AgentError
 
 
 class ChainError(AgentError):

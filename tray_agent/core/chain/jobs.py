@@ -13,7 +13,8 @@ from pathlib import Path
 
 from eth_utils import to_checksum_address
 
-from ..atomic import atomic_write
+from tray_agent.common.atomic import atomic_write
+
 from .client import ChainClient
 
 SUBMITTED, ACKNOWLEDGED, COMPLETED, TIMED_OUT, DISPUTED, RESOLVED, RELEASED = range(7)

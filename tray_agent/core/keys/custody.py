@@ -19,16 +19,17 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..atomic import atomic_write, ensure_private_dir
-from ..errors import (
+from tray_agent.common.atomic import atomic_write, ensure_private_dir
+from tray_agent.common.errors import (
     KeyCustodyError,
     KeyMismatchError,
     MissingEncryptionKeyError,
     NotFoundError,
     ValidationError,
 )
+from tray_agent.common.paths import Paths
+
 from ..networks import Network
-from ..paths import Paths
 from . import keystore as ks
 from .secrets import SecretStore, check_password, generate_password
 

@@ -7,7 +7,7 @@ import json
 import os
 from typing import Any
 
-from ..errors import CorruptKeystoreError, WrongPasswordError
+from tray_agent.common.errors import CorruptKeystoreError, WrongPasswordError
 
 REAL_SCRYPT_N = 262144
 ECDH_SCRYPT_N = 32768

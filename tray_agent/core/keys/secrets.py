@@ -9,9 +9,9 @@ import string
 from pathlib import Path
 from typing import Protocol
 
-from ..atomic import atomic_write
-from ..errors import KeychainUnavailableError, ValidationError
-from ..redact import register_secret
+from tray_agent.common.atomic import atomic_write
+from tray_agent.common.errors import KeychainUnavailableError, ValidationError
+from tray_agent.common.redact import register_secret
 
 log = logging.getLogger(__name__)
 

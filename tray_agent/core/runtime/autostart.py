@@ -18,8 +18,9 @@ from pathlib import Path
 from string import Template
 from xml.sax.saxutils import escape
 
+from tray_agent.common.errors import ValidationError
+
 from ...resources import resource_dir
-from ..errors import ValidationError
 
 KINDS = ("systemd", "xdg", "launchagent", "windows-task", "windows-startup")
 _TEMPLATES = {

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import docker
 
-from ..errors import AgentError
+from tray_agent.common.errors import AgentError
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from ..atomic import atomic_write
-from ..errors import AgentError
+from tray_agent.common.atomic import atomic_write
+from tray_agent.common.errors import AgentError
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 
 import ollama
 
-from ..errors import AgentError
+from tray_agent.common.errors import AgentError
 
 log = logging.getLogger(__name__)
 

@@ -26,10 +26,11 @@ import docker
 import docker.errors
 import requests
 
-from ..atomic import atomic_write
-from ..errors import AgentError
-from ..paths import Paths
-from ..status import Alert, WorkerState
+from tray_agent.common.atomic import atomic_write
+from tray_agent.common.errors import AgentError
+from tray_agent.common.paths import Paths
+from tray_agent.common.status import Alert, WorkerState
+
 from . import docker_engine, images, metrics
 from . import worker_container as wc
 from .keepawake import KeepAwake

@@ -23,9 +23,10 @@ import docker
 import docker.errors
 from docker.types import DeviceRequest
 
+from tray_agent.common.paths import Paths
+from tray_agent.common.redact import register_secret
+
 from ..networks import Network
-from ..paths import Paths
-from ..redact import register_secret
 from . import images
 
 log = logging.getLogger(__name__)

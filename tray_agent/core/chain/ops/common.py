@@ -6,7 +6,7 @@ import re
 
 from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
 
-from ...errors import ValidationError
+from tray_agent.common.errors import ValidationError
 
 WEI_PER_LCAI = 10**18
 MAX_AMOUNT_WEI = 10**9 * WEI_PER_LCAI  # more than the total supply: anything above is a typo

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
-from ...errors import ValidationError
+from tray_agent.common.errors import ValidationError
+
 from ...networks import funding_threshold_wei
 from ..errors import InsufficientFunds, PreconditionFailed
 from ..models import model_id_bytes

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
-from ...errors import ValidationError
+from tray_agent.common.errors import ValidationError
+
 from ..client import ChainClient
 from ..errors import CallReverted, ModelNotAllowed, PreconditionFailed
 from ..models import candidate_names, model_id_bytes

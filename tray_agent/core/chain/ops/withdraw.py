@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...errors import ValidationError
+from tray_agent.common.errors import ValidationError
+
 from ..client import ChainClient
 from ..errors import InsufficientFunds
 from ..revert import fmt_lcai
