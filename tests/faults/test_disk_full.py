@@ -124,7 +124,7 @@ def test_disk_full_on_first_key_leaves_nothing_half_written(tmpfs_home, tmp_path
 @pytest.mark.parametrize("fail_on", ["keystore.json", "encryption.key", "key-meta.json"])
 def test_simulated_enospc_at_each_key_file(lcai_home, tmp_path, monkeypatch, fail_on):
     """No root needed: the atomic-write hook raises ENOSPC right before the rename of one key file."""
-    from tray_agent.core import atomic
+    from tray_agent.common import atomic
 
     c = _custody(tmp_path / "secrets.json")
     old = c.generate(PW)
@@ -145,7 +145,7 @@ def test_simulated_enospc_at_each_key_file(lcai_home, tmp_path, monkeypatch, fai
 
 def test_simulated_enospc_writing_state_keeps_the_old_file(lcai_home, monkeypatch):
     """The JSON state files (onboarding, settings) keep their old content when a write fails."""
-    from tray_agent.core import atomic
+    from tray_agent.common import atomic
     from tray_agent.core.store import JsonStore
 
     p = lcai_home / "state.json"

@@ -9,6 +9,7 @@ import sys
 import pytest
 from eth_account import Account
 
+from tray_agent.common import atomic
 from tray_agent.common.errors import (
     CorruptKeystoreError,
     KeychainUnavailableError,
@@ -18,7 +19,6 @@ from tray_agent.common.errors import (
     ValidationError,
     WrongPasswordError,
 )
-from tray_agent.core import atomic
 from tray_agent.core.keys import KeyCustody
 from tray_agent.core.keys import keystore as ks
 from tray_agent.core.keys.secrets import FileSecretStore, KeyringStore, check_password, generate_password
@@ -147,7 +147,7 @@ def test_kill_mid_write_never_leaves_half_keystore(paths, devnet, tmp_path):
     """A process killed while installing a key leaves either no active key or a complete one."""
     script = f"""
 import os, signal
-from tray_agent.core import atomic
+from tray_agent.common import atomic
 from tray_agent.core.keys import KeyCustody
 from tray_agent.core.keys.secrets import FileSecretStore
 from tray_agent.core.networks import get_network
