@@ -54,6 +54,40 @@ class Alert(str, enum.Enum):
     PROTOCOL_DRIFT = "protocol_drift"
     RPC_DOWN = "rpc_down"
     OLLAMA_DOWN = "ollama_down"
+    UNDERSTAKED = "understaked"
+    PAUSED_WITH_SESSIONS = "paused_with_sessions"
+    KEY_MISMATCH = "key_mismatch"
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One thing the user should know, ranked by ``level`` (error > warning > info); the dashboard shows the
+    first as its banner, the tray uses the worst level for its badge. ``action`` is an operation kind or a page
+    (``page:withdraw``) that fixes it; amounts are wei, times are unix seconds (0 = not applicable)."""
+
+    kind: str                 # an Alert value
+    level: str                # "error" | "warning" | "info"
+    title: str
+    detail: str = ""
+    action: str = ""
+    action_label: str = ""
+    amount_wei: int = 0
+    until: float = 0.0
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["amount_wei"] = str(self.amount_wei)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Notice:
+        known = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: v for k, v in d.items() if k in known}
+        kw["amount_wei"] = int(kw.get("amount_wei") or 0)
+        return cls(**kw)
+
+
+LEVEL_RANK = {"error": 0, "warning": 1, "info": 2}
 
 
 @dataclass(frozen=True)
@@ -75,13 +109,22 @@ class Status:
     worker_balance_wei: int = 0
     releasable_wei: int = 0
     escrowed_wei: int = 0
-    active_jobs: int = 0
+    active_jobs: int = 0          # jobs the worker process is running now (its worker_active_jobs)
+    expected_jobs: int = 0        # jobs the chain still expects from this worker (assigned, not finished)
     stuck_jobs: int = 0
+    claimed_sessions: int = 0     # sessions that keep sending jobs to this worker while it is registered
+    min_stake_wei: int = 0
+    slashed_wei: int = 0          # total slashed from this worker's stake (as far as the agent has seen)
+    suspended_until: float = 0.0  # unix time the suspension ends (0 = not suspended)
+    last_job_at: float = 0.0      # when the last job for this worker was seen (0 = none yet)
+    idle_reason: str = ""         # why no job has come for a while, in words (empty while jobs come)
+    notices: tuple[Notice, ...] = ()
     container: str = ""
     container_running: bool = False
     gateway_connected: bool = False
     keep_awake: bool = False
     keep_awake_reason: str = ""
+    keep_awake_available: bool = True
     uptime_s: float = 0.0
     operation: str = ""  # running user operation, if any
     updated_at: float = field(default_factory=time.time)
@@ -97,6 +140,7 @@ class Status:
         d["state_label"] = self.state.label
         d["alerts"] = [a.value for a in self.alerts]
         d["served_models"] = list(self.served_models)
+        d["notices"] = [n.to_dict() for n in self.notices]
         for k in list(d):
             if k.endswith("_wei"):
                 d[k] = str(d[k])
@@ -110,6 +154,7 @@ class Status:
         kw["state"] = WorkerState(d.get("state", "starting"))
         kw["alerts"] = tuple(Alert(a) for a in d.get("alerts", ()) if a in Alert._value2member_map_)
         kw["served_models"] = tuple(d.get("served_models", ()))
+        kw["notices"] = tuple(Notice.from_dict(n) for n in d.get("notices", ()) if isinstance(n, dict))
         for k in list(kw):
             if k.endswith("_wei"):
                 kw[k] = int(kw[k])
