@@ -19,7 +19,7 @@ from . import __version__
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_NO_AGENT, EXIT_BUSY, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 
-OPS_WITH_CONFIRM = {"settle", "withdraw", "deregister", "clear_stuck", "top_up", "remove_worker"}
+from .common.ops import MONEY_OPS as OPS_WITH_CONFIRM
 
 
 class _Parser(argparse.ArgumentParser):

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from tray_agent.common.errors import ValidationError
+from tray_agent.common.ops import MONEY_OPS
 
 from . import integration as ig
 from .chain.ops import parse_lcai
@@ -19,8 +20,6 @@ if TYPE_CHECKING:
     from .agent import Agent
 
 Progress = Callable[[str, "float | None"], None]
-SIDE_OPS = {"devnet_fund"}  # never touch the worker key or container: may run beside another operation
-MONEY_OPS = {"settle", "withdraw", "deregister", "clear_stuck", "top_up", "remove_worker"}
 
 
 def _need_confirm(kind: str, body: dict) -> None:
