@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .common.ops import MONEY_OPS as OPS_WITH_CONFIRM
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_NO_AGENT, EXIT_BUSY, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
-
-from .common.ops import MONEY_OPS as OPS_WITH_CONFIRM
 
 
 class _Parser(argparse.ArgumentParser):
