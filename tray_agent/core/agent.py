@@ -1,7 +1,6 @@
-"""The Agent facade: owns settings, keys, chain client, supervisor, history and the serial operation runner.
-
-The API, CLI and tray only call this; none of them does work of its own.
-"""
+"""The Agent facade: the API, CLI and onboarding call only this; it delegates to the network session's
+services and the serial operation runner. Agent state lives in one place, the StateOwner; the Status is
+derived from its facts, never written."""
 
 from __future__ import annotations
 
@@ -13,23 +12,33 @@ from pathlib import Path
 from typing import Any
 
 from tray_agent.common.errors import AgentError, NotFoundError, ValidationError
+from tray_agent.common.ops import SIDE_OPS
 from tray_agent.common.paths import Paths
-from tray_agent.common.status import Alert, Status, WorkerState
+from tray_agent.common.status import Status, WorkerState
 
-from . import integration, operations
+from . import operations
 from .events import EventBus
+from .facts import Facts
 from .history import History
-from .keys import KeyCustody, open_secret_store
-from .networks import Network, funding_threshold_wei, load_networks, validate_network_name
+from .networks import Network, load_networks, validate_network_name
 from .onboarding import Onboarding
 from .runner import OperationRunner
+from .services import funding
+from .services.models import check_model_list
+from .services.session import NetworkSession
+from .services.settings_apply import apply_autostart, probe_rpc_overrides
 from .settings import Settings
+from .state_owner import StateOwner
 
 log = logging.getLogger(__name__)
+EARNINGS_EVERY_S = 15.0
+SAMPLE_EVERY_S = 60.0
+STUCK_EVERY_S = 60.0
+IMAGE_CHECK_S = 24 * 3600
 
 
 class Agent:
-    """One agent per profile. ``start()`` brings up chain/devnet, supervisor and refresh loops."""
+    """One agent per profile. ``start()`` brings up the network session and the refresh loop."""
 
     refresh_s = 10.0
     funding_wait_s = 30 * 60.0
@@ -46,91 +55,105 @@ class Agent:
         self.manage_worker = manage_worker
         self.bus = EventBus()
         self.history = History(paths.data / "history.sqlite")
-        self.runner = OperationRunner(self.bus, self.history, lambda: self.network.name)
+        self.owner = StateOwner(self.bus, Facts(profile=paths.profile, network=self.settings["network"],
+                                                runtime={"state": WorkerState.STARTING}))
+        self.runner = OperationRunner(self.bus, self.history, lambda: self.network.name,
+                                      on_change=lambda kind: self.owner.report(wait=True, operation=kind))
         self.api_token = ""
-        self._lock = threading.RLock()
         self._stop = threading.Event()
         self.ready = threading.Event()  # set once chain/devnet and the supervisor are up
         self._started = False
         self._shutdown_cb: Callable[[bool], None] | None = None
-        self._status = Status(state=WorkerState.STARTING, profile=paths.profile)
-        self._runtime_alerts: tuple[Alert, ...] = ()  # last alerts from the supervisor
-        self._chain_alerts: tuple[Alert, ...] = ()    # last alerts from the chain refresh
-        self.key_problem: AgentError | None = None    # a damaged active key (state ERROR until fixed)
-        self.chain = None            # chain.client.ChainClient
-        self.devnet = None           # devnet.Devnet when network is devnet
-        self.consumer = None         # devnet.consumer.Consumer on devnet
-        self.runtime = None          # runtime.supervisor.Supervisor
-        self.ollama = None           # runtime.ollama.OllamaManager (None on devnet without Ollama)
         self.updates = None          # updates.UpdateChecker (after start())
         self.alerts = None           # alerts.AlertWatcher (after start())
-        self._snapshot = None        # chain.client.ChainSnapshot of the last refresh
-        self._earnings = None        # chain.ops.EarningsResult of the last earnings refresh
-        self._image_checked = 0.0    # when the worker image digest was last checked
-        self._worker_stores: dict = {}  # network -> JsonStore of worker.json (read once, written through)
-        self._gpu: bool | None = None   # NVIDIA container runtime present (asked once per engine)
-        self._hardware = None        # hardware.HardwareReport, detected on first use
-        self._select_network(self.settings["network"])
+        self._image_checked = 0.0
+        self.session = self._new_session(self.settings["network"])
         self.onboarding = Onboarding(self)
 
-    # --- network ------------------------------------------------------------------------------------
-    def _select_network(self, name: str) -> None:
+    # --- the network session ------------------------------------------------------------------------------
+    def _new_session(self, name: str) -> NetworkSession:
         base = load_networks(self.paths.networks_override)[name]
         rpc = self.settings.rpc_for(name)
         if rpc:
             base = base.replace(rpc_url=rpc)
-        self.network: Network = base
-        store = open_secret_store(self.paths.keyring_service(name), self.secrets_file)
-        self.custody = KeyCustody(self.paths, self.network, store, staked_checker=self._still_staked)
-        self.key_problem = None
-        self._merge(network=name, address=self.active_address() or "", registered=False, served_models=(),
-                    stake_wei=0, wallet_wei=0, worker_balance_wei=0, releasable_wei=0, escrowed_wei=0)
+        session = NetworkSession(self.paths, base, self.settings, self.owner, self.history,
+                                 secrets_file=self.secrets_file, manage_worker=self.manage_worker, stop=self._stop,
+                                 chosen_models=lambda: self.onboarding.chosen_models(), wait_ready=self.wait_ready,
+                                 on_left=lambda: self.onboarding.forget_done())
+        self.owner.report(wait=True, network=name, chain=None, runtime={"state": WorkerState.STARTING},
+                          escrowed_wei=0, releasable_wei=0, slashed_wei=0, stuck_jobs=0, drift=(), rpc_down=False,
+                          key_error=None, secret_error=None, address="", last_job_at=0.0)
+        session.active_address()
+        return session
 
-    def switch_network(self, name: str) -> None:
+    @property
+    def network(self) -> Network:
+        return self.session.network
+
+    @property
+    def custody(self):
+        return self.session.custody
+
+    @property
+    def chain(self):
+        return self.session.chain
+
+    @property
+    def devnet(self):
+        return self.session.devnet
+
+    @property
+    def runtime(self):
+        return self.session.worker.runtime
+
+    @property
+    def ollama(self):
+        return self.session.worker.ollama
+
+    def switch_network(self, name: str, progress=lambda m, f=None: None) -> None:
+        """Only from the operation runner (the switch_network operation): drain and stop the old session's
+        worker, then start the new network's."""
         validate_network_name(name)
         if name == self.network.name:
             return
         log.info("switching network %s -> %s", self.network.name, name)
         self.ready.clear()
-        self._stop_network_services()
+        progress(f"stopping the {self.network.name} worker", None)
+        self.session.stop(keep_worker=False)
         self.settings.update({"network": name})
-        self._select_network(name)
-        self._snapshot = None
-        self._earnings = None  # belonged to the previous network's worker
-        self._start_network_services()
+        self.session = self._new_session(name)
+        progress(f"starting {name}", None)
+        self.session.start()
         self.ready.set()
 
-    # --- lifecycle ----------------------------------------------------------------------------------
+    # --- lifecycle ----------------------------------------------------------------------------------------
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Right after launch the chain/devnet may still be starting: wait for it (no-op before start())."""
         if self._started:
             self.ready.wait(timeout)
 
     def start(self) -> None:
-        self._started = True
-        for op in self.history.mark_interrupted():
-            log.warning("operation %s (%s) was interrupted by the last shutdown", op["kind"], op["id"])
-        self._start_network_services()
-        integration.resume_pending(self)
         from .alerts import AlertWatcher
         from .updates import UpdateChecker
 
+        self._started = True
+        for op in self.history.mark_interrupted():
+            log.warning("operation %s (%s) was interrupted by the last shutdown", op["kind"], op["id"])
+        self.session.start()
+        if self.session.exit and self.session.exit.pending:
+            log.info("resuming the deregistration that was running when the agent stopped")
+            exit_flow = self.session.exit
+            self.runner.submit("deregister", lambda p: exit_flow.run(p, resumed=True), {"resumed": True})
         self.updates = UpdateChecker(settings=self.settings.all())
-
         self.alerts = AlertWatcher(self.bus, self.settings.all)
         threading.Thread(target=self.alerts.run, args=(self._stop,), name="alerts", daemon=True).start()
         self.ready.set()
         threading.Thread(target=self._refresh_loop, name="refresh", daemon=True).start()
 
-    def _start_network_services(self) -> None:
-        integration.start_network(self)
-
-    def _stop_network_services(self) -> None:
-        integration.stop_network(self)
-
     def stop(self, keep_worker: bool = True) -> None:
         self._stop.set()
-        integration.stop_network(self, keep_worker=keep_worker)
+        self.session.stop(keep_worker=keep_worker)
+        self.owner.close()
         self.history.close()
 
     def on_shutdown(self, cb: Callable[[bool], None]) -> None:
@@ -140,152 +163,131 @@ class Agent:
         if self._shutdown_cb:
             self._shutdown_cb(keep_worker)
 
-    # --- status ---------------------------------------------------------------------------------------
-    def status(self) -> Status:
-        with self._lock:
-            return self._status
-
-    def _merge(self, **fields: Any) -> None:
-        with self._lock:
-            cur = self._status
-            changes = {k: v for k, v in fields.items() if getattr(cur, k) != v}
-            if not changes:
-                return
-            new = cur.evolve(**changes)
-            problem = self.key_problem
-            if problem is not None:
-                new = new.evolve(state=WorkerState.ERROR, message=f"Worker key: {problem.message}", fix=problem.fix)
-            elif not self.custody.has_key():
-                new = new.evolve(state=WorkerState.SETUP_NEEDED, message="Finish setup to start earning",
-                                 fix="open the onboarding window")
-            self._status = new
-        self.bus.publish("status", new.to_dict())
-
-    def active_address(self) -> str | None:
-        """The active key's address; a damaged key puts the agent in ERROR (it keeps running so the user can fix it)."""
-        from tray_agent.common.errors import KeyCustodyError
-
-        try:
-            addr = self.custody.address()
-        except KeyCustodyError as e:
-            if self.key_problem is None:
-                log.error("worker key problem: %s", e)
-            self.key_problem = e
-            return None
-        self.key_problem = None
-        return addr
-
-    def on_runtime_update(self, fields: dict[str, Any]) -> None:
-        """Callback of the supervisor: merge its fields (state, container, health, keep-awake…)."""
-        alerts = fields.pop("alerts", None)
-        if alerts is not None:
-            fields["alerts"] = self._combine_alerts(runtime=tuple(alerts))
-        if "extra" in fields:  # merge, do not replace: other parts keep their keys (drift, update)
-            fields["extra"] = {**self.status().extra, **fields["extra"]}
-        self._merge(**fields)
-
-    def _combine_alerts(self, runtime: tuple | None = None, chain: tuple | None = None) -> tuple[Alert, ...]:
-        if runtime is not None:
-            self._runtime_alerts = tuple(runtime)
-        if chain is not None:
-            self._chain_alerts = tuple(chain)
-        seen: list[Alert] = []
-        for a in (*self._runtime_alerts, *self._chain_alerts):
-            a = Alert(a)
-            if a not in seen:
-                seen.append(a)
-        return tuple(seen)
-
     def _refresh_loop(self) -> None:
-        last_sample = last_earnings = 0.0
+        last = {"earnings": 0.0, "sample": 0.0, "stuck": 0.0}
+
+        def due(name: str, every: float) -> bool:
+            if time.time() - last[name] > every:
+                last[name] = time.time()
+                return True
+            return False
+
         while not self._stop.is_set():
+            s = self.session
             try:
-                integration.check_updates(self)
-                integration.refresh_chain(self)
-                if time.time() - last_earnings > 15:
-                    integration.refresh_earnings(self)
-                    last_earnings = time.time()
-                if time.time() - last_sample > 60:
-                    integration.record_samples(self)
-                    last_sample = time.time()
-                    from tray_agent.common.memory import trim
+                self.check_updates()
+                if s.sync is not None:
+                    s.sync.refresh()
+                    if due("earnings", EARNINGS_EVERY_S):
+                        s.sync.refresh_earnings()
+                    if due("stuck", STUCK_EVERY_S) and self.owner.facts.chain and self.owner.facts.chain.registered:
+                        s.sync.stuck_jobs()
+                    if due("sample", SAMPLE_EVERY_S):
+                        s.sync.record_samples()
+                        from tray_agent.common.memory import trim
 
-                    trim()
+                        trim()
             except AgentError as e:
-                from .chain.errors import ChainError
-
                 log.warning("status refresh failed: %s", e)
-                if isinstance(e, ChainError):
-                    self._merge(alerts=self._combine_alerts(chain=(Alert.RPC_DOWN,)))
             except Exception:
                 log.exception("status refresh crashed")
             self._stop.wait(self.refresh_s if not self.network.simulated else 5.0)
 
-    # --- keys ------------------------------------------------------------------------------------
+    def check_updates(self) -> None:
+        """Once a day: a newer app release and a newer worker image digest; both become notices only."""
+        sup = self.runtime
+        if sup is not None and not self.network.simulated and time.time() - self._image_checked > IMAGE_CHECK_S:
+            self._image_checked = time.time()
+            threading.Thread(target=self._check_image, args=(sup,), name="image-check", daemon=True).start()
+        up = self.updates
+        if up is None or not up.enabled or not up.due():
+            return
+        notice = up.check()
+        if notice is not None:
+            self.owner.report(update=notice.to_dict())
+            self.bus.publish("notify", {"kind": "update_available", "title": "Update available",
+                                        "message": notice.message, "level": "info"})
+
+    def _check_image(self, sup) -> None:
+        try:
+            newer = sup.check_image_update()
+        except Exception as e:  # registry unreachable: try again tomorrow
+            log.info("worker image check failed: %s", e)
+            return
+        if newer:
+            self.bus.publish("notify", {"kind": "image_update", "title": "Worker update available",
+                                        "message": "A newer worker image is published. Update it from the dashboard.",
+                                        "level": "info"})
+
+    # --- status and keys ----------------------------------------------------------------------------------
+    def status(self) -> Status:
+        return self.owner.status()
+
+    def active_address(self) -> str | None:
+        return self.session.active_address()
+
+    def require_key(self) -> str:
+        addr = self.custody.address()
+        if not addr:
+            raise NotFoundError(f"no worker key on {self.network.name}", fix="finish onboarding first")
+        return addr
+
     def create_key(self, password: str | None) -> str:
         address = self.custody.generate(password)
-        self._merge(address=address)
+        self.owner.report(wait=True, address=address)
         return address
-
-    def _still_staked(self, address: str) -> bool:
-        return integration.still_staked(self, address)
 
     def keys_view(self) -> dict:
         active = self.active_address()
         return {"active": {"address": active, "network": self.network.name} if active else None,
                 "archive": [k.to_dict() for k in self.custody.list_archive()]}
 
-    # --- funding -----------------------------------------------------------------------------------
+    # --- funding --------------------------------------------------------------------------------------------
     def is_funded(self, refresh: bool = False) -> bool:
-        if refresh:
-            integration.refresh_chain(self)
-        snap = self._snapshot
-        if snap is None or snap.address.lower() != (self.active_address() or "").lower():
-            return False
-        return snap.balance_wei >= funding_threshold_wei(snap.min_stake_wei, self.network)
+        if refresh and self.session.sync is not None:
+            self.session.sync.refresh()
+        snap = self.session.sync.snapshot if self.session.sync else None
+        return funding.is_funded(self.network, self.active_address() or "", snap)
 
     def funding_view(self) -> dict:
-        return integration.funding_view(self)
+        snap = self.session.sync.snapshot if self.session.sync else None
+        wallet = self.devnet.user_wallet[0] if self.devnet is not None else None
+        return funding.funding_view(self.network, self.active_address() or "", snap, wallet)
 
-    # --- models -----------------------------------------------------------------------------------
+    # --- models ---------------------------------------------------------------------------------------------
+    def _models(self):
+        self.wait_ready()
+        if self.session.models is None:
+            raise AgentError("the agent is still starting", fix="try again in a few seconds", code="starting")
+        return self.session.models
+
     def validate_models(self, models: Any) -> list[str]:
-        if not isinstance(models, list) or not models or not all(isinstance(m, str) for m in models):
-            raise ValidationError("models must be a non-empty list of model names",
-                                  fix='e.g. ["llama3-8b"]', field="models")
-        if len(models) > 16:
-            raise ValidationError("too many models (at most 16)", fix="serve fewer models", field="models")
-        allowed = integration.allowed_models(self)
-        out: list[str] = []
-        for m in models:
-            if m not in allowed:
-                shown = m if len(m) <= 64 and m.isprintable() else repr(m[:64])
-                raise ValidationError(f"model {shown} is not offered on {self.network.name}",
-                                      fix=f"choose from: {', '.join(sorted(allowed))}", field="models")
-            if m not in out:
-                out.append(m)
-        return out
+        check_model_list(models)
+        return self._models().validate(models)
 
     def hardware_report(self) -> dict:
         self.onboarding.mark_hardware_checked()
-        return integration.hardware_report(self)
+        return self._models().hardware().to_dict()
 
     def models_view(self) -> dict:
-        return integration.models_view(self)
+        return self._models().view(set(self.status().served_models))
 
     def models_fit(self, models: Any) -> dict:
-        return integration.models_fit(self, self.validate_models(models))
+        names = self.validate_models(models)
+        return self._models().fit(names)
 
     def prepare_models(self, models: list[str], progress) -> None:
-        integration.prepare_models(self, models, progress)
+        self._models().prepare(models, progress)
 
     def register_worker(self, models: list[str], progress) -> None:
-        integration.register(self, models, progress)
+        self.session.money.register(models, progress)
 
     def set_served_models_local(self, models: list[str]) -> None:
-        integration.set_local_models(self, models)
+        self.session.worker.set_local_models(models)
 
     def resume_worker(self) -> None:
-        integration.resume_worker(self)
+        if self.runtime is not None:
+            self.runtime.resume()
 
     def wait_online(self, progress, timeout: float) -> bool:
         deadline = time.time() + timeout
@@ -297,41 +299,60 @@ class Agent:
             time.sleep(1.0)
         return False
 
-    # --- views for the dashboard ---------------------------------------------------------------------
+    # --- views for the dashboard ----------------------------------------------------------------------------
+    def _sync(self):
+        self.wait_ready()
+        if self.session.sync is None:
+            raise AgentError("the agent is still starting", fix="try again in a few seconds", code="starting")
+        return self.session.sync
+
     def earnings_view(self) -> dict:
-        return integration.earnings_view(self)
+        return self._sync().earnings_view()
 
     def jobs_view(self) -> dict:
-        return integration.jobs_view(self)
+        return self._sync().jobs_view()
 
     def stuck_view(self) -> dict:
-        return integration.stuck_view(self)
+        return self._sync().stuck_view()
 
     def withdraw_preview(self, to: str, amount: str) -> dict:
         try:
-            return {"ok": True, **integration.withdraw_preview(self, to, amount)}
+            return {"ok": True, **self.session.money.withdraw_preview(to, amount)}
         except AgentError as e:
             return {"ok": False, "error": e.to_dict()}
 
     def update_settings(self, changes: dict) -> dict:
         if "network" in changes:
-            raise ValidationError("switch networks with the switch_network operation", fix="POST /api/ops/switch_network",
-                                  field="network")
-        if "rpc_override" in changes:
-            integration.check_rpc_override(self, changes["rpc_override"])
-        new = self.settings.update(changes)
-        integration.apply_settings(self, changes)
+            raise ValidationError("switch networks with the switch_network operation",
+                                  fix="POST /api/ops/switch_network", field="network")
+        valid = self.settings.validate(changes)  # the one schema check; nothing is written unless all pass
+        if "rpc_override" in valid:
+            probe_rpc_overrides({k: v for k, v in valid["rpc_override"].items() if k in changes["rpc_override"]},
+                                load_networks(self.paths.networks_override), self.network)
+        new = self.settings.write(valid)
+        self._apply_settings(valid)
         return new
 
-    # --- operations ---------------------------------------------------------------------------------
+    def _apply_settings(self, changes: dict) -> None:
+        if "manual_vram_bytes" in changes and self.session.models is not None:
+            self.session.models.forget_hardware()  # the fit and the hardware verdict use the number entered
+        if "release_feed" in changes:
+            from .updates import UpdateChecker
+
+            self.updates = UpdateChecker(settings=self.settings.all())
+            threading.Thread(target=self.check_updates, daemon=True, name="update-check").start()
+        if "autostart" in changes:
+            apply_autostart(bool(changes["autostart"]), self.paths.profile)
+        if "keep_awake" in changes and self.runtime is not None:
+            ka = self.runtime.keep_awake
+            ka.enabled = bool(changes["keep_awake"])
+            if not ka.enabled:
+                ka.release()
+            self.runtime.wake()
+
+    # --- operations -------------------------------------------------------------------------------------------
     def start_operation(self, kind: str, body: dict):
         operations.check_kind(kind)
         self.wait_ready()
         fn, safe = operations.build(self, kind, body)
-        return self.runner.submit(kind, fn, body, safe_params=safe, exclusive=kind not in operations.SIDE_OPS)
-
-    def require_key(self) -> str:
-        addr = self.custody.address()
-        if not addr:
-            raise NotFoundError(f"no worker key on {self.network.name}", fix="finish onboarding first")
-        return addr
+        return self.runner.submit(kind, fn, body, safe_params=safe, exclusive=kind not in SIDE_OPS)

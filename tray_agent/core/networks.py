@@ -11,7 +11,6 @@ from typing import Any
 
 from tray_agent.common.errors import ConfigError, ValidationError
 
-NETWORK_NAMES = ("testnet", "mainnet", "devnet")
 DEFAULT_NETWORK = "testnet"
 
 
@@ -101,6 +100,9 @@ def _coerce(source: str, net: str, key: str, value: Any) -> Any:
 def _shipped() -> dict:
     text = resources.files("tray_agent.core").joinpath("data/networks.json").read_text()
     return json.loads(text)
+
+
+NETWORK_NAMES: tuple[str, ...] = tuple(k for k in _shipped() if not k.startswith("_"))  # the shipped file decides
 
 
 def load_networks(override_file: Path | None = None) -> dict[str, Network]:

@@ -41,7 +41,18 @@ class Onboarding:
 
     @property
     def done(self) -> bool:
-        return bool(self.store.get("done", {}).get(self.net))
+        """Derived from facts, like every other surface: a key, a served model set, and registration on chain
+        (or the recorded finish of this network's onboarding while the chain is not read yet)."""
+        a = self.agent
+        if not a.custody.has_key() or not a.session.worker.local_models():
+            return False
+        return a.status().registered or bool(self.store.get("done", {}).get(self.net))
+
+    def forget_done(self) -> None:
+        """After Deregister: this network's onboarding starts again from the models step."""
+        done = self.store.get("done", {})
+        done.pop(self.net, None)
+        self.store.update(done=done)
 
     def chosen_models(self) -> list[str]:
         return list(self.store.get("models", {}).get(self.net, []))
@@ -91,8 +102,12 @@ class Onboarding:
         if not isinstance(network, str):
             raise ValidationError("network must be a string", fix="choose testnet, mainnet or devnet", field="network")
         validate_network_name(network)
-        if network != self.net:
-            self.agent.switch_network(network)
+        if network != self.net:  # through the serial runner, like every state change
+            op = self.agent.start_operation("switch_network", {"network": network})
+            op.done.wait()
+            if op.error:
+                raise AgentError(op.error.get("message", "switching networks failed"), fix=op.error.get("fix", ""),
+                                 code=op.error.get("code", "switch_failed"))
         self.store.update(network_confirmed=True)
         return self.view()
 

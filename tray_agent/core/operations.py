@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from tray_agent.common.errors import ValidationError
+from tray_agent.common.errors import AgentError, ValidationError
 from tray_agent.common.ops import MONEY_OPS
 
-from . import integration as ig
+from . import keys_ops, model_ops
 from .chain.ops import parse_lcai
 from .networks import validate_network_name
 
@@ -42,19 +42,33 @@ def _str(body: dict, key: str) -> str:
     return v.strip()
 
 
-# operations that take no input beyond confirmation: kind -> integration function (agent, progress)
-PLAIN_OPS = {
-    "start": ig.op_start, "stop": ig.op_stop, "restart": ig.op_restart, "settle": ig.op_settle,
-    "reinstate": ig.op_reinstate, "free_memory": ig.op_free_memory, "remove_worker": ig.op_remove_worker,
-    "update_image": ig.op_update_image, "devnet_fund": ig.op_devnet_fund,
-}
+def _plain(agent: Agent) -> dict[str, Callable[[Progress], Any]]:
+    """Operations that take no input beyond confirmation: kind -> work function."""
+    s = agent.session
+    w = s.worker
+    return {
+        "start": w.op_start, "stop": w.op_stop, "restart": w.op_restart, "settle": s.money.settle,
+        "reinstate": s.money.reinstate, "free_memory": w.op_free_memory, "update_image": w.op_update_image,
+        "remove_worker": lambda p: keys_ops.remove_worker(w, s.custody, agent.owner, p),
+        "replace_key": lambda p: keys_ops.replace_key(w, s.custody, agent.owner, s.sync, p),
+        "devnet_fund": lambda p: _devnet_fund(agent, p),
+    }
+
+
+PLAIN_KINDS = {"start", "stop", "restart", "settle", "reinstate", "free_memory", "update_image", "remove_worker",
+               "replace_key", "devnet_fund"}
 INPUT_OPS = {"withdraw", "deregister", "clear_stuck", "set_models", "speedtest", "recover", "top_up", "switch_network"}
-KINDS = set(PLAIN_OPS) | INPUT_OPS
+KINDS = PLAIN_KINDS | INPUT_OPS
 
 
 def check_kind(kind: str) -> None:
     if kind not in KINDS:
         raise ValidationError(f"unknown operation {kind[:40]!r}", fix=f"use one of: {', '.join(sorted(KINDS))}", field="kind")
+
+
+def _devnet_fund(agent: Agent, progress):
+    view = agent.funding_view()
+    return agent.session.money.devnet_fund(agent.devnet, int(view["missing_wei"]), view["missing_lcai"], progress)
 
 
 def build(agent: Agent, kind: str, body: dict[str, Any]) -> tuple[Callable[[Progress], Any], dict]:
@@ -64,35 +78,44 @@ def build(agent: Agent, kind: str, body: dict[str, Any]) -> tuple[Callable[[Prog
     check_kind(kind)
     _need_confirm(kind, body)
     safe = {k: v for k, v in body.items() if k in ("to", "amount", "models", "allow_slash", "force", "id", "network")}
-
-    if kind in PLAIN_OPS:
-        fn = PLAIN_OPS[kind]
-        return (lambda p: fn(agent, p)), safe
+    s = agent.session
+    if s.money is None:
+        raise AgentError("the agent is still starting", fix="try again in a few seconds", code="starting")
+    if kind in PLAIN_KINDS:
+        return _plain(agent)[kind], safe
     if kind == "withdraw":
         to, amount, force = _str(body, "to"), _str(body, "amount"), _bool(body, "force")
-        ig.withdraw_preview(agent, to, amount, force=force)  # validates now: bad input never queues an op
-        return (lambda p: ig.op_withdraw(agent, to, amount, force, p)), safe
+        s.money.withdraw_preview(to, amount, force=force)  # validates now: bad input never queues an op
+        return (lambda p: s.money.withdraw(to, amount, force, p)), safe
     if kind == "deregister":
         agent.require_key()
-        return (lambda p: ig.op_deregister(agent, p)), safe
+        exit_flow = s.exit
+        return (lambda p: exit_flow.run(p)), safe
     if kind == "clear_stuck":
         allow = _bool(body, "allow_slash")
-        return (lambda p: ig.op_clear_stuck(agent, allow, p)), safe
+        return (lambda p: s.money.clear_stuck(allow, p)), safe
     if kind == "set_models":
         models = agent.validate_models(body.get("models"))
-        return (lambda p: ig.op_set_models(agent, models, p)), safe
+        return (lambda p: model_ops.set_models(s.models, s.money, s.worker, models, agent.wait_online,
+                                                agent.online_wait_s, p)), safe
     if kind == "speedtest":
         models = body.get("models") or []
         models = agent.validate_models(models) if models else []
-        return (lambda p: ig.op_speedtest(agent, models, p)), safe
+        return (lambda p: s.models.speedtest(models, p)), safe
     if kind == "recover":
         entry = _str(body, "id")
         if entry not in {k.id for k in agent.custody.list_archive(check_staked=False)}:
             raise ValidationError(f"no archived key {entry[:60]!r}", fix="pick one from the Recover list", field="id")
-        return (lambda p: ig.op_recover(agent, entry, p)), safe
+        return (lambda p: keys_ops.recover(s.worker, s.custody, agent.owner, s.sync, entry, p)), safe
     if kind == "top_up":
         amount = _str(body, "amount")
         parse_lcai(amount)  # validate now
-        return (lambda p: ig.op_top_up(agent, amount, p)), safe
+        return (lambda p: s.money.top_up(amount, p)), safe
     net = validate_network_name(_str(body, "network"))  # switch_network
-    return (lambda p: ig.op_switch_network(agent, net, p)), safe
+    return (lambda p: _switch(agent, net, p)), safe
+
+
+def _switch(agent: Agent, network: str, progress) -> dict:
+    progress(f"switching to {network}", None)
+    agent.switch_network(network, progress)
+    return {"network": network}

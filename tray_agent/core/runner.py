@@ -41,12 +41,18 @@ class Operation:
 
 
 class OperationRunner:
-    """Runs submitted operations one at a time on a worker thread; a second submit while busy → BusyError."""
+    """Runs submitted operations one at a time on a worker thread.
 
-    def __init__(self, bus: EventBus, history: History, network: Callable[[], str]):
+    A second exclusive operation while one runs is refused (BusyError → HTTP 409, CLI exit 4), not queued: a
+    queued money action would run later against balances the user no longer sees. ``on_change`` receives the
+    running exclusive operation's kind ("" when none), so the Status shows and blocks on it."""
+
+    def __init__(self, bus: EventBus, history: History, network: Callable[[], str],
+                 on_change: Callable[[str], None] = lambda kind: None):
         self.bus = bus
         self.history = history
         self._network = network
+        self._on_change = on_change
         self._lock = threading.Lock()
         self._current: Operation | None = None
         self._ops: dict[str, Operation] = {}
@@ -71,14 +77,11 @@ class OperationRunner:
             if exclusive:
                 self._current = op
             self._ops[op.op_id] = op
+        if exclusive:
+            self._on_change(kind)
         self.history.op_started(op.op_id, kind, self._network(), op.params)
         t = threading.Thread(target=self._run, args=(op, fn), name=f"op-{kind}", daemon=True)
         t.start()
-        return op
-
-    def run_sync(self, kind: str, fn: OpFn, params: dict | None = None) -> Operation:
-        op = self.submit(kind, fn, params)
-        op.done.wait()
         return op
 
     def get(self, op_id: str) -> dict | None:
@@ -121,6 +124,8 @@ class OperationRunner:
             op.state = "failed"
         op.finished = time.time()
         self.history.op_finished(op.op_id, op.state, op.result, op.error)
+        if self._current is op:
+            self._on_change("")
         self.bus.publish("result", {"op_id": op.op_id, "kind": op.kind, "ok": op.state == "done",
                                     "result": op.result, "error": op.error})
         op.done.set()

@@ -8,7 +8,7 @@ from urllib.parse import urlparse
 
 from tray_agent.common.errors import ValidationError
 
-from .networks import DEFAULT_NETWORK, validate_network_name
+from .networks import DEFAULT_NETWORK, NETWORK_NAMES, validate_network_name
 from .store import JsonStore
 
 DEFAULTS: dict[str, Any] = {
@@ -45,7 +45,7 @@ def validate_url(value: object, field: str, *, allow_empty: bool = True) -> str:
 
 def _bad_net(net: object) -> None:
     raise ValidationError(f"rpc_override names an unknown network {str(net)[:40]!r}",
-                          fix="use testnet, mainnet or devnet as the key", field="rpc_override")
+                          fix=f"use one of {', '.join(NETWORK_NAMES)} as the key", field="rpc_override")
 
 
 class Settings:
@@ -72,7 +72,7 @@ class Settings:
                     raise ValidationError("rpc_override must map a network to a URL", fix='e.g. {"testnet": "https://..."}', field=key)
                 current = dict(self.store.get("rpc_override") or {})
                 for net, url in value.items():
-                    if net not in ("testnet", "mainnet", "devnet"):
+                    if net not in NETWORK_NAMES:
                         _bad_net(net)
                     current[net] = validate_url(url, "rpc_override")
                 out[key] = {k: v for k, v in current.items() if v}
@@ -96,4 +96,8 @@ class Settings:
         return out
 
     def update(self, changes: dict[str, Any]) -> dict[str, Any]:
-        return self.store.update(**self.validate(changes))
+        return self.write(self.validate(changes))
+
+    def write(self, valid: dict[str, Any]) -> dict[str, Any]:
+        """Store changes that ``validate`` returned (no second check)."""
+        return self.store.update(**valid)

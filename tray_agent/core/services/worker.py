@@ -1,0 +1,218 @@
+"""The worker on this machine: its local config (served models, metrics port), its container spec and the
+supervisor that keeps it online. Reports what it sees to the state owner; never decides the Status itself."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
+
+from tray_agent.common.errors import AgentError
+from tray_agent.common.paths import Paths
+
+from ..keys import KeyCustody
+from ..networks import Network
+from ..settings import Settings
+from ..state_owner import StateOwner
+from ..store import JsonStore
+
+log = logging.getLogger(__name__)
+SUPERVISOR_TICK_S = 10.0  # Docker events wake the supervisor at once on a crash; the tick is a safety net
+
+
+class WorkerService:
+    """One per network session: ``worker.json`` of the network, the spec, the supervisor and Ollama."""
+
+    def __init__(self, paths: Paths, network: Network, settings: Settings, custody: KeyCustody,
+                 owner: StateOwner, address: Callable[[], str | None], *, manage: bool = True):
+        self.paths = paths
+        self.network = network
+        self.settings = settings
+        self.custody = custody
+        self.owner = owner
+        self.address = address
+        self.manage = manage
+        self.store = JsonStore(paths.network_dir(network.name) / "worker.json", {"models": [], "metrics_port": 0})
+        self.runtime = None   # runtime.supervisor.Supervisor while managed
+        self.ollama = None    # runtime.ollama.OllamaManager (None on devnet without a configured Ollama)
+        self._gpu: bool | None = None
+
+    # --- local config -----------------------------------------------------------------------------------
+    def local_models(self) -> list[str]:
+        return list(self.store.get("models") or [])
+
+    def set_local_models(self, models: list[str]) -> None:
+        """The container's SUPPORTED_MODELS (a change recreates it through the supervisor's config hash)."""
+        self.store.update(models=list(models))
+        self.wake()
+
+    def metrics_port(self) -> int:
+        """A loopback port for the worker's metrics, fixed per profile and network (host networking)."""
+        port = int(self.store.get("metrics_port") or 0)
+        if not port:
+            from ..devnet import free_port
+
+            port = 9101 if self.paths.profile == "default" and not self.network.simulated else free_port()
+            self.store.update(metrics_port=port)
+        return port
+
+    # --- the container --------------------------------------------------------------------------------------
+    def spec(self):
+        """The wanted container, or None while setup is not finished. A locked keychain is reported as a fact."""
+        from ..runtime.worker_container import WorkerSpec
+
+        models = self.local_models()
+        address = self.address()
+        if not models or not address:
+            return None
+        try:
+            password = self.custody.password()
+        except AgentError as e:
+            self.owner.report(secret_error=(e.message, e.fix))
+            return None
+        if self.owner.facts.secret_error is not None:
+            self.owner.report(secret_error=None)
+        extra_env = {"SIM_RELEASE": "false", "LCAI_DEVNET": "1"} if self.network.simulated else {}
+        return WorkerSpec.build(self.paths, self.network, models, password, metrics_port=self.metrics_port(),
+                                ollama_url=self.settings["ollama_url"] or None, extra_env=extra_env, gpu=self._has_gpu())
+
+    def docker_client(self):
+        return self.runtime._get_client(quiet=True) if self.runtime is not None else None
+
+    def _has_gpu(self) -> bool:
+        """NVIDIA container runtime present? Asked once (docker info), not on every supervisor tick."""
+        if self.network.simulated or self.runtime is None:
+            return False
+        if self._gpu is None:
+            from ..runtime.worker_container import nvidia_runtime
+
+            client = self.docker_client()
+            self._gpu = nvidia_runtime(client) if client is not None else None  # None: ask again next time
+        return bool(self._gpu)
+
+    # --- lifecycle --------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.ollama = self._ollama_manager()
+        if not self.manage:
+            return
+        from ..runtime.supervisor import Supervisor, SupervisorConfig
+
+        self.runtime = Supervisor(self.paths, self.spec, self._on_runtime, config=SupervisorConfig(
+            interval=SUPERVISOR_TICK_S), ollama=self.ollama)
+        self.runtime.start()
+
+    def stop(self, keep_worker: bool = True) -> None:
+        sup, self.runtime = self.runtime, None
+        if sup is None:
+            return
+        if not keep_worker:
+            try:
+                sup.pause("agent stopped with the worker")
+            except Exception as e:  # Docker gone: nothing to stop
+                log.warning("could not stop the worker: %s", e)
+        sup.stop()
+
+    def _on_runtime(self, fields: dict[str, Any]) -> None:
+        """The supervisor's report: merged into the runtime facts (extra merged key by key)."""
+        def change(f):
+            rt = {**f.runtime, **fields}
+            if "extra" in fields:
+                rt["extra"] = {**(f.runtime.get("extra") or {}), **fields["extra"]}
+            return f.with_(runtime=rt)
+
+        self.owner.apply(change)
+
+    def _ollama_manager(self):
+        url = self.settings["ollama_url"]
+        if self.network.simulated and not url:
+            return None  # devnet: the simulated worker answers without Ollama unless one is configured
+        from ..runtime.ollama import OllamaManager
+
+        return OllamaManager(url or "http://127.0.0.1:11434", docker_client=self.docker_client)
+
+    def wake(self) -> None:
+        if self.runtime is not None:
+            self.runtime.wake()
+
+    def supervisor(self):
+        """The running supervisor, or a clear error when this agent does not manage the worker container."""
+        if self.runtime is None:
+            raise AgentError("the worker container is not managed by this agent process",
+                             fix="run the agent with 'lcai-tray serve' (or the tray), which manages the worker",
+                             code="worker_unmanaged")
+        return self.runtime
+
+    def active_jobs(self) -> int:
+        """Jobs the worker runs now; unreadable metrics count as busy (never stop or unload then)."""
+        n = self.runtime.active_jobs() if self.runtime is not None else 0
+        return 1 if n is None else n
+
+    def hold(self, reason: str) -> AbstractContextManager[None]:
+        from contextlib import nullcontext
+
+        return self.runtime.hold(reason) if self.runtime is not None else nullcontext()
+
+    def writer_hooks(self) -> tuple[Callable[[], int], Callable[[], None], Callable[[], None]] | None:
+        """(active_jobs, pause, resume) for the one-writer gate, or None when no container is managed."""
+        if self.runtime is None:
+            return None
+        holder: dict[str, Any] = {}
+
+        def pause() -> None:
+            holder["cm"] = self.hold("sending a transaction from the worker key")
+            holder["cm"].__enter__()
+
+        def resume() -> None:
+            cm = holder.pop("cm", None)
+            if cm is not None:
+                cm.__exit__(None, None, None)
+
+        return (lambda: self.runtime.active_jobs() or 0 if self.runtime else 0), pause, resume
+
+    # --- user operations -------------------------------------------------------------------------------------
+    def op_start(self, progress) -> dict:
+        sup = self.supervisor()
+        if not self.local_models():
+            raise AgentError("setup is not finished", fix="finish onboarding first", code="setup_needed")
+        sup.resume()
+        progress("starting the worker", None)
+        return {"started": True}
+
+    def op_stop(self, progress) -> dict:
+        sup = self.supervisor()
+        progress("stopping the worker (it finishes running jobs first)", None)
+        sup.pause("stopped by user")
+        return {"stopped": True}
+
+    def op_restart(self, progress) -> dict:
+        sup = self.supervisor()
+        progress("restarting the worker", None)
+        sup.restart()
+        return {"restarted": True}
+
+    def op_update_image(self, progress) -> dict:
+        """Pull the newer worker image; the supervisor recreates the worker on it (after the drain grace)."""
+        sup = self.supervisor()
+
+        def on_progress(p):
+            progress(f"pulling the worker image: {p.done_bytes >> 20} of {p.total_bytes >> 20} MiB", p.fraction)
+
+        info = sup.update_image(on_progress)
+        return {"image": getattr(info, "ref", ""), "digest": getattr(info, "digest", "")}
+
+    def op_free_memory(self, progress) -> dict:
+        if self.ollama is None:
+            return {"unloaded": []}
+        if self.runtime is not None and not self.runtime.paused:
+            raise AgentError("the worker is running and needs its models in memory",
+                             fix="stop the worker first, then free memory", code="worker_running")
+        self.ollama.unload()
+        progress("models unloaded", 1.0)
+        return {"unloaded": True}
+
+    def remove_container(self, reason: str) -> None:
+        if self.runtime is not None:
+            self.runtime.pause(reason)
+            self.runtime.remove_container()
+        self.set_local_models([])
