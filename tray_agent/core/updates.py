@@ -43,6 +43,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from packaging.version import InvalidVersion, Version
+
 from .. import __version__
 
 log = logging.getLogger(__name__)
@@ -55,40 +57,21 @@ MAX_FEED_BYTES = 64 * 1024
 MAX_NOTES_CHARS = 2000
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
-_VERSION_RE = re.compile(
-    r"^v?(?P<release>\d+(?:\.\d+){0,3})"
-    r"(?:[-_.]?(?P<pre>a|alpha|b|beta|rc|c)[-_.]?(?P<pren>\d*))?"
-    r"(?:[-_.]?post[-_.]?(?P<post>\d*))?"
-    r"(?:[-_.]?dev[-_.]?(?P<dev>\d*))?$",
-    re.IGNORECASE,
-)
-_PRE_RANK = {"a": 0, "alpha": 0, "b": 1, "beta": 1, "rc": 2, "c": 2}
 
 
 class FeedError(ValueError):
     """The feed answered, but not with a usable release document."""
 
 
-def parse_version(text: str) -> tuple:
-    """A sortable key for a PEP 440 version (the subset releases use: 1.2.3, 1.2.3rc1, 1.2.3.post1, 1.2.dev0)."""
+def parse_version(text: str) -> Version:
+    """A PEP 440 version (packaging); ValueError for anything else, including over-long text."""
     text = (text or "").strip() if isinstance(text, str) else ""
-    m = _VERSION_RE.match(text)
-    if not m or len(text) > 64:
-        raise ValueError(f"not a version: {text!r}")
-    release = tuple(int(p) for p in m.group("release").split("."))
-    release = release + (0,) * (4 - len(release))
-    pre = m.group("pre")
-    dev = m.group("dev")
-    post = m.group("post")
-    if pre:
-        pre_key: tuple = (_PRE_RANK[pre.lower()], int(m.group("pren") or 0))
-    elif dev is not None and post is None:
-        pre_key = (-1, 0)  # 1.0.dev1 sorts before 1.0a1
-    else:
-        pre_key = (9, 0)  # final release
-    post_key = int(post or 0) if post is not None else -1
-    dev_key = int(dev or 0) if dev is not None else 1 << 30
-    return (release, pre_key, post_key, dev_key)
+    if len(text) > 64:
+        raise ValueError(f"not a version: {text[:64]!r}")
+    try:
+        return Version(text)
+    except InvalidVersion:
+        raise ValueError(f"not a version: {text!r}") from None
 
 
 def is_newer(candidate: str, current: str) -> bool:
