@@ -13,6 +13,7 @@ import psutil
 import pynvml
 import pytest
 
+from tray_agent.core import gpus
 from tray_agent.core import hardware as hw
 from tray_agent.core.hardware import GB, GPU, DiskInfo, GiB
 
@@ -135,8 +136,8 @@ def tools(monkeypatch):
         out = outputs.get(tuple(argv))
         return subprocess.CompletedProcess(argv, 0 if out is not None else 1, out or "", "")
 
-    monkeypatch.setattr(hw.shutil, "which", which)
-    monkeypatch.setattr(hw.subprocess, "run", run)
+    monkeypatch.setattr(gpus.shutil, "which", which)
+    monkeypatch.setattr(gpus.subprocess, "run", run)
     return SimpleNamespace(outputs=outputs, calls=calls)
 
 
