@@ -227,3 +227,13 @@ def test_a_crashing_blocking_check_blocks(chain, custody, tmp_path, monkeypatch)
     monkeypatch.setattr(pf, "check_rpc", lambda chain: 1 / 0)
     rep = _run(chain, custody, tmp_path)
     assert next(c for c in rep["checks"] if c["id"] == "rpc")["result"] == "block"
+
+
+def test_deregister_is_not_blocked_by_the_lost_ecdh_key_it_repairs(chain, custody, tmp_path):
+    _register(chain, custody)
+    custody.ecdh_path.unlink()
+    rep = _run(chain, custody, tmp_path)
+    assert next(c for c in rep["checks"] if c["id"] == "ecdh")["result"] == "block"
+    with pytest.raises(pf.PreflightBlocked):
+        pf.require_no_block(rep, "top_up")
+    pf.require_no_block(rep, "deregister")

@@ -58,9 +58,15 @@ def exit_code(report: dict) -> int:
     return {"ok": EXIT_OK, "block": EXIT_BLOCK, "warn": EXIT_WARN}[report["result"]]
 
 
-def require_no_block(report: dict) -> None:
-    """Raise PreflightBlocked naming every BLOCK (call before each stake-changing step)."""
-    blocks = [c for c in report["checks"] if c["result"] == "block"]
+# Blocks a step may ignore: a lost ECDH key is fixed *by* deregistering (toolkit §5.2), so it must not stop it.
+STEP_IGNORES: dict[str, frozenset[str]] = {"deregister": frozenset({"ecdh"})}
+
+
+def require_no_block(report: dict, step: str = "") -> None:
+    """Raise PreflightBlocked naming every BLOCK (call before each stake-changing step: register, top_up,
+    reinstate, deregister — ``step`` names it so a block that the step itself repairs is let through)."""
+    skip = STEP_IGNORES.get(step, frozenset())
+    blocks = [c for c in report["checks"] if c["result"] == "block" and c["id"] not in skip]
     if blocks:
         raise PreflightBlocked("preflight blocks this step: " + "; ".join(f"{c['title']}: {c['detail']}" for c in blocks),
                                fix=blocks[0]["fix"] or "run 'lcai-tray preflight' and fix what it reports")
