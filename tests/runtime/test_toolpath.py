@@ -119,3 +119,14 @@ def test_disk_guard(tmp_path):
         require_free(tmp_path, free + 10**15, "pulling llama3-8b")
     assert e.value.code == "disk_low" and "pulling llama3-8b" in e.value.message and e.value.fix
     assert os.path.exists(tmp_path)
+
+
+def test_docker_start_checks_free_disk_before_any_attempt(tmp_path):
+    from tray_agent.common.errors import DiskError
+
+    log = tmp_path / "docker-start.log"
+    with pytest.raises(DiskError) as e:
+        de.start_engine_logged(log, tmp_path, need_bytes=10**16, platform="linux",
+                               env={"DOCKER_HOST": f"unix://{tmp_path}/none.sock"}, installed=True)
+    assert e.value.code == "disk_low" and "starting Docker" in e.value.message
+    assert not log.exists()  # nothing was attempted

@@ -326,3 +326,15 @@ def start_engine(timeout: float = 90.0, runner: Runner = _run, platform: str | N
             if time.monotonic() >= deadline:
                 break
     return wait_for_engine(timeout=max(0.5, deadline - time.monotonic()), **connect_kw)
+
+
+def start_engine_logged(log_path: Path, disk_path: Path | None = None, need_bytes: int = 0,
+                        **kw) -> tuple[docker.DockerClient, Endpoint]:
+    """:func:`start_engine` for the agent: free disk checked first (lesson 7: a near-full disk bricks Docker
+    Desktop's backend; raises DiskError ``disk_low`` before any attempt) and every start attempt's output kept
+    in ``log_path`` (lesson 10)."""
+    if disk_path is not None:
+        from ..diskspace import require_free
+
+        require_free(disk_path, need_bytes, "starting Docker")
+    return start_engine(runner=logged_runner(log_path), **kw)
