@@ -15,6 +15,7 @@ from tray_agent.core.speedtest import run_speed_test
 FAST = LatencyProfile(prefill_tps=3000, decode_tps=80, load_s=3)  # 0.68 + 12.8 + 3 ≈ 16.5 s
 MEDIUM = LatencyProfile(prefill_tps=1000, decode_tps=14, load_s=5)  # 2.05 + 73.1 + 5 ≈ 80 s of 95 → tight
 SLOW = LatencyProfile(prefill_tps=200, decode_tps=6, load_s=20)  # 10.2 + 170.7 + 20 ≈ 201 s → over
+DEADLINE_S = 120.0  # what the replica's getCompletionTimeout() answers by default (no default in run_speed_test)
 
 
 def make_fake(factory, profiles: dict[str, LatencyProfile], installed=None) -> FakeOllama:
@@ -28,6 +29,7 @@ def make_fake(factory, profiles: dict[str, LatencyProfile], installed=None) -> F
 
 def run(fake: FakeOllama, models, active=lambda: 0, **kw) -> stt.SpeedTestResult:
     kw.setdefault("unload_settle_s", 0)
+    kw.setdefault("deadline_s", DEADLINE_S)
     return run_speed_test(fake.url, models, active_jobs=active, **kw)
 
 
@@ -154,7 +156,7 @@ def test_ollama_not_responding() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    r = run_speed_test(f"http://127.0.0.1:{port}", ["llama3-8b"], active_jobs=lambda: 0)
+    r = run_speed_test(f"http://127.0.0.1:{port}", ["llama3-8b"], active_jobs=lambda: 0, deadline_s=DEADLINE_S)
     assert r.verdict == "error" and "Ollama not responding" in r.message and r.models == []
 
 

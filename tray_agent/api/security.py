@@ -9,11 +9,28 @@ import time
 
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response
 
 COOKIE = "lcai_session"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 CODE_TTL_S = 60
+# Own origin only; no inline script, no eval (no 'unsafe-inline' / 'unsafe-eval' for scripts); no plugins, no
+# framing, no <base> hijack. Style *attributes* are still allowed: a few pages set style="…" (see STYLE_ATTR_NOTE);
+# drop "style-src-attr 'unsafe-inline'" once they use classes. Styles from other origins stay refused.
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "style-src-attr 'unsafe-inline'",
+    "img-src 'self' data:",
+    "connect-src 'self'",
+    "font-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+])
+STYLE_ATTR_NOTE = "fund.html, settings.html, withdraw.html style attributes; onboarding.js and picker.js el(…{style})"
 LOGIN_NEEDED_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign-in link needed</title>
 <meta name="viewport" content="width=device-width,initial-scale=1"></head>
 <body style="font-family:system-ui,sans-serif;max-width:40em;margin:3em auto;padding:0 1em;line-height:1.5">
@@ -52,6 +69,16 @@ class LoginCodes:
         return expiry is not None and expiry > time.time()
 
 
+def security_headers(response: Response) -> Response:
+    """Headers every answer carries: the CSP above, no caching, no sniffing, no referrer, no framing."""
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    return response
+
+
 class SecurityMiddleware(BaseHTTPMiddleware):
     def __init__(self, app, *, token: str, port_ref: list[int]):
         super().__init__(app)
@@ -70,6 +97,9 @@ class SecurityMiddleware(BaseHTTPMiddleware):
         return bool(cookie) and hmac.compare_digest(cookie, self.token)
 
     async def dispatch(self, request: Request, call_next):
+        return security_headers(await self._checked(request, call_next))
+
+    async def _checked(self, request: Request, call_next) -> Response:
         host = request.headers.get("host", "")
         if host not in self._allowed_hosts():
             return error(421, "bad_host", "this API only answers to 127.0.0.1 or localhost",
@@ -89,9 +119,4 @@ class SecurityMiddleware(BaseHTTPMiddleware):
                 and not request.headers.get("authorization"):
             # browsers always send Origin on cross-site POSTs; a cookie-only POST without one is refused
             return error(403, "bad_origin", "state-changing requests from a browser need an Origin header")
-        response = await call_next(request)
-        response.headers.setdefault("Cache-Control", "no-store")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        return response
+        return await call_next(request)

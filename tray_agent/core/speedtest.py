@@ -6,8 +6,9 @@ length. Prefill and decode rates come from Ollama's own counters (``prompt_eval_
 
     job = cold_load + prompt_tokens / prefill_tps + answer_tokens / decode_tps
 
-and compares max and p95 with the inference budget = job deadline − the worker's settle reserve (the worker keeps
-25 s to submit the result, toolkit.md §3). ``< 70 %`` comfortable, ``< 100 %`` tight, else over.
+and compares max and p95 with the inference budget = job deadline (the chain's completion timeout, passed as
+``deadline_s``; see ``core/deadline.py``) − the worker's settle reserve (25 s to submit the result, toolkit.md §3).
+``< 70 %`` comfortable, ``< 100 %`` tight, else over.
 
 Safety rule: a production model is never unloaded or reloaded while the worker has active jobs (or when that
 cannot be read): busy → test the already-loaded model as is (same ``num_ctx`` and ``keep_alive`` as the worker,
@@ -32,7 +33,6 @@ Verdict = Literal["comfortable", "tight", "over", "postponed", "error"]
 Mode = Literal["cold_start", "loaded"]
 Progress = Callable[[str, float], None]
 
-DEFAULT_DEADLINE_S = 120.0  # completion timeout (networks.md §5); pass the on-chain value
 SETTLE_RESERVE_S = 25.0  # DEADLINE_SETTLE_RESERVE: time the worker keeps to submit the result
 PROMPT_TOKENS = 2048  # worst-case prompt of the budget formula
 ANSWER_TOKENS = 1024  # OLLAMA_NUM_PREDICT default
@@ -206,8 +206,8 @@ def run_speed_test(
     models: Sequence[str],
     *,
     active_jobs: Callable[[], int],
+    deadline_s: float,
     progress: Progress | None = None,
-    deadline_s: float = DEFAULT_DEADLINE_S,
     settle_reserve_s: float = SETTLE_RESERVE_S,
     runs: int = 3,
     prompt_tokens: int = PROMPT_TOKENS,
@@ -221,7 +221,7 @@ def run_speed_test(
     unload_settle_s: float = 1.0,
     cancel: threading.Event | None = None,
 ) -> SpeedTestResult:
-    """Speed-test every model in ``models`` (the worker's SUPPORTED_MODELS) against ``ollama_url``.
+    """Speed-test every model in ``models`` (the worker's SUPPORTED_MODELS) against ``ollama_url`` by ``deadline_s``.
 
     ``active_jobs`` returns the worker's in-flight jobs (``worker_active_jobs`` metric); it is read before every
     unload. ``model_options``/``num_ctx`` must mirror the worker's MODEL_OPTIONS / OLLAMA_NUM_CTX so the test runs

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from eth_utils import to_checksum_address
 
+from tray_agent.common.errors import KeyMismatchError
+
 from .abi import Contract, DecodedLog
 from .client import ChainClient, to_int
 from .errors import CallReverted, ChainError, PendingTransaction, TxTimeout
@@ -18,6 +20,22 @@ if TYPE_CHECKING:
     from .writer import WriterGate
 
 GWEI = 10**9
+
+
+class SignerMismatch(KeyMismatchError):
+    """The key about to sign is not the worker's key the operation targets (lesson 19): nothing is signed."""
+
+    code = "key_mismatch"
+
+    def __init__(self, signer: str, target: str):
+        super().__init__(
+            f"refusing to sign: the key about to sign is {signer}, but this operation is for the worker {target}; "
+            "nothing was signed or sent",
+            fix="the keystore on disk does not belong to this worker: restore the worker's keystore from a backup "
+                "or 'keys recover', or import it again",
+        )
+        self.signer = signer
+        self.target = target
 
 
 @dataclass(frozen=True)
@@ -67,11 +85,14 @@ class TxSender:
     """Signs with a local key and sends. Worker-key senders carry the WriterGate and only send inside it."""
 
     def __init__(self, client: ChainClient, private_key: bytes, *, gate: WriterGate | None = None,
-                 receipt_timeout_s: float = 120.0, poll_s: float = 0.1, gas_margin: float = 1.25):
+                 receipt_timeout_s: float = 120.0, poll_s: float = 0.1, gas_margin: float = 1.25,
+                 expected_address: str | None = None):
         self.client = client
         from eth_account import Account  # ~25 MB: loaded on the first send, not while idle
 
         self._account = Account.from_key(private_key)
+        # The worker address the operations of this sender target; checked before every signature.
+        self.expected_address = to_checksum_address(expected_address) if expected_address else None
         self.gate = gate
         self.receipt_timeout_s = receipt_timeout_s
         self.poll_s = poll_s
@@ -84,6 +105,11 @@ class TxSender:
     @property
     def address(self) -> str:
         return self._account.address
+
+    def check_signer(self) -> None:
+        """Raise SignerMismatch unless the signing key belongs to ``expected_address`` (when one is set)."""
+        if self.expected_address is not None and self.expected_address != self.address:
+            raise SignerMismatch(self.address, self.expected_address)
 
     # ---- building blocks ----
     def fees(self) -> dict[str, int]:
@@ -134,6 +160,7 @@ class TxSender:
         """
         if self.gate is not None:
             self.gate.assert_held()
+        self.check_signer()
         chain_id = self.client.ensure_chain()  # before any signature
         if gas is None:
             est = self.estimate_gas(to, data, value)
@@ -162,6 +189,7 @@ class TxSender:
         return self.client.call(contract, fn, *args, sender=self.address, value=value)
 
     def _sign_and_send(self, tx: dict) -> str:
+        self.check_signer()  # the one place that signs: never with a key that is not the target worker's
         signed = self._account.sign_transaction(tx)
         self._sent[tx["nonce"]] = tx
         raw = "0x" + bytes(signed.raw_transaction).hex()

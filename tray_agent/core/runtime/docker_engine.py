@@ -25,6 +25,8 @@ import docker
 
 from tray_agent.common.errors import AgentError
 
+from .toolpath import find_tool, tool_env
+
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 10.0
@@ -150,7 +152,7 @@ def candidate_endpoints(env: Mapping[str, str] | None = None, home: Path | None 
 
 def docker_installed(home: Path | None = None) -> bool:
     """Docker CLI, daemon, Desktop app or Colima present on this machine."""
-    if any(shutil.which(b) for b in ("docker", "dockerd", "colima", "podman")):
+    if any(find_tool(b) for b in ("docker", "dockerd", "colima", "podman")):
         return True
     apps = [Path("/Applications/Docker.app"), _home(home) / "Applications/Docker.app",
             Path(os.environ.get("ProgramFiles", r"C:\Program Files")) / "Docker" / "Docker" / "Docker Desktop.exe"]
@@ -254,12 +256,33 @@ def wait_for_engine(timeout: float = 60.0, interval: float = 1.0, **kw) -> tuple
 Runner = Callable[[Sequence[str]], int]
 
 
-def _run(cmd: Sequence[str]) -> int:
+def _run(cmd: Sequence[str], log_path: Path | None = None) -> int:
+    """Run one start command with the extended PATH (GUI apps lack Homebrew/Docker Desktop folders).
+
+    With ``log_path`` its output is appended there (lesson 10: keep the start attempt for diagnosis)."""
+    out = None
     try:
-        return subprocess.run(list(cmd), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, timeout=60, check=False).returncode
-    except (OSError, subprocess.TimeoutExpired):
-        return 127
+        if log_path is not None:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            out = open(log_path, "ab")  # noqa: SIM115 - closed below
+            out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} $ {' '.join(cmd)}\n".encode())
+            out.flush()
+        sink = out if out is not None else subprocess.DEVNULL
+        rc = subprocess.run(list(cmd), stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT if out else sink,
+                            timeout=60, check=False, env=tool_env()).returncode
+    except (OSError, subprocess.TimeoutExpired) as e:
+        rc = 127
+        if out is not None:
+            out.write(f"failed to run: {type(e).__name__}: {e}\n".encode())
+    if out is not None:
+        out.write(f"=== exit code {rc}\n".encode())
+        out.close()
+    return rc
+
+
+def logged_runner(log_path: Path) -> Runner:
+    """A start-command runner that keeps each attempt's output in ``log_path`` (e.g. <logs>/docker-start.log)."""
+    return lambda cmd: _run(cmd, Path(log_path))
 
 
 def start_commands(platform: str | None = None, home: Path | None = None) -> list[list[str]]:
@@ -267,9 +290,9 @@ def start_commands(platform: str | None = None, home: Path | None = None) -> lis
     platform = platform or sys.platform
     h = _home(home)
     cmds: list[list[str]] = []
-    if shutil.which("colima") and (h / ".colima").exists():
+    if find_tool("colima") and (h / ".colima").exists():
         cmds.append(["colima", "start"])
-    if shutil.which("docker"):
+    if find_tool("docker"):
         cmds.append(["docker", "desktop", "start"])  # Docker Desktop >= 4.37, all OSes
     if platform == "darwin":
         cmds.append(["open", "-a", "Docker"])
@@ -303,3 +326,15 @@ def start_engine(timeout: float = 90.0, runner: Runner = _run, platform: str | N
             if time.monotonic() >= deadline:
                 break
     return wait_for_engine(timeout=max(0.5, deadline - time.monotonic()), **connect_kw)
+
+
+def start_engine_logged(log_path: Path, disk_path: Path | None = None, need_bytes: int = 0,
+                        **kw) -> tuple[docker.DockerClient, Endpoint]:
+    """:func:`start_engine` for the agent: free disk checked first (lesson 7: a near-full disk bricks Docker
+    Desktop's backend; raises DiskError ``disk_low`` before any attempt) and every start attempt's output kept
+    in ``log_path`` (lesson 10)."""
+    if disk_path is not None:
+        from ..diskspace import require_free
+
+        require_free(disk_path, need_bytes, "starting Docker")
+    return start_engine(runner=logged_runner(log_path), **kw)

@@ -18,11 +18,14 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlparse
 
 import ollama
 
 from tray_agent.common.errors import AgentError
+
+from .toolpath import find_tool, tool_env
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +81,8 @@ class OllamaManager:
 
     def __init__(self, url: str = DEFAULT_URL, *, allow_host_start: bool = True, docker_client=None,
                  container_name: str = CONTAINER_NAME, volume: str = VOLUME, image: str = IMAGE,
-                 timeout: float = 30.0, serve_cmd: tuple[str, ...] = ("ollama", "serve")):
+                 timeout: float = 30.0, serve_cmd: tuple[str, ...] = ("ollama", "serve"),
+                 serve_log: Path | None = None):
         self.url = url.rstrip("/")
         self.allow_host_start = allow_host_start
         self.docker_client = docker_client  # a DockerClient or a callable returning one (managed container)
@@ -87,6 +91,7 @@ class OllamaManager:
         self.image = image
         self.timeout = timeout
         self.serve_cmd = serve_cmd
+        self.serve_log = serve_log  # output of a host `ollama serve` we start (lesson 10), e.g. <logs>/ollama-serve.log
         self.mode = ""
         self._serve_proc: subprocess.Popen | None = None
 
@@ -108,7 +113,7 @@ class OllamaManager:
             return True
         if not start:
             return False
-        if self.allow_host_start and (shutil.which(self.serve_cmd[0]) or os.path.isfile(self.serve_cmd[0])):
+        if self.allow_host_start and self._serve_exe():
             self._start_host()
             self.mode = "host"
         elif self.docker_client is not None:
@@ -124,19 +129,38 @@ class OllamaManager:
             time.sleep(0.3)
         return False
 
+    def _serve_exe(self) -> str | None:
+        """The ollama binary: an explicit path, else a PATH lookup that includes Homebrew and Ollama.app (macOS)."""
+        exe = self.serve_cmd[0]
+        if os.path.isfile(exe):
+            return exe
+        return shutil.which(exe) or find_tool(exe)
+
     def _start_host(self) -> None:
         if self._serve_proc is not None and self._serve_proc.poll() is None:
             return
         u = urlparse(self.url)
-        env = dict(os.environ, OLLAMA_HOST=f"{u.hostname}:{u.port or 11434}", OLLAMA_KEEP_ALIVE="-1")
-        kw: dict = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL,
+        env = dict(tool_env(), OLLAMA_HOST=f"{u.hostname}:{u.port or 11434}", OLLAMA_KEEP_ALIVE="-1")
+        out = None
+        if self.serve_log is not None:  # keep `ollama serve` output for diagnosis (lesson 10)
+            self.serve_log.parent.mkdir(parents=True, exist_ok=True)
+            out = open(self.serve_log, "ab")  # noqa: SIM115 - the child holds its own copy
+            out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {' '.join(self.serve_cmd)}\n".encode())
+            out.flush()
+        sink = out if out is not None else subprocess.DEVNULL
+        kw: dict = {"stdin": subprocess.DEVNULL, "stdout": sink, "stderr": subprocess.STDOUT if out else sink,
                     "env": env}
         if sys.platform.startswith("win"):
             kw["creationflags"] = getattr(subprocess, "CREATE_NO_WINDOW", 0)
         else:
             kw["start_new_session"] = True  # outlives the agent like a service would
-        log.info("starting host Ollama: %s", " ".join(self.serve_cmd))
-        self._serve_proc = subprocess.Popen(list(self.serve_cmd), **kw)  # noqa: S603 - fixed argv
+        argv = [self._serve_exe() or self.serve_cmd[0], *self.serve_cmd[1:]]
+        log.info("starting host Ollama: %s", " ".join(argv))
+        try:
+            self._serve_proc = subprocess.Popen(argv, **kw)  # noqa: S603 - fixed argv
+        finally:
+            if out is not None:
+                out.close()
 
     def stop_started(self, timeout: float = 10.0) -> None:
         """Stop the host ``ollama serve`` this manager started (nothing else)."""

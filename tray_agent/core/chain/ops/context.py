@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...networks import Network
 from ..abi import Contract
 from ..client import ChainClient
-from ..tx import TxResult, TxSender
+from ..tx import SignerMismatch, TxResult, TxSender
 from ..writer import WriterGate
+
+if TYPE_CHECKING:
+    from ...keys.custody import KeyCustody
 
 Progress = Callable[[str, "float | None"], None]
 
@@ -28,12 +31,32 @@ class OpContext:
     @classmethod
     def create(cls, network: Network, private_key: bytes, *, rpc_url: str | None = None,
                gate: WriterGate | None = None, receipt_timeout_s: float = 120.0,
-               client: ChainClient | None = None) -> OpContext:
-        """Build a context; without ``gate`` a gate with no container (always idle, no pause) is used."""
+               client: ChainClient | None = None, worker_address: str | None = None) -> OpContext:
+        """Build a context; without ``gate`` a gate with no container (always idle, no pause) is used.
+
+        ``worker_address``: the worker the operations target; every signature first checks the key belongs to it.
+        """
         client = client or ChainClient(network, rpc_url)
         gate = gate or WriterGate()
-        sender = TxSender(client, private_key, gate=gate, receipt_timeout_s=receipt_timeout_s)
+        sender = TxSender(client, private_key, gate=gate, receipt_timeout_s=receipt_timeout_s,
+                          expected_address=worker_address)
+        sender.check_signer()  # fail before any work, not only at the first signature
         return cls(client=client, sender=sender, gate=gate)
+
+    @classmethod
+    def for_custody(cls, network: Network, custody: KeyCustody, *, target: str | None = None,
+                    gate: WriterGate | None = None, client: ChainClient | None = None,
+                    receipt_timeout_s: float = 120.0) -> OpContext:
+        """A context signing with the active key of ``custody``, verified against the worker it belongs to.
+
+        The key that decrypts must derive the address written in the keystore file (what the container uses), in
+        key-meta.json, and ``target`` (the worker address the agent shows and the operation is for). Any
+        difference raises SignerMismatch (code ``key_mismatch``) before anything is signed.
+        """
+        raw = custody.unlock()
+        worker = verified_worker_address(custody, raw, target)
+        return cls.create(network, raw, gate=gate, client=client, receipt_timeout_s=receipt_timeout_s,
+                          worker_address=worker)
 
     @property
     def address(self) -> str:
@@ -49,3 +72,17 @@ class OpContext:
         return self.gate.send(
             lambda: self.sender.call_and_send(contract, fn, *args, value=value, gas_margin=gas_margin), progress
         )
+
+
+def verified_worker_address(custody: KeyCustody, private_key: bytes, target: str | None = None) -> str:
+    """The worker address ``private_key`` may sign for; SignerMismatch when any record of it disagrees."""
+    from eth_account import Account
+    from eth_utils import to_checksum_address
+
+    signer = Account.from_key(private_key).address
+    declared = custody.address() or signer  # the keystore file's address field (the container reads this file)
+    records = [declared, custody.meta().get("address"), target]
+    for addr in records:
+        if addr and to_checksum_address(addr) != signer:
+            raise SignerMismatch(signer, to_checksum_address(addr))
+    return to_checksum_address(target) if target else declared
