@@ -35,6 +35,7 @@ EARNINGS_EVERY_S = 15.0
 SAMPLE_EVERY_S = 60.0
 STUCK_EVERY_S = 60.0
 IMAGE_CHECK_S = 24 * 3600
+STAKE_OPS = frozenset({"top_up", "reinstate", "deregister"})  # preflight BLOCKs stop these
 
 
 class Agent:
@@ -280,7 +281,19 @@ class Agent:
         self._models().prepare(models, progress)
 
     def register_worker(self, models: list[str], progress) -> None:
+        self.require_preflight("register", models)
         self.session.money.register(models, progress)
+
+    def preflight(self, models: list[str] | None = None) -> dict:
+        from .preflight_agent import agent_preflight
+
+        return agent_preflight(self, models or self.session.worker.local_models() or self.onboarding.chosen_models())
+
+    def require_preflight(self, step: str, models: list[str] | None = None) -> None:
+        """No stake-changing step runs while a BLOCK check fails (RPC, password, key/address, ECDH key)."""
+        from .preflight import require_no_block
+
+        require_no_block(self.preflight(models), step)
 
     def set_served_models_local(self, models: list[str]) -> None:
         self.session.worker.set_local_models(models)
@@ -355,4 +368,11 @@ class Agent:
         operations.check_kind(kind)
         self.wait_ready()
         fn, safe = operations.build(self, kind, body)
+        if kind in STAKE_OPS:
+            work = fn
+
+            def fn(progress, kind=kind):
+                progress("preflight: checking the chain, the key and the keystore before changing the stake", None)
+                self.require_preflight(kind)
+                return work(progress)
         return self.runner.submit(kind, fn, body, safe_params=safe, exclusive=kind not in SIDE_OPS)

@@ -159,7 +159,8 @@ class Onboarding:
                                      code="not_funded")
                 time.sleep(a.funding_poll_s)
             progress("funds arrived", 1.0)
-        # models in Ollama, verified under their exact names before anything is advertised
+        # install order: Docker, the worker image and the models are in place before any stake is sent
+        a.session.worker.ensure_runnable(progress)
         a.prepare_models(models, progress)
         ready = self.store.get("models_ready", {})
         ready[self.net] = True

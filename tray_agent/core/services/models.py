@@ -4,7 +4,9 @@ registered or advertised."""
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from tray_agent.common.errors import AgentError, ValidationError
@@ -27,6 +29,11 @@ def check_model_list(models: Any) -> list[str]:
         raise ValidationError(f"Too many models: at most {MAX_MODELS} can be served at once.",
                               fix="serve fewer models", field="models")
     return models
+
+
+def ollama_models_dir() -> Path:
+    """Where a host Ollama keeps its models (OLLAMA_MODELS, else ~/.ollama)."""
+    return Path(os.environ.get("OLLAMA_MODELS") or Path.home() / ".ollama")
 
 
 class ModelService:
@@ -157,7 +164,15 @@ class ModelService:
             raise AgentError("Ollama is not running and could not be started",
                              fix="install Ollama (ollama.com) or make sure Docker can run the ollama/ollama image",
                              code="ollama_down")
+        from ..catalog import entry_for
+        from ..diskspace import require_free
+
+        have = self._pulled() or set()
         for i, m in enumerate(models):
+            if m not in have:  # lesson 7: a pull that fills the disk bricks Docker and Ollama alike
+                size = entry_for(m, self.network).size_bytes or 0
+                require_free(ollama_models_dir(), size, f"downloading {m}")
+
             def on_progress(p, m=m, i=i):
                 progress(f"pulling {m}: {p.status}", (i + p.fraction) / len(models))
 
@@ -174,4 +189,7 @@ class ModelService:
         if self.worker.ollama is None:
             raise AgentError("no Ollama to test against on this network",
                              fix="set an Ollama URL in Settings (devnet simulates inference)", code="ollama_down")
-        return run_speed_test(self.worker.ollama.url, models, active_jobs=self.worker.active_jobs, progress=progress)
+        from ..deadline import completion_timeout_s
+
+        return run_speed_test(self.worker.ollama.url, models, active_jobs=self.worker.active_jobs, progress=progress,
+                              deadline_s=completion_timeout_s(self.sync.chain))

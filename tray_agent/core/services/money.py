@@ -47,8 +47,9 @@ class MoneyOps:
         """An OpContext for one operation: the key is decrypted here, once."""
         from ..chain.ops import OpContext
 
-        key = self.custody.unlock()
-        return OpContext.create(self.network, key, gate=self.gate() if use_gate else None, client=self.chain)
+        # the key that signs must be the one of the worker the agent shows (checked before anything is signed)
+        return OpContext.for_custody(self.network, self.custody, target=self.sync.owner.facts.address or None,
+                                     gate=self.gate() if use_gate else None, client=self.chain)
 
     def _after(self, res: Any) -> Any:
         try:

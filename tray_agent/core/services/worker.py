@@ -96,10 +96,15 @@ class WorkerService:
         self.ollama = self._ollama_manager()
         if not self.manage:
             return
+        from functools import partial
+
+        from ..runtime import docker_engine
         from ..runtime.supervisor import Supervisor, SupervisorConfig
 
+        start_engine = partial(docker_engine.start_engine_logged, self.paths.logs / "docker-start.log",
+                               self.paths.data)  # free disk first (lesson 7), attempts kept (lesson 10)
         self.runtime = Supervisor(self.paths, self.spec, self._on_runtime, config=SupervisorConfig(
-            interval=SUPERVISOR_TICK_S), ollama=self.ollama)
+            interval=SUPERVISOR_TICK_S), ollama=self.ollama, start_engine=start_engine)
         self.runtime.start()
 
     def stop(self, keep_worker: bool = True) -> None:
@@ -129,7 +134,8 @@ class WorkerService:
             return None  # devnet: the simulated worker answers without Ollama unless one is configured
         from ..runtime.ollama import OllamaManager
 
-        return OllamaManager(url or "http://127.0.0.1:11434", docker_client=self.docker_client)
+        return OllamaManager(url or "http://127.0.0.1:11434", docker_client=self.docker_client,
+                             serve_log=self.paths.logs / "ollama-serve.log")
 
     def wake(self) -> None:
         if self.runtime is not None:
@@ -169,6 +175,30 @@ class WorkerService:
                 cm.__exit__(None, None, None)
 
         return (lambda: self.runtime.active_jobs() or 0 if self.runtime else 0), pause, resume
+
+    def ensure_runnable(self, progress) -> None:
+        """Install order (reference app §12): Docker answers and the worker image is here before any stake is
+        sent; otherwise stop at this step with the fix and stake nothing."""
+        if not self.manage:
+            return
+        from ..runtime import images
+
+        client = self.docker_client()
+        if client is None:
+            raise AgentError("Docker is not reachable, so nothing was staked",
+                             fix="start Docker (Docker Desktop, or 'sudo systemctl start docker'), then press "
+                                 "Continue again", code="docker_down")
+        ref = images.SIM_IMAGE if self.network.simulated and not self.network.image else self.network.image
+        progress(f"checking the worker image {ref}", None)
+
+        def on_progress(p):
+            progress(f"pulling the worker image: {p.done_bytes >> 20} of {p.total_bytes >> 20} MiB", p.fraction)
+
+        try:
+            images.ensure_image(client, ref, on_progress)
+        except images.ImageError as e:
+            raise AgentError(f"the worker image is not available, so nothing was staked: {e.message}", fix=e.fix,
+                             code="image_missing") from None
 
     # --- user operations -------------------------------------------------------------------------------------
     def op_start(self, progress) -> dict:
