@@ -51,6 +51,9 @@ ROWS = [
      WorkerState.ONLINE, "slashed", "Online"),
     ("protocol drift", Facts(address=ADDR, runtime=ONLINE, chain=_chain(), drift=({"field": "min_stake"},)),
      WorkerState.ONLINE, "protocol_drift", "Online"),
+    ("another app's worker blocks ours", Facts(address=ADDR, runtime={"state": WorkerState.SETUP_NEEDED},
+                                               foreign=({"name": "lightchain-worker", "image": "x", "chain_id": "8200"},)),
+     WorkerState.ERROR, "foreign_worker", "Another worker is running"),
     ("rpc down", Facts(address=ADDR, runtime=ONLINE, chain=_chain(), rpc_down=True), WorkerState.ONLINE, "rpc_down",
      "Online"),
 ]

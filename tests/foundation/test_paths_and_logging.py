@@ -21,7 +21,8 @@ def test_profiles_isolate_everything(lcai_home):
 
 
 def test_default_profile_keeps_toolkit_container_name(lcai_home):
-    assert Paths.for_profile("default").container_name("testnet") == "lightchain-worker-testnet"
+    assert Paths.for_profile("default").container_name("testnet") == "lightchain-worker"
+    assert Paths.for_profile("default").container_name("devnet") == "lightchain-worker"
 
 
 def test_profile_from_env(monkeypatch, lcai_home):

@@ -93,9 +93,9 @@ class Paths:
         return f"{APP_NAME}.{self.profile}.{network}"
 
     def container_name(self, network: str) -> str:
-        """Docker container name: the toolkit's name on the default profile, suffixed otherwise."""
-        base = f"lightchain-worker-{network}"
-        return base if self.profile == DEFAULT_PROFILE else f"{base}-{self.profile}"
+        """Docker container name: the toolkit's own name (``lightchain-worker``) on the default profile — one
+        worker per machine whatever the network —, suffixed with network and profile otherwise."""
+        return "lightchain-worker" if self.profile == DEFAULT_PROFILE else f"lightchain-worker-{network}-{self.profile}"
 
 
 def _runtime_root() -> Path:

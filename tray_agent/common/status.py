@@ -57,6 +57,7 @@ class Alert(str, enum.Enum):
     UNDERSTAKED = "understaked"
     PAUSED_WITH_SESSIONS = "paused_with_sessions"
     KEY_MISMATCH = "key_mismatch"
+    FOREIGN_WORKER = "foreign_worker"
 
 
 @dataclass(frozen=True)

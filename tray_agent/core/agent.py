@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 EARNINGS_EVERY_S = 15.0
 SAMPLE_EVERY_S = 60.0
 STUCK_EVERY_S = 60.0
+SELF_CHECK_EVERY_S = 3600.0
 IMAGE_CHECK_S = 24 * 3600
 STAKE_OPS = frozenset({"top_up", "reinstate", "deregister"})  # preflight BLOCKs stop these
 
@@ -120,7 +121,7 @@ class Agent:
         log.info("switching network %s -> %s", self.network.name, name)
         self.ready.clear()
         progress(f"stopping the {self.network.name} worker", None)
-        self.session.stop(keep_worker=False)
+        self.session.stop(keep_worker=False, remove=True)
         self.settings.update({"network": name})
         self.session = self._new_session(name)
         progress(f"starting {name}", None)
@@ -165,7 +166,7 @@ class Agent:
             self._shutdown_cb(keep_worker)
 
     def _refresh_loop(self) -> None:
-        last = {"earnings": 0.0, "sample": 0.0, "stuck": 0.0}
+        last = {"earnings": 0.0, "sample": 0.0, "stuck": 0.0, "selfcheck": time.time()}
 
         def due(name: str, every: float) -> bool:
             if time.time() - last[name] > every:
@@ -178,7 +179,11 @@ class Agent:
             try:
                 self.check_updates()
                 if s.sync is not None:
+                    was_down = self.owner.facts.rpc_down
                     s.sync.refresh()
+                    if was_down or due("selfcheck", SELF_CHECK_EVERY_S):  # hourly and after an RPC reconnect
+                        last["selfcheck"] = time.time()
+                        threading.Thread(target=s.sync.self_check, name="selfcheck", daemon=True).start()
                     if due("earnings", EARNINGS_EVERY_S):
                         s.sync.refresh_earnings()
                     if due("stuck", STUCK_EVERY_S) and self.owner.facts.chain and self.owner.facts.chain.registered:

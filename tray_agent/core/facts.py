@@ -56,6 +56,7 @@ class Facts:
     last_job_at: float = 0.0
     stuck_jobs: int = 0
     drift: tuple[dict, ...] = ()
+    foreign: tuple[dict, ...] = ()             # worker containers another app runs on this Docker engine
     update: dict | None = None
     operation: str = ""
     now: float = 0.0
@@ -79,8 +80,9 @@ def derive_status(f: Facts) -> Status:
         state, message, fix = WorkerState.SETUP_NEEDED, "Finish setup to start earning", "open the onboarding window"
     notices = _notices(f, chain, state, now)
     worst = notices[0] if notices else None
-    if worst is not None and worst.level == "error" and state in (WorkerState.ONLINE, WorkerState.STARTING,
-                                                                  WorkerState.STALE):
+    foreign_blocks = bool(f.foreign) and bool(f.address) and f.key_error is None and f.secret_error is None
+    if worst is not None and worst.level == "error" and (foreign_blocks or state in (
+            WorkerState.ONLINE, WorkerState.STARTING, WorkerState.STALE)):
         state, message, fix = WorkerState.ERROR, worst.title, worst.detail
     alerts = _alerts(f, chain)
     running = bool(rt.get("container_running"))
@@ -146,6 +148,13 @@ def _date(ts: float) -> str:
 
 def _notices(f: Facts, chain: ChainFacts | None, state: WorkerState, now: float) -> tuple[Notice, ...]:
     out: list[Notice] = []
+    for o in f.foreign:
+        out.append(Notice(Alert.FOREIGN_WORKER.value, "error", f"Another worker is running on this machine: {o['name']}",
+                          f"It runs {o.get('image') or 'a worker image'}"
+                          + (f" on chain {o['chain_id']}" if o.get("chain_id") else "")
+                          + ". Two workers must not run side by side, so this app does not start its own. Stop it "
+                          "(its running jobs are cancelled), or import its keys with Recover → Import.",
+                          "stop_foreign", "Stop the other worker"))
     if chain is not None and chain.suspended:
         until = float(chain.suspended_until)
         when = f"until {_date(until)}" if until > now else "until you reinstate it"

@@ -100,9 +100,9 @@ class NetworkSession:
         if self.devnet is not None:
             self.start_consumer()
 
-    def stop(self, keep_worker: bool = True) -> None:
+    def stop(self, keep_worker: bool = True, remove: bool = False) -> None:
         self.stop_consumer()
-        self.worker.stop(keep_worker=keep_worker)
+        self.worker.stop(keep_worker=keep_worker, remove=remove)
         if self.devnet is not None:
             self.devnet.stop()
             self.devnet = None

@@ -18,6 +18,7 @@ from ..state_owner import StateOwner
 from ..store import JsonStore
 
 log = logging.getLogger(__name__)
+FOREIGN_CHECK_S = 30.0
 SUPERVISOR_TICK_S = 10.0  # Docker events wake the supervisor at once on a crash; the tick is a safety net
 
 
@@ -37,6 +38,7 @@ class WorkerService:
         self.runtime = None   # runtime.supervisor.Supervisor while managed
         self.ollama = None    # runtime.ollama.OllamaManager (None on devnet without a configured Ollama)
         self._gpu: bool | None = None
+        self._foreign_checked = 0.0
 
     # --- local config -----------------------------------------------------------------------------------
     def local_models(self) -> list[str]:
@@ -66,6 +68,8 @@ class WorkerService:
         address = self.address()
         if not models or not address:
             return None
+        if self._other_worker_running():
+            return None  # never a second worker beside one we do not manage
         try:
             password = self.custody.password()
         except AgentError as e:
@@ -76,6 +80,46 @@ class WorkerService:
         extra_env = {"SIM_RELEASE": "false", "LCAI_DEVNET": "1"} if self.network.simulated else {}
         return WorkerSpec.build(self.paths, self.network, models, password, metrics_port=self.metrics_port(),
                                 ollama_url=self.settings["ollama_url"] or None, extra_env=extra_env, gpu=self._has_gpu())
+
+    def _other_worker_running(self) -> bool:
+        """Every FOREIGN_CHECK_S: remove this profile's stale containers, report foreign workers (a fact)."""
+        import time
+
+        if self.runtime is None:
+            return bool(self.owner.facts.foreign)
+        if time.monotonic() - self._foreign_checked < FOREIGN_CHECK_S:
+            return bool(self.owner.facts.foreign)
+        client = self.docker_client()
+        if client is None:
+            return bool(self.owner.facts.foreign)
+        from ..runtime import foreign
+
+        self._foreign_checked = time.monotonic()
+        others, stale = foreign.scan(client, self.paths.container_name(self.network.name), self.paths.profile)
+        foreign.remove_stale(stale)
+        found = tuple(o.to_dict() for o in others)
+        if found != self.owner.facts.foreign:
+            self.owner.report(foreign=found)
+        return bool(found)
+
+    def op_stop_foreign(self, progress) -> dict:
+        """Stop the worker containers another app started (their running jobs are cancelled), then start ours."""
+        from ..runtime import foreign
+
+        self.supervisor()
+        client = self.docker_client()
+        if client is None:
+            raise AgentError("Docker is not reachable", fix="start Docker, then try again", code="docker_down")
+        others, _stale = foreign.scan(client, self.paths.container_name(self.network.name), self.paths.profile)
+        stopped = []
+        for o in others:
+            progress(f"stopping {o.name} (it finishes or cancels its running jobs)", None)
+            client.containers.get(o.name).stop(timeout=300)
+            stopped.append(o.name)
+        self._foreign_checked = 0.0
+        self.owner.report(wait=True, foreign=())
+        self.wake()
+        return {"stopped": stopped}
 
     def docker_client(self):
         return self.runtime._get_client(quiet=True) if self.runtime is not None else None
@@ -107,13 +151,17 @@ class WorkerService:
             interval=SUPERVISOR_TICK_S), ollama=self.ollama, start_engine=start_engine)
         self.runtime.start()
 
-    def stop(self, keep_worker: bool = True) -> None:
+    def stop(self, keep_worker: bool = True, remove: bool = False) -> None:
+        """Stop supervising; ``keep_worker=False`` stops the container (after its jobs drain), ``remove=True``
+        removes it too (network switch: no unwatched container is left behind)."""
         sup, self.runtime = self.runtime, None
         if sup is None:
             return
         if not keep_worker:
             try:
                 sup.pause("agent stopped with the worker")
+                if remove:
+                    sup.remove_container()
             except Exception as e:  # Docker gone: nothing to stop
                 log.warning("could not stop the worker: %s", e)
         sup.stop()
