@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -89,7 +90,9 @@ def settle(ctx: OpContext, cache_path: Path | None = None, *, start_block: int |
     released: dict[int, int] = {}
     hashes: list[str] = []
     withdrawn = 0
-    with ctx.gate.session(progress):
+    # nothing to release and nothing to withdraw: never pause the worker for it
+    idle = not ready and (not withdraw or int(c.call(jr, "workerBalance", me)) == 0)
+    with contextlib.nullcontext() if idle else ctx.gate.session(progress):
         for start in range(0, len(ready), batch_size):
             batch = ready[start:start + batch_size]
             progress(f"releasing jobs {start + 1}-{start + len(batch)} of {len(ready)}", 0.3 + 0.6 * start / max(1, len(ready)))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from tray_agent.common.amounts import format_lcai
+
 from ..client import ChainClient
 from ..errors import Reverted
 from ..jobs import ACKNOWLEDGED, STATE_NAMES, SUBMITTED, JobIndex
@@ -88,7 +90,7 @@ def clear_stuck_jobs(ctx: OpContext, *, allow_slash: bool = False, cache_path: P
                 else:
                     s.action = "failed"
                 if allow_slash and e.error_name != "JobNotInState":
-                    progress(f"job {s.job_id}: claimTimeout (slash {s.slash_wei} wei)", i / len(stuck))
+                    progress(f"job {s.job_id}: claimTimeout (slash {format_lcai(s.slash_wei, 6)} LCAI)", i / len(stuck))
                     try:
                         res = ctx.tx(jr, "claimTimeout", s.job_id, progress=progress)
                         s.tx_hash = res.tx_hash
@@ -103,5 +105,16 @@ def clear_stuck_jobs(ctx: OpContext, *, allow_slash: bool = False, cache_path: P
                 s.action = "changed"
                 s.message = f"the job is now {STATE_NAMES[job['state']]} (changed by someone else)"
             s.state = STATE_NAMES[job["state"]]
-    progress("stuck jobs handled", 1.0)
+    progress(summary(stuck), 1.0)
     return StuckResult(stuck)
+
+
+def summary(jobs: list[StuckJob]) -> str:
+    """What clearing did, in words (never "handled" when nothing was cleared)."""
+    counts: dict[str, int] = {}
+    for j in jobs:
+        counts[j.action] = counts.get(j.action, 0) + 1
+    words = {"settled_no_fault": "settled without a slash", "timed_out": "timed out (slashed)",
+             "waiting": "waiting for the no-fault window", "failed": "not cleared", "changed": "changed by someone else"}
+    parts = [f"{n} {words.get(a, a)}" for a, n in counts.items()]
+    return "; ".join(parts) if parts else "no stuck jobs"
