@@ -19,6 +19,7 @@ from .money import MoneyOps
 from .worker import WorkerService
 
 log = logging.getLogger(__name__)
+POLL_S = 15.0  # between rounds when no chain time is known to wait for
 
 
 class Deregistration:
@@ -65,14 +66,30 @@ class Deregistration:
                 except PreconditionFailed as e:
                     if not e.eta:
                         raise
-            settle(ctx, self.money.cache_path, progress=progress)
+            settled = settle(ctx, self.money.cache_path, progress=progress)
             stuck = clear_stuck_jobs(ctx, allow_slash=False, cache_path=self.money.cache_path, progress=progress)
+            blocked = [j for j in stuck.jobs if j.action == "failed"]
+            if blocked:  # no no-fault path for these (e.g. a chain without settleStuckJob): ask, never spin
+                self.worker.store.update(deregistering=False)
+                slash = sum(j.slash_wei for j in blocked)
+                raise AgentError(
+                    f"{len(blocked)} stuck {'job' if len(blocked) == 1 else 'jobs'} can only be cleared with a "
+                    f"timeout claim, which slashes {format_lcai(slash, 6)} LCAI in total ({blocked[0].message})",
+                    fix="run Clear stuck jobs with 'allow slash', then Deregister again", code="needs_slash")
             snap = self.sync.refresh()
             if snap is not None and snap.active_jobs == 0:
                 continue
             eta = deregister_eta(ctx, self.money.cache_path) or 0
             waits = [eta] + [j.available_at for j in stuck.jobs if j.available_at]
-            self._countdown(max(waits) if waits else 0, progress)
+            until = max(waits) if waits else 0
+            if until <= self.money.chain.head()[1]:
+                # assigned jobs still before their deadline, or disputed jobs: nothing to send until they change
+                n = snap.active_jobs if snap is not None else 0
+                what = f"{settled.disputed_count} disputed" if settled.disputed_count else f"{n} assigned"
+                progress(f"waiting for {what} {'job' if n == 1 else 'jobs'} to reach a final state", None)
+                self._pause(POLL_S)
+            else:
+                self._countdown(until, progress)
         self.worker.store.update(deregistering=False)
         self.worker.set_local_models([])
         self.on_left()
@@ -83,6 +100,11 @@ class Deregistration:
                        "wallet with Withdraw funds")
         self.money._after(None)
         return out
+
+    def _pause(self, seconds: float) -> None:
+        if self.mine_block is not None:
+            self.mine_block()
+        self.stop.wait(seconds)
 
     def _countdown(self, until_chain_ts: int, progress, step_s: float = 5.0) -> None:
         """Wait until the chain's clock passes ``until_chain_ts``, reporting the time left."""
