@@ -181,6 +181,7 @@ class Agent:
                 if s.sync is not None:
                     was_down = self.owner.facts.rpc_down
                     s.sync.refresh()
+                    self._reconcile_models()
                     if was_down or due("selfcheck", SELF_CHECK_EVERY_S):  # hourly and after an RPC reconnect
                         last["selfcheck"] = time.time()
                         threading.Thread(target=s.sync.self_check, name="selfcheck", daemon=True).start()
@@ -198,6 +199,25 @@ class Agent:
             except Exception:
                 log.exception("status refresh crashed")
             self._stop.wait(self.refresh_s if not self.network.simulated else 5.0)
+
+    def _reconcile_models(self) -> None:
+        """The container serves exactly the on-chain list (lesson 44): a difference (another tool changed the chain,
+        or a model change was interrupted) is logged, notified and fixed by serving the on-chain set; a model
+        served but not listed gets no jobs, one listed but not served makes jobs time out as offences."""
+        chain = self.owner.facts.chain
+        worker = self.session.worker
+        local = worker.local_models()
+        if chain is None or not chain.registered or not chain.served_models or not local or self.status().operation:
+            return
+        if set(chain.served_models) == set(local):
+            return
+        log.warning("served models differ: container %s, on chain %s: serving the on-chain set", local,
+                    list(chain.served_models))
+        worker.set_local_models(list(chain.served_models))
+        self.bus.publish("notify", {"kind": "models_reconciled", "title": "Served models corrected",
+                                    "message": f"The worker now serves the on-chain list: "
+                                               f"{', '.join(chain.served_models)} (it served {', '.join(local)}).",
+                                    "level": "warning"})
 
     def check_updates(self) -> None:
         """Once a day: a newer app release and a newer worker image digest; both become notices only."""

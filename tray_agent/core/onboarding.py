@@ -133,6 +133,19 @@ class Onboarding:
         address = self.agent.create_key(password)
         return {"hints": hints, "address": address, "created": True}
 
+    def _autostart_on(self, progress) -> None:
+        """Without start at login a desktop has no watchdog, keep-awake or alerts after a reboot: turn it on at
+        the end of onboarding, visibly (Settings → Start at login turns it off)."""
+        a = self.agent
+        if a.settings["autostart"]:
+            return
+        try:
+            a.update_settings({"autostart": True})
+            progress("start at login is on, so the worker comes back after a reboot (turn it off in Settings)", None)
+        except Exception as e:  # no autostart mechanism here: say so, the worker runs anyway
+            log.warning("could not turn on start at login: %s", e)
+            progress(f"start at login could not be turned on ({e}); start the app after a reboot", None)
+
     # --- the automatic part -----------------------------------------------------------------------
     def continue_(self):
         """Run the remaining automatic steps as one operation (funding wait, pull, register, start, verify)."""
@@ -176,6 +189,7 @@ class Onboarding:
             done = self.store.get("done", {})
             done[self.net] = True
             self.store.update(done=done)
+            self._autostart_on(progress)
             progress("worker is online", 1.0)
         else:
             raise AgentError("the worker started but is not online yet",
