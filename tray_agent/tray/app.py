@@ -17,13 +17,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from tray_agent.common.api_client import AgentNotRunning, ApiClient, ApiError, find_agent, wait_for_agent
+from tray_agent.common.ops import MONEY_OPS
 from tray_agent.common.paths import Paths
 from tray_agent.common.status import Status, WorkerState
 
 from . import hosts
-from .client import ApiClient, ApiError, StatusStream, wait_for_agent
 from .dispatcher import Dispatcher
 from .icons import render_icon
+from .stream import StatusStream
 from .view import MenuItem, Notice, TrayView, ViewContext, render
 
 log = logging.getLogger(__name__)
@@ -60,8 +62,8 @@ def start_agent_detached(paths: Paths, network: str | None = None,
 def ensure_agent(paths: Paths, network: str | None = None, timeout: float = AGENT_START_TIMEOUT_S,
                  stop: threading.Event | None = None, secrets_file: Path | None = None) -> tuple[ApiClient | None, subprocess.Popen | None]:
     """Attach to the profile's running agent, or start one and wait until its API answers."""
-    client = ApiClient.from_api_file(paths.api_file)
-    if client and client.ping():
+    client = find_agent(paths.api_file)
+    if client is not None:
         return client, None
     log.info("no agent is running for profile %r: starting it", paths.profile)
     proc = start_agent_detached(paths, network, secrets_file)
@@ -280,18 +282,21 @@ class TrayApp:
         return self._windows
 
     def _login_url(self, next_path: str) -> str:
-        client = self.client or ApiClient.from_api_file(self.paths.api_file)
-        if client is None:
-            raise ApiError("unreachable", "the agent is not running")
-        return client.login_url(next_path)
+        return self._client().login_url(next_path)
 
     def perform(self, action: str) -> None:
-        """Run one menu action. Errors become a notification, never a crash."""
+        """Run one menu action. Errors become a notification, never a crash.
+
+        Money operations never post from here: their menu items open the page that asks for confirmation.
+        """
         verb, _, arg = action.partition(":")
         try:
             if verb == "open":
                 self.windows.open(arg)
             elif verb == "op":
+                if arg in MONEY_OPS:
+                    raise ApiError("needs_confirmation", f"{arg.replace('_', ' ')} needs its confirmation window",
+                                   f"use the menu item that opens it (open:{arg})")
                 self._client().op(arg)
             elif verb == "toggle":
                 self._toggle(arg)
@@ -308,7 +313,7 @@ class TrayApp:
     def _client(self) -> ApiClient:
         client = self.client or ApiClient.from_api_file(self.paths.api_file)
         if client is None:
-            raise ApiError("unreachable", "the agent is not running", "wait a moment or restart the tray")
+            raise AgentNotRunning("the agent is not running", "wait a moment or restart the tray")
         return client
 
     def _toggle(self, name: str) -> None:
