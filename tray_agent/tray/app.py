@@ -141,7 +141,9 @@ class TrayApp:
 
     def _attach(self) -> None:
         if self.start_agent:
-            client, _ = ensure_agent(self.paths, self.network, stop=self._stop, secrets_file=self.secrets_file)
+            client, proc = ensure_agent(self.paths, self.network, stop=self._stop, secrets_file=self.secrets_file)
+            if proc is not None:  # reap it when it ends, so a stopped agent never lingers as a zombie of the tray
+                threading.Thread(target=proc.wait, daemon=True, name="agent-reaper").start()
             if client is None and not self._stop.is_set():
                 self._disconnected(f"the agent did not start (see {self.paths.logs})")
         self.stream = StatusStream(self.paths.api_file, self._on_status, self._disconnected, self._on_event).start()
