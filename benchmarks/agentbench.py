@@ -206,7 +206,7 @@ def window_memory(a: AgentProc, tray_pid: int, seconds: float = 15.0) -> dict:
     """Idle → open the dashboard window (a pywebview child, as the tray does) → close it → idle again."""
     import psutil
 
-    from tray_agent.tray.client import ApiClient
+    from tray_agent.common.api_client import ApiClient
     from tray_agent.windows.manager import WindowManager
 
     runtime = a.base / "run"

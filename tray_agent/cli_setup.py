@@ -6,9 +6,9 @@ import getpass
 import sys
 import time
 
-from tray_agent.common.amounts import format_lcai
-
-from .api.client import ApiClient, ApiError
+from .common.amounts import format_lcai
+from .common.api_client import ApiClient, ApiError
+from .common.networks import network_names
 
 
 def _ask(prompt: str, default: str = "") -> str:
@@ -18,15 +18,12 @@ def _ask(prompt: str, default: str = "") -> str:
 
 
 def run_setup(client: ApiClient, generate_password: bool = False) -> int:
-    if not sys.stdin.isatty():
-        print("setup needs a terminal; on servers run it over SSH, or use the dashboard ('lcai-tray open --print-url')",
-              file=sys.stderr)
-        return 2
+    """Ask the onboarding questions on the terminal (the CLI checks there is one before calling)."""
     ob = client.get("/api/onboarding")
     if ob["done"]:
         print(f"setup is already done for {ob['network']}: 'lcai-tray status' shows the worker")
         return 0
-    print(f"Network (testnet, mainnet, devnet). {ob['networks'].get('mainnet', '')}")
+    print(f"Network ({', '.join(network_names())}). {ob['networks'].get('mainnet', '')}")
     while True:
         try:
             ob = client.post("/api/onboarding/network", {"network": _ask("network", ob["network"])})

@@ -14,7 +14,7 @@ def test_headless_agent_imports_no_gui(tmp_path):
     code = textwrap.dedent(
         """
         import sys, threading
-        from tray_agent.core.agent_main import run_agent
+        from tray_agent.serve import run_agent
         from tray_agent.api.client import ApiClient, read_api_info
         from tray_agent.common.paths import Paths
         ready = threading.Event()

@@ -100,7 +100,7 @@ class RealAgent:
         raise RuntimeError(f"agent did not answer within {timeout} s: {self.tail()}")
 
     def client(self):
-        from tray_agent.tray.client import ApiClient
+        from tray_agent.common.api_client import ApiClient
 
         return ApiClient.from_api_file(self.api_file)
 

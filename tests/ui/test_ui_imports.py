@@ -20,8 +20,9 @@ def _modules_after(code: str, env_extra: dict | None = None) -> set[str]:
 
 def test_tray_modules_do_not_import_heavy_libraries():
     mods = _modules_after(
-        "import tray_agent.tray.app, tray_agent.tray.view, tray_agent.tray.icons, tray_agent.tray.client,"
-        " tray_agent.tray.dispatcher, tray_agent.tray.hosts, tray_agent.windows.manager, tray_agent.windows.child\n"
+        "import tray_agent.tray.app, tray_agent.tray.view, tray_agent.tray.icons, tray_agent.tray.stream,"
+        " tray_agent.tray.dispatcher, tray_agent.tray.hosts, tray_agent.windows.manager, tray_agent.windows.child,"
+        " tray_agent.windows.lifeline, tray_agent.common.api_client\n"
         "from tray_agent.tray.app import TrayApp\n"
         "from tray_agent.common.paths import Paths\n"
         "app = TrayApp(Paths.for_profile('importcheck'), start_agent=False, dark_panel=True)\n"

@@ -15,9 +15,10 @@ import pytest
 from ui_fakes import FakeAgent
 
 from tests.polling import wait_for as _wait_for
+from tray_agent.common.api_client import ApiClient, ApiError
 from tray_agent.common.status import Alert, Status, WorkerState
 from tray_agent.tray import app as app_mod
-from tray_agent.tray.client import ApiClient, ApiError, StatusStream
+from tray_agent.tray.stream import StatusStream
 
 WEI = 10**18
 
@@ -117,7 +118,7 @@ def test_icon_starts_in_starting_then_follows_status(tray):
     agent.publish(Status(state=WorkerState.ONLINE, registered=True, releasable_wei=2 * WEI, address="0xabc"))
     wait_for(lambda: app.view.icon_key == "online" and "Online" in app.icon.title, what="online icon")
     settle = find_item(app.icon.menu, "Settle earnings")
-    assert settle.text == "Settle earnings (2.00 LCAI)" and settle.enabled
+    assert settle.text == "Settle earnings (2 LCAI)…" and settle.enabled
     assert find_item(app.icon.menu, "Clear stuck jobs") is None
     agent.publish(Status(state=WorkerState.ONLINE, registered=True, stuck_jobs=3, alerts=(Alert.STUCK_JOBS,)))
     wait_for(lambda: find_item(app.icon.menu, "Clear stuck jobs (3)") is not None, what="stuck item")
@@ -145,6 +146,31 @@ def test_menu_callbacks_post_to_the_agent(tray):
     wait_for(lambda: find_item(app.icon.menu, "Start at login").checked is True, what="autostart checked")
     find_item(app.icon.menu, "Keep machine awake").action(app.icon, None)
     wait_for(lambda: agent.settings["keep_awake"] is False, what="keep-awake toggled")
+
+
+def test_money_actions_open_their_confirmation_window_and_post_nothing(tray):
+    """Issue 17 §1: the tray's Settle posted without confirm and always failed; now it opens the page that asks."""
+    app, agent = tray.app, tray.agent
+    agent.publish(Status(state=WorkerState.ONLINE, registered=True, releasable_wei=2 * WEI, address="0xabc"))
+    wait_for(lambda: find_item(app.icon.menu, "Settle earnings").enabled, what="settle enabled")
+    find_item(app.icon.menu, "Settle earnings").action(app.icon, None)
+    find_item(app.icon.menu, "Deregister").action(app.icon, None)
+    wait_for(lambda: tray.windows.opened[-2:] == ["settle", "deregister"], what="confirmation windows")
+    time.sleep(0.3)
+    assert agent.ops == []  # nothing posted
+    app.perform("op:settle")  # even a stray op: action for a money operation never posts
+    assert agent.ops == [] and "confirmation window" in app.notified[-1].message
+
+
+def test_busy_operation_shows_and_disables_the_menu(tray):
+    app, agent = tray.app, tray.agent
+    agent.publish(Status(state=WorkerState.ONLINE, registered=True, address="0xabc", operation="settle"))
+    wait_for(lambda: "settle running" in app.icon.title, what="busy tooltip")
+    for label in ("Stop worker", "Restart worker", "Settle earnings", "Withdraw", "Deregister"):
+        assert not find_item(app.icon.menu, label).enabled, label
+    agent.publish(Status(state=WorkerState.ONLINE, registered=True, address="0xabc"))
+    wait_for(lambda: find_item(app.icon.menu, "Stop worker").enabled, what="actions back after the operation")
+    assert "running" not in app.icon.title
 
 
 def test_errors_and_notify_events_become_notifications(tray):
@@ -223,7 +249,7 @@ def test_client_errors_and_login_url(paths, fake_agent):
     fake_agent.stop()
     with pytest.raises(ApiError) as e:
         client.status()
-    assert e.value.code == "unreachable"
+    assert e.value.code == "agent_not_running"
 
 
 def test_agent_command_uses_the_same_program(paths):

@@ -6,11 +6,12 @@ import pytest
 
 from tray_agent.common.status import Alert, Status, WorkerState
 from tray_agent.tray.icons import icon_key
-from tray_agent.tray.view import TOOLTIP_MAX, ViewContext, format_lcai, render
+from tray_agent.tray.view import TOOLTIP_MAX, ViewContext, render
 
 WEI = 10**18
 MENU = ["Open dashboard", "Start worker", "Stop worker", "Restart worker", "Settle earnings", "Withdraw…",
-        "Models this worker serves…", "Speed test…", "Recover a replaced key…", "Keep machine awake",
+        "Models this worker serves…", "Speed test…", "Recover a replaced key…",
+        "Deregister and get the stake back…", "Keep machine awake",
         "Start at login", "Open logs folder", "Quit"]
 
 
@@ -75,14 +76,14 @@ def test_toggles_carry_checkmarks():
     assert view.find("toggle:keep_awake").checked is False
     assert view.find("toggle:autostart").checked is True
     # non-toggles have no checkmark
-    assert view.find("op:settle").checked is None
+    assert view.find("open:settle").checked is None
 
 
 def test_disconnected_shows_starting_and_disables_worker_actions():
     view = render(Status(state=WorkerState.ONLINE, alerts=(Alert.LOW_GAS,)), ViewContext(connected=False))
     assert view.icon_key == "starting"  # the icon appears at once in "starting"
     assert "starting" in view.tooltip.lower()
-    for action in ("op:start", "op:stop", "op:restart", "op:settle", "toggle:keep_awake", "quit:stop"):
+    for action in ("op:start", "op:stop", "op:restart", "open:settle", "toggle:keep_awake", "quit:stop"):
         assert not view.find(action).enabled, action
     assert view.find("open:dashboard").enabled and view.find("quit:keep").enabled
     assert view.find("logs").enabled
@@ -92,21 +93,21 @@ def test_disconnected_shows_starting_and_disables_worker_actions():
 
 def test_running_operation_disables_operations():
     view = render(Status(state=WorkerState.ONLINE, operation="withdraw", registered=True))
-    assert "working: withdraw" in view.menu_items[0].label
-    assert not view.find("op:stop").enabled and not view.find("op:settle").enabled
+    assert "withdraw running" in view.menu_items[0].label
+    assert not view.find("op:stop").enabled and not view.find("open:settle").enabled
 
 
 def test_settle_shows_amount_and_needs_registration():
-    assert not render(Status(state=WorkerState.ONLINE, registered=False)).find("op:settle").enabled
-    item = render(Status(state=WorkerState.ONLINE, registered=True, releasable_wei=12_345 * 10**15)).find("op:settle")
-    assert item.enabled and item.label == "Settle earnings (12.34 LCAI)"
+    assert not render(Status(state=WorkerState.ONLINE, registered=False)).find("open:settle").enabled
+    item = render(Status(state=WorkerState.ONLINE, registered=True, releasable_wei=12_345 * 10**15)).find("open:settle")
+    assert item.enabled and item.label == "Settle earnings (12.34 LCAI)…"
 
 
 def test_alert_badge_and_tooltip():
     st = Status(state=WorkerState.ONLINE, alerts=(Alert.LOW_GAS,), wallet_wei=5 * WEI, releasable_wei=WEI)
     view = render(st)
     assert view.icon_key == icon_key(WorkerState.ONLINE, (Alert.LOW_GAS,)) == "online+badge"
-    assert "low gas" in view.tooltip and "ready to settle 1.00 LCAI" in view.tooltip and "wallet 5.00 LCAI" in view.tooltip
+    assert "low gas" in view.tooltip and "ready to settle 1 LCAI" in view.tooltip and "wallet 5 LCAI" in view.tooltip
     # informational alerts get no badge
     assert render(Status(state=WorkerState.ONLINE, alerts=(Alert.KEEP_AWAKE_UNAVAILABLE,))).icon_key == "online"
 
@@ -120,11 +121,5 @@ def test_render_is_pure():
     st = Status(state=WorkerState.ONLINE, updated_at=1.0)
     assert render(st) == render(st)
 
-
-def test_format_lcai():
-    assert format_lcai(0) == "0 LCAI"
-    assert format_lcai(1) == "<0.01 LCAI"
-    assert format_lcai(1234 * WEI + 9 * 10**15) == "1,234.00 LCAI"  # rounded down: never more than there is
-    assert format_lcai(5 * WEI) == "5.00 LCAI"
 
 

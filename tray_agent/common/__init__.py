@@ -1,5 +1,8 @@
-"""The light shared package: stdlib + platformdirs only.
+"""The light shared package: stdlib + platformdirs only (tests/foundation/test_import_rules.py enforces it).
 
-Status types, paths, error shape, the LCAI formatter, redaction, logging setup and small file helpers are used by
-every process (agent, tray, windows, CLI); none of them may pull in web3, docker, keyring or a GUI toolkit.
+Used by every process (agent, tray, windows, CLI) and by the tests: status types (``status``), paths, the error
+shape and codes (``errors``; HTTP statuses are the API's business: ``api/http_status.py``), the one LCAI
+formatter (``amounts``), redaction, logging setup, small file helpers, the shared operation lists (``ops``),
+network names from networks.json (``networks``), and the one API client with its SSE parser and the one
+"is the agent alive" check (``api_client.find_agent``). None of them may pull in web3, docker, keyring or a GUI.
 """

@@ -10,75 +10,25 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
-import sys
 import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from tray_agent.common.api_client import AgentNotRunning, ApiClient, ApiError
+from tray_agent.common.ops import MONEY_OPS
 from tray_agent.common.paths import Paths
 from tray_agent.common.status import Status, WorkerState
 
 from . import hosts
-from .client import ApiClient, ApiError, StatusStream, wait_for_agent
 from .dispatcher import Dispatcher
 from .icons import render_icon
+from .launch import agent_command, ensure_agent, open_folder  # noqa: F401  (agent_command: tests)
+from .stream import StatusStream
 from .view import MenuItem, Notice, TrayView, ViewContext, render
 
 log = logging.getLogger(__name__)
 APP_ID = "lcai-worker-tray"
-AGENT_START_TIMEOUT_S = 60.0
-
-
-def agent_command(profile: str, network: str | None = None, secrets_file: Path | None = None) -> list[str]:
-    """argv that starts the headless agent for a profile (the same program: ``lcai-tray … serve --headless``)."""
-    cmd = [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m", "tray_agent"]
-    cmd += ["--profile", profile]
-    if network:
-        cmd += ["--network", network]
-    if secrets_file:
-        cmd += ["--secrets-file", str(secrets_file)]
-    return cmd + ["serve", "--headless"]
-
-
-def start_agent_detached(paths: Paths, network: str | None = None,
-                         secrets_file: Path | None = None) -> subprocess.Popen:
-    """Start the agent in its own session so that it outlives the tray; output goes to the logs folder."""
-    paths.ensure()
-    out = open(paths.logs / "agent-stdout.log", "ab")  # noqa: SIM115 - handed to the child
-    kw: dict[str, Any] = {"start_new_session": True} if os.name == "posix" else {
-        "creationflags": getattr(subprocess, "DETACHED_PROCESS", 0) | getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
-                         | getattr(subprocess, "CREATE_NO_WINDOW", 0)}
-    try:
-        return subprocess.Popen(agent_command(paths.profile, network, secrets_file), stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT, close_fds=True, cwd=str(paths.data), **kw)
-    finally:
-        out.close()
-
-
-def ensure_agent(paths: Paths, network: str | None = None, timeout: float = AGENT_START_TIMEOUT_S,
-                 stop: threading.Event | None = None, secrets_file: Path | None = None) -> tuple[ApiClient | None, subprocess.Popen | None]:
-    """Attach to the profile's running agent, or start one and wait until its API answers."""
-    client = ApiClient.from_api_file(paths.api_file)
-    if client and client.ping():
-        return client, None
-    log.info("no agent is running for profile %r: starting it", paths.profile)
-    proc = start_agent_detached(paths, network, secrets_file)
-    client = wait_for_agent(paths.api_file, timeout, stop)
-    return client, proc
-
-
-def open_folder(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    if sys.platform == "win32":
-        os.startfile(str(path))  # type: ignore[attr-defined]  # noqa: S606
-    else:
-        env = dict(os.environ)
-        if getattr(sys, "frozen", False):  # frozen builds override LD_LIBRARY_PATH; xdg-open needs the system one
-            env["LD_LIBRARY_PATH"] = env.pop("LD_LIBRARY_PATH_ORIG", "")
-        subprocess.Popen(["open" if sys.platform == "darwin" else "xdg-open", str(path)], env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
 class TrayApp:
@@ -139,7 +89,9 @@ class TrayApp:
 
     def _attach(self) -> None:
         if self.start_agent:
-            client, _ = ensure_agent(self.paths, self.network, stop=self._stop, secrets_file=self.secrets_file)
+            client, proc = ensure_agent(self.paths, self.network, stop=self._stop, secrets_file=self.secrets_file)
+            if proc is not None:  # reap it when it ends, so a stopped agent never lingers as a zombie of the tray
+                threading.Thread(target=proc.wait, daemon=True, name="agent-reaper").start()
             if client is None and not self._stop.is_set():
                 self._disconnected(f"the agent did not start (see {self.paths.logs})")
         self.stream = StatusStream(self.paths.api_file, self._on_status, self._disconnected, self._on_event).start()
@@ -280,18 +232,21 @@ class TrayApp:
         return self._windows
 
     def _login_url(self, next_path: str) -> str:
-        client = self.client or ApiClient.from_api_file(self.paths.api_file)
-        if client is None:
-            raise ApiError("unreachable", "the agent is not running")
-        return client.login_url(next_path)
+        return self._client().login_url(next_path)
 
     def perform(self, action: str) -> None:
-        """Run one menu action. Errors become a notification, never a crash."""
+        """Run one menu action. Errors become a notification, never a crash.
+
+        Money operations never post from here: their menu items open the page that asks for confirmation.
+        """
         verb, _, arg = action.partition(":")
         try:
             if verb == "open":
                 self.windows.open(arg)
             elif verb == "op":
+                if arg in MONEY_OPS:
+                    raise ApiError("needs_confirmation", f"{arg.replace('_', ' ')} needs its confirmation window",
+                                   f"use the menu item that opens it (open:{arg})")
                 self._client().op(arg)
             elif verb == "toggle":
                 self._toggle(arg)
@@ -308,7 +263,7 @@ class TrayApp:
     def _client(self) -> ApiClient:
         client = self.client or ApiClient.from_api_file(self.paths.api_file)
         if client is None:
-            raise ApiError("unreachable", "the agent is not running", "wait a moment or restart the tray")
+            raise AgentNotRunning("the agent is not running", "wait a moment or restart the tray")
         return client
 
     def _toggle(self, name: str) -> None:

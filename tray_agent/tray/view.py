@@ -2,19 +2,21 @@
 
 No pystray here: menu items carry an *action* string that the tray app maps to a callback which only
 posts to the agent API (``op:<kind>``), opens a window (``open:<kind>``), toggles a setting
-(``toggle:<name>``), opens a folder (``logs``) or quits (``quit:keep`` / ``quit:stop``).
+(``toggle:<name>``), opens a folder (``logs``) or quits (``quit:keep`` / ``quit:stop``). Money actions
+never post from the menu: they open the page that asks for confirmation (``open:settle``, ``open:deregister``).
+While the agent runs an operation (``Status.operation``) the tooltip and first line say so and every
+action that would start another one is disabled.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import ROUND_DOWN, Decimal
 
+from tray_agent.common.amounts import format_lcai
 from tray_agent.common.status import Alert, Status, WorkerState
 
 from .icons import icon_key
 
-WEI = Decimal(10) ** 18
 TOOLTIP_MAX = 127  # Windows NOTIFYICONDATA szTip holds 128 chars including NUL
 
 
@@ -59,15 +61,14 @@ class TrayView:
         return None
 
 
-def format_lcai(wei: int, places: int = 2) -> str:
-    """Human LCAI amount: 12.34 LCAI; tiny non-zero amounts show as <0.01."""
-    if wei == 0:
-        return "0 LCAI"
-    value = Decimal(wei) / WEI
-    q = Decimal(1).scaleb(-places)
-    if abs(value) < q:
-        return f"<{q} LCAI"
-    return f"{value.quantize(q, rounding=ROUND_DOWN):,} LCAI"  # never show more than there is
+def lcai(wei: int) -> str:
+    """Tray amounts: the common LCAI rule with two decimals and the unit."""
+    return format_lcai(wei, 2, unit=True)
+
+
+def busy_text(status: Status) -> str:
+    """"settle running" while the agent runs an operation, else ""."""
+    return f"{status.operation.replace('_', ' ')} running" if status.operation else ""
 
 
 _RUNNING = {WorkerState.ONLINE, WorkerState.STARTING, WorkerState.STALE}
@@ -91,7 +92,7 @@ def status_line(status: Status, ctx: ViewContext) -> str:
         return "Starting the agent…" if not ctx.agent_error else f"Agent not reachable: {ctx.agent_error}"
     parts = [status.state.label]
     if status.operation:
-        parts.append(f"working: {status.operation.replace('_', ' ')}")
+        parts.append(busy_text(status))
     elif status.state is WorkerState.ONLINE:
         parts.append(f"{status.active_jobs} job{'s' if status.active_jobs != 1 else ''} running")
     elif status.message:
@@ -106,10 +107,12 @@ def tooltip(status: Status, ctx: ViewContext) -> str:
     bits = [f"LightChain worker: {status.state.label}"]
     if status.network != "mainnet":
         bits[0] += f" ({status.network})"
+    if status.operation:
+        bits.append(f"busy: {busy_text(status)}")
     if status.releasable_wei:
-        bits.append(f"ready to settle {format_lcai(status.releasable_wei)}")
+        bits.append(f"ready to settle {lcai(status.releasable_wei)}")
     if status.wallet_wei:
-        bits.append(f"wallet {format_lcai(status.wallet_wei)}")
+        bits.append(f"wallet {lcai(status.wallet_wei)}")
     alerts = [_ALERT_TEXT[a] for a in status.alerts if a in _ALERT_TEXT and a is not Alert.EARNINGS_READY]
     if alerts:
         bits.append("⚠ " + ", ".join(alerts))
@@ -127,6 +130,8 @@ def render(status: Status, ctx: ViewContext | None = None) -> TrayView:
     has_worker = live and state not in _NO_WORKER
     setup = live and state is WorkerState.SETUP_NEEDED
 
+    free = live and not busy  # nothing else may start while an operation runs
+    registered = free and status.registered
     items: list[MenuItem] = [
         MenuItem(status_line(status, ctx), enabled=False),
         MenuItem("Finish setup…" if setup else "Open dashboard", "open:onboarding" if setup else "open:dashboard",
@@ -140,19 +145,23 @@ def render(status: Status, ctx: ViewContext | None = None) -> TrayView:
                  enabled=has_worker and not busy and state is not WorkerState.STOPPING),
         SEPARATOR,
         MenuItem(
-            f"Settle earnings ({format_lcai(status.releasable_wei)})" if status.releasable_wei else "Settle earnings",
-            "op:settle", enabled=has_worker and not busy and status.registered,
+            f"Settle earnings ({lcai(status.releasable_wei)})…" if status.releasable_wei else "Settle earnings…",
+            "open:settle", enabled=has_worker and registered,
         ),
-        MenuItem("Withdraw…", "open:withdraw", enabled=live and bool(status.address)),
-        MenuItem("Models this worker serves…", "open:models", enabled=live),
-        MenuItem("Speed test…", "open:speedtest", enabled=has_worker),
+        MenuItem("Withdraw…", "open:withdraw", enabled=free and bool(status.address)),
+        MenuItem("Models this worker serves…", "open:models", enabled=free),
+        MenuItem("Speed test…", "open:speedtest", enabled=has_worker and not busy),
     ]
     if live and status.stuck_jobs > 0:
         items.append(MenuItem(f"Clear stuck jobs ({status.stuck_jobs})…", "open:stuck", enabled=not busy))
     items += [
-        MenuItem("Recover a replaced key…", "open:recover", enabled=live),
+        MenuItem("Recover a replaced key…", "open:recover", enabled=free),
+    ]
+    if live and status.registered:
+        items.append(MenuItem("Deregister and get the stake back…", "open:deregister", enabled=registered))
+    items += [
         SEPARATOR,
-        MenuItem("Keep machine awake", "toggle:keep_awake", enabled=live, checked=live and (status.keep_awake if ctx.keep_awake is None else ctx.keep_awake)),
+        keep_awake_item(status, ctx),
         MenuItem("Start at login", "toggle:autostart", enabled=True, checked=ctx.autostart),
         MenuItem("Open logs folder", "logs"),
         SEPARATOR,
@@ -162,6 +171,16 @@ def render(status: Status, ctx: ViewContext | None = None) -> TrayView:
         )),
     ]
     return TrayView(icon_key(state, alerts), tooltip(status, ctx), tuple(items))
+
+
+def keep_awake_item(status: Status, ctx: ViewContext) -> MenuItem:
+    """The keep-awake toggle; when the agent cannot keep this machine awake it says so, with the reason."""
+    if ctx.connected and not status.keep_awake_available:
+        reason = status.keep_awake_reason or "not supported here"
+        return MenuItem(f"Keep machine awake: unavailable ({reason})"[:80], "toggle:keep_awake", enabled=False,
+                        checked=False)
+    on = status.keep_awake if ctx.keep_awake is None else ctx.keep_awake
+    return MenuItem("Keep machine awake", "toggle:keep_awake", enabled=ctx.connected, checked=ctx.connected and on)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ import time
 import webbrowser
 from pathlib import Path
 
-from tray_agent.windows.manager import KINDS
+from tray_agent.windows.lifeline import hold
+from tray_agent.windows.manager import KINDS, PARENT_ENV
 
 log = logging.getLogger("tray_agent.windows")
 
@@ -60,7 +61,7 @@ def _watch(win, kind: str, wdir: Path | None, stop: threading.Event) -> None:
 
 def _report(win, path: str) -> None:
     """Test hook: write the loaded page's title and main heading."""
-    js = ("JSON.stringify({title: document.title, path: location.pathname,"
+    js = ("JSON.stringify({title: document.title, path: location.pathname, search: location.search,"
           " h1: (document.querySelector('h1') || {}).textContent || ''})")
     for _ in range(40):
         try:
@@ -140,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
         print("refusing a non-local URL", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parent = os.environ.get(PARENT_ENV, "")
+    if parent.isdigit():
+        hold(int(parent))
     return run(kind, url)
 
 

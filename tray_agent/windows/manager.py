@@ -3,7 +3,10 @@
 A per-kind pid file (created with O_EXCL, so two managers in two processes cannot both spawn) marks an
 open window; a second request writes a ``<kind>.focus`` file that the child polls and brings itself to
 the front. The child gets the one-time login URL on stdin, never on argv. Closing a window ends only
-that child; the agent keeps running.
+that child; the agent keeps running. A window dies with the process that opened it (even on SIGKILL):
+the child gets the opener's pid in ``LCAI_WINDOW_PARENT`` and watches it (see ``windows.lifeline``).
+Children are started from one long-lived thread, because Linux' PR_SET_PDEATHSIG fires when the
+*thread* that forked the child ends, not the process.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +45,12 @@ KINDS: dict[str, WindowKind] = {
     "recover": WindowKind("Recover a replaced key", "/ui/recover.html", 900, 640),
     "settings": WindowKind("Settings", "/ui/settings.html", 820, 700),
     "fund": WindowKind("Fund the worker", "/ui/fund.html", 820, 680),
+    # money actions from the tray: the page that asks for confirmation, opened on that question
+    "settle": WindowKind("Settle earnings", "/ui/dashboard.html?confirm=settle"),
+    "deregister": WindowKind("Deregister", "/ui/settings.html?confirm=deregister", 820, 700),
 }
+PARENT_ENV = "LCAI_WINDOW_PARENT"
+_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="window-spawn")  # its thread lives with the process
 
 
 def has_display() -> bool:
@@ -105,7 +114,7 @@ class WindowManager:
     def open(self, kind: str, query: str = "") -> str:
         """Open (or focus) the window of ``kind``. Returns "opened", "focused", "browser" or "unavailable"."""
         spec = KINDS[kind]
-        next_path = spec.page + (f"?{query}" if query else "")
+        next_path = spec.page + (("&" if "?" in spec.page else "?") + query if query else "")
         if not has_display():
             log.warning("no display for a window: open the dashboard in a browser with `lcai-tray open`")
             return "unavailable"
@@ -155,9 +164,10 @@ class WindowManager:
             "creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
         env = child_env()
         env["LCAI_WINDOWS_DIR"] = str(self.dir)
+        env[PARENT_ENV] = str(os.getpid())
         try:
-            proc = subprocess.Popen(child_command(kind), stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT,
-                                    env=env, close_fds=True, **kw)
+            proc = _SPAWNER.submit(subprocess.Popen, child_command(kind), stdin=subprocess.PIPE, stdout=out,
+                                   stderr=subprocess.STDOUT, env=env, close_fds=True, **kw).result()
         finally:
             if out is not subprocess.DEVNULL:
                 out.close()
@@ -193,7 +203,3 @@ class WindowManager:
         for kind, proc in list(self._procs.items()):
             if proc.poll() is not None:
                 del self._procs[kind]
-
-    def close_all(self, timeout: float = 10.0) -> None:
-        for kind in KINDS:
-            self.close(kind, timeout)

@@ -1,4 +1,5 @@
-"""Run the agent process: logging, single instance per profile, Agent + local API, clean shutdown on signals."""
+"""The agent process entry point (``lcai-tray serve``): logging, one instance per profile, Agent + local API,
+clean shutdown on signals. Lives outside core because it wires core to the API server."""
 
 from __future__ import annotations
 
@@ -16,13 +17,12 @@ log = logging.getLogger("tray_agent")
 def run_agent(network: str | None = None, headless: bool = True, secrets_file: Path | None = None,
               ready: threading.Event | None = None) -> int:
     """Blocking: runs until SIGTERM/SIGINT or POST /api/shutdown. Returns the exit code."""
+    from tray_agent.api.server import ApiServer
     from tray_agent.common.errors import AgentError
     from tray_agent.common.logsetup import setup_logging
     from tray_agent.common.memory import limit_arenas
-
-    from ..api.server import ApiServer
-    from .agent import Agent
-    from .instance import InstanceLock, RunningInstance
+    from tray_agent.core.agent import Agent
+    from tray_agent.core.instance import InstanceLock, RunningInstance
 
     limit_arenas()
     paths = Paths.for_profile().ensure()

@@ -1,0 +1,90 @@
+"""Plain-text renderings of API answers for the CLI (one line per fact, LCAI through the one formatter)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from tray_agent.common.amounts import format_lcai
+
+
+def lcai(wei: str | int) -> str:
+    return format_lcai(int(wei))
+
+
+def when(ts: int | float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "unknown"
+
+
+def fmt_result(kind: str, r: Any) -> str:
+    """One readable summary per operation (the full result stays in the history / --json status)."""
+    if not isinstance(r, dict):
+        return "done" if r is None else str(r)
+    if kind == "settle":
+        lines = [f"released {r.get('released_count', 0)} job(s) ({lcai(r.get('released_wei', 0))} LCAI), "
+                 f"withdrew {lcai(r.get('withdrawn_wei', 0))} LCAI to the worker wallet"]
+        if r.get("already_released_count"):
+            lines.append(f"{r['already_released_count']} job(s) were already released (e.g. by the worker)")
+        if r.get("waiting"):
+            lines.append(f"{len(r['waiting'])} job(s) still in the dispute window; next releasable at {when(r.get('next_eta'))}")
+        for f in r.get("failed", []):
+            lines.append(f"job {f.get('job_id')}: {f.get('message', f.get('error'))}")
+        return "\n".join(lines)
+    if kind == "withdraw":
+        return (f"sent {lcai(r['amount_wei'])} LCAI to {r['to']} (fee {lcai(r['fee_wei'])} LCAI), "
+                f"tx {r['tx_hash']}; {lcai(r['remaining_wei'])} LCAI left in the worker wallet")
+    if kind == "deregister":
+        return (f"deregistered: stake {lcai(r.get('stake_returned_wei', 0))} LCAI returned, "
+                f"{lcai(r.get('withdrawn_wei', 0))} LCAI earnings withdrawn; the worker is stopped")
+    if kind == "clear_stuck":
+        jobs = r.get("jobs", [])
+        if not jobs:
+            return "no stuck jobs"
+        return "\n".join(f"job {j['job_id']}: {j.get('action')} {j.get('message', '')}".rstrip() for j in jobs)
+    return json.dumps(r, indent=1, default=str)
+
+
+def fmt_status(st: dict) -> str:
+    lines = [f"{st['state_label']} — {st['network']} (profile {st['profile']})"]
+    if st.get("message"):
+        lines.append(f"  {st['message']}")
+    if st.get("fix"):
+        lines.append(f"  fix: {st['fix']}")
+    if st.get("address"):
+        lines.append(f"  worker: {st['address']}  registered: {'yes' if st.get('registered') else 'no'}")
+        lines.append(f"  wallet {lcai(st['wallet_wei'])} LCAI · stake {lcai(st['stake_wei'])} · "
+                     f"escrowed {lcai(st['escrowed_wei'])} · releasable {lcai(st['releasable_wei'])} · "
+                     f"in contract {lcai(st['worker_balance_wei'])}")
+    if st.get("served_models"):
+        lines.append(f"  models: {', '.join(st['served_models'])}")
+    if st.get("alerts"):
+        lines.append(f"  alerts: {', '.join(st['alerts'])}")
+    return "\n".join(lines)
+
+
+def fmt_models(d: dict) -> str:
+    rows = [f"{'model':24} {'fee (LCAI)':>11} {'memory':>9}  served  pulled"]
+    for m in d.get("catalog", []):
+        rows.append(f"{m['name']:24} {lcai(m.get('fee_wei', 0)):>11} {int(m.get('footprint_bytes', 0)) / 1e9:>7.1f}GB  "
+                    f"{'yes' if m.get('served') else 'no':6}  {'yes' if m.get('pulled') else 'no'}")
+    return "\n".join(rows)
+
+
+def fmt_keys(d: dict) -> str:
+    a = d.get("active") or {}
+    rows = [f"active: {a.get('address') or 'none'}"]
+    for k in d.get("archive", []):
+        staked = {True: "STILL STAKED", False: "not staked", None: "stake unknown"}[k.get("still_staked")]
+        rows.append(f"  {k['id']}  {k['address']}  {k['network']}  {staked}  ({k.get('reason', '')})")
+    return "\n".join(rows)
+
+
+def fmt_stuck(d: dict) -> str:
+    jobs = d.get("jobs", [])
+    if not jobs:
+        return "no stuck jobs"
+    rows = [f"{len(jobs)} stuck job(s):"]
+    for j in jobs:
+        rows.append(f"  job {j['job_id']} state {j['state']} slash {lcai(j.get('slash_wei', 0))} LCAI")
+    return "\n".join(rows)
