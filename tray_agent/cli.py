@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, cli_preflight
 from .common.api_client import AgentNotRunning, ApiClient, ApiError, find_agent, wait_for_agent
 from .common.errors import AgentError, BusyError, ValidationError
 from .common.networks import network_names
@@ -121,6 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     win = sub.add_parser("_window", help=argparse.SUPPRESS)  # frozen builds: a window child process
     win.add_argument("window_args", nargs=argparse.REMAINDER)
     win.set_defaults(func=_cmd_window)
+    cli_preflight.add_parser(sub).set_defaults(func=_agent_call(cli_preflight.handler))
     sd = sub.add_parser("shutdown", help="stop the agent")
     sd.add_argument("--stop-worker", action="store_true", help="also stop the worker container")
     sd.set_defaults(func=_cmd_shutdown)
