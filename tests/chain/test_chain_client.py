@@ -9,10 +9,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from tray_agent.common.amounts import format_lcai
 from tray_agent.core.chain import ChainClient, RpcBadResponse, RpcTimeout, RpcUnavailable, WrongChain
 from tray_agent.core.chain.errors import CallReverted
 from tray_agent.core.chain.ops import OpContext, protocol_self_check
-from tray_agent.core.chain.revert import explain, fmt_lcai
+from tray_agent.core.chain.revert import explain
 from tray_agent.core.devnet import free_port
 
 
@@ -196,7 +197,7 @@ def test_call_revert_decoded_with_eta(chain):
 
 
 def test_explain_and_fmt():
-    assert fmt_lcai(10**18) == "1" and fmt_lcai(1) == "0.000000000000000001" and fmt_lcai(15 * 10**17) == "1.5"
+    assert format_lcai(10**18, None) == "1" and format_lcai(1, None) == "0.000000000000000001"
     msg, fix, eta = explain(None)
     assert "reverted" in msg and eta is None
 

@@ -89,7 +89,7 @@ def test_register_checks_before_any_tx(chain):
     poor = chain.new_worker(lcai=5000)
     with pytest.raises(InsufficientFunds) as e2:
         register(chain.ctx(poor), poor.ecdh, ["llama3-8b"])
-    assert "5000" in e2.value.message
+    assert "5,000 LCAI" in e2.value.message
     assert chain.client.nonce(w.address) == n0 and chain.client.nonce(poor.address) == 0
 
 

@@ -35,10 +35,10 @@ def test_exact_mode_is_what_agent_messages_need():
 
 
 def test_no_other_lcai_formatter_outside_core_chain():
-    """UI-side formatters are gone; core.chain.revert.fmt_lcai is the one left (owned elsewhere; see the report)."""
+    """UI-side formatters are gone; common.amounts.format_lcai is the only one."""
     found = []
     for path in (ROOT / "tray_agent").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.FunctionDef) and "lcai" in node.name.lower() and node.name.startswith(("format", "fmt")):
                 found.append(f"{path.relative_to(ROOT)}:{node.name}")
-    assert sorted(found) == ["tray_agent/common/amounts.py:format_lcai", "tray_agent/core/chain/revert.py:fmt_lcai"]
+    assert sorted(found) == ["tray_agent/common/amounts.py:format_lcai"]

@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from tray_agent.common.errors import AgentError
 
+from .http_status import status_for
 from .security import error
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ def preflight_route(run: Callable[[], dict]) -> Route:
         try:
             return JSONResponse(await asyncio.to_thread(run))
         except AgentError as e:
-            return JSONResponse({"error": e.to_dict()}, status_code=e.http_status)
+            return JSONResponse({"error": e.to_dict()}, status_code=status_for(e))
         except Exception:
             log.exception("preflight failed")
             return error(500, "internal_error", "the preflight hit an unexpected error", "see the agent log file")

@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from tray_agent.common.errors import AgentError, NotFoundError, ValidationError
 
+from .http_status import status_for
 from .security import COOKIE, LoginCodes, error
 
 if TYPE_CHECKING:
@@ -46,12 +47,12 @@ def build_routes(agent: Agent, codes: LoginCodes, port_ref: list[int]) -> list[R
             try:
                 out = await fn(request)
             except AgentError as e:
-                return JSONResponse({"error": e.to_dict()}, status_code=e.http_status)
+                return JSONResponse({"error": e.to_dict()}, status_code=status_for(e))
             except OSError as e:
                 from tray_agent.common.errors import os_error
 
                 err = os_error(e)
-                return JSONResponse({"error": err.to_dict()}, status_code=err.http_status)
+                return JSONResponse({"error": err.to_dict()}, status_code=status_for(err))
             except Exception:  # never leak internals; zero 5xx with details
                 log.exception("API handler failed: %s %s", request.method, request.url.path)
                 return error(500, "internal_error", "the agent hit an unexpected error", "see the agent log file")
@@ -159,6 +160,10 @@ def build_routes(agent: Agent, codes: LoginCodes, port_ref: list[int]) -> list[R
     async def keys(request):
         return await blocking(agent.keys_view)
 
+    async def network(request):
+        """The running network's constants; ``assumed`` lists the values not confirmed (Settings shows them)."""
+        return agent.network.to_public_dict()
+
     async def settings_get(request):
         return agent.settings.all()
 
@@ -221,6 +226,7 @@ def build_routes(agent: Agent, codes: LoginCodes, port_ref: list[int]) -> list[R
         R("/api/stuck", call(stuck)),
         R("/api/withdraw/preview", call(withdraw_preview)),
         R("/api/keys", call(keys)),
+        R("/api/network", call(network)),
         R("/api/settings", call(settings_get)),
         R("/api/settings", call(settings_post), methods=["POST"]),
         R("/api/login-code", call(login_code), methods=["POST"]),

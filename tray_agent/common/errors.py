@@ -7,7 +7,6 @@ class AgentError(Exception):
     """Base error: ``code`` is stable (API/CLI), ``fix`` tells the user what to do."""
 
     code = "agent_error"
-    http_status = 400
 
     def __init__(self, message: str, *, fix: str = "", code: str | None = None, field: str | None = None):
         super().__init__(message)
@@ -59,22 +58,18 @@ class KeyMismatchError(KeyCustodyError):
 
 class KeychainUnavailableError(KeyCustodyError):
     code = "keychain_unavailable"
-    http_status = 503
 
 
 class NotFoundError(AgentError):
     code = "not_found"
-    http_status = 404
 
 
 class BusyError(AgentError):
     code = "busy"
-    http_status = 409
 
 
 class DiskError(AgentError):
     code = "disk_error"
-    http_status = 507
 
 
 def os_error(e: OSError) -> AgentError:

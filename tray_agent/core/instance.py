@@ -24,7 +24,6 @@ class RunningInstance(AgentError):
     """Raised by :meth:`InstanceLock.acquire` when another process owns the profile: ``pid``, ``port``, ``info``."""
 
     code = "already_running"
-    http_status = 409
 
     def __init__(self, info: dict[str, Any]):
         port = info.get("port")

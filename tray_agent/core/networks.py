@@ -41,6 +41,7 @@ class Network:
     block_time_s: int
     scrypt_n: int
     simulated: bool
+    assumed: tuple[str, ...] = ()  # fields taken from the old desktop app or inferred, not confirmed (networks.md)
 
     @property
     def is_devnet(self) -> bool:
@@ -53,6 +54,7 @@ class Network:
         d = dataclasses.asdict(self)
         for k in ("min_stake_fallback_wei", "gas_buffer_wei", "low_gas_wei"):
             d[k] = str(d[k])
+        d["assumed"] = list(self.assumed)
         return d
 
 
@@ -80,6 +82,10 @@ def _coerce(source: str, net: str, key: str, value: Any) -> Any:
             fix=f"remove it or use one of: {', '.join(sorted(k for k in _TYPES if k != 'name'))}",
             field=key,
         )
+    if key == "assumed":
+        if not isinstance(value, list) or not all(isinstance(v, str) and v in _TYPES for v in value):
+            raise ConfigError(f"{where} must be a list of field names", fix='e.g. ["image", "gateway_url"]', field=key)
+        return tuple(value)
     if key in _WEI_FIELDS:
         if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit():
             raise ConfigError(f"{where} must be a whole number of wei (decimal string)", fix='e.g. "50000000000000000000"', field=key)

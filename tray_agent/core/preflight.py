@@ -46,7 +46,6 @@ class Check:
 
 class PreflightBlocked(AgentError):
     code = "preflight_blocked"
-    http_status = 409
 
 
 def worst(results: Sequence[str]) -> Result:

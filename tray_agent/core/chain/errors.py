@@ -15,7 +15,6 @@ class RpcUnavailable(ChainError):
     """Connection refused / DNS / TLS / HTTP error: the node cannot be reached."""
 
     code = "rpc_unavailable"
-    http_status = 503
 
     def __init__(self, message: str, *, fix: str = "", url: str = "", **kw: Any):
         super().__init__(message, fix=fix or "check the RPC address and your internet connection, then retry", **kw)
@@ -152,7 +151,6 @@ class PreconditionFailed(ChainError):
     """The on-chain state does not allow the operation now (checked before any transaction)."""
 
     code = "precondition_failed"
-    http_status = 409
 
     def __init__(self, message: str, *, fix: str = "", eta: int | None = None, field: str | None = None):
         super().__init__(message, fix=fix, field=field)
@@ -173,4 +171,3 @@ class WriterBusy(ChainError):
     """The worker did not become idle in time, so the app did not send."""
 
     code = "writer_busy"
-    http_status = 409

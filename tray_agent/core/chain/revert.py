@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import time
 
+from tray_agent.common.amounts import format_lcai
+
 from .abi import DecodedError, decode_error
 from .errors import CallReverted, Reverted, TxReverted
 
 
 def fmt_time(ts: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
-
-
-def fmt_lcai(wei: int) -> str:
-    """Exact decimal LCAI string of a wei integer (no float)."""
-    sign = "-" if wei < 0 else ""
-    q, r = divmod(abs(int(wei)), 10**18)
-    frac = f"{r:018d}".rstrip("0")
-    return f"{sign}{q}.{frac}" if frac else f"{sign}{q}"
 
 
 # name -> (message template, fix, ETA argument name)
@@ -77,7 +71,7 @@ def explain(err: DecodedError | None) -> tuple[str, str, int | None]:
     fields: dict = dict(err.args)
     for k, v in err.args.items():
         if isinstance(v, int) and not isinstance(v, bool):
-            fields[f"{k}_lcai"] = fmt_lcai(v)
+            fields[f"{k}_lcai"] = format_lcai(v, None)
             if 1_000_000_000 < v < 10_000_000_000:
                 fields[f"{k}_time"] = fmt_time(v)
     try:

@@ -36,7 +36,6 @@ class DockerUnavailable(AgentError):
     """Docker cannot be used right now; ``retry`` says whether retrying later can help."""
 
     code = "docker_unavailable"
-    http_status = 503
     retry = True
 
     def __init__(self, message: str, *, fix: str = "", endpoint: str = "", retry: bool | None = None):

@@ -35,7 +35,6 @@ SIM_VERSION = "1"
 
 class ImageError(AgentError):
     code = "image_error"
-    http_status = 502
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,6 @@ IMAGE = "ollama/ollama:latest"
 
 class OllamaError(AgentError):
     code = "ollama_error"
-    http_status = 502
 
 
 @dataclass

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
+from tray_agent.common.amounts import format_lcai
 from tray_agent.common.errors import ValidationError
 
 from ...networks import funding_threshold_wei
 from ..errors import InsufficientFunds, PreconditionFailed
 from ..models import model_id_bytes
-from ..revert import fmt_lcai
 from .context import OpContext, Progress, no_progress
 from .served_models import check_models_allowed
 
@@ -78,13 +78,13 @@ def register(ctx: OpContext, encryption_pubkey: bytes, models: Sequence[str], *,
             gas_cost = 200_000 * ctx.sender.max_fee_per_gas(fees)
             if balance <= min_stake + gas_cost:
                 raise InsufficientFunds(
-                    f"the worker holds {fmt_lcai(balance)} LCAI; registering stakes {fmt_lcai(min_stake)} LCAI plus gas",
-                    fix=f"send at least {fmt_lcai(funding_threshold_wei(min_stake, c.network) - balance)} LCAI more "
+                    f"the worker holds {format_lcai(balance, None)} LCAI; registering stakes {format_lcai(min_stake, None)} LCAI plus gas",
+                    fix=f"send at least {format_lcai(funding_threshold_wei(min_stake, c.network) - balance, None)} LCAI more "
                         "to the worker address",
                 )
             if balance < funding_threshold_wei(min_stake, c.network):
                 warning = "little LCAI left for gas after staking; top up the worker address soon"
-            progress(f"staking {fmt_lcai(min_stake)} LCAI", 0.3)
+            progress(f"staking {format_lcai(min_stake, None)} LCAI", 0.3)
             res = ctx.tx(reg, "registerWorker", key, value=min_stake, progress=progress)
             hashes.append(res.tx_hash)
             registered_now = True

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tray_agent.common.amounts import format_lcai
+
 from ..errors import PreconditionFailed
-from ..revert import fmt_lcai, fmt_time
+from ..revert import fmt_time
 from .common import parse_lcai
 from .context import OpContext, Progress, no_progress
 
@@ -49,7 +51,7 @@ def top_up(ctx: OpContext, amount: str | int | None = None, *, progress: Progres
     else:
         value = parse_lcai(str(amount))
     with ctx.gate.session(progress):
-        progress(f"adding {fmt_lcai(value)} LCAI to the stake", 0.5)
+        progress(f"adding {format_lcai(value, None)} LCAI to the stake", 0.5)
         res = ctx.tx(ctx.client.registry, "topUpStake", value=value, progress=progress)
     _, stake, min_stake, suspended, _ = _state(ctx)
     progress("stake topped up", 1.0)
@@ -69,8 +71,8 @@ def reinstate(ctx: OpContext, *, progress: Progress = no_progress) -> StakeResul
                                  eta=until)
     if stake < min_stake:
         raise PreconditionFailed(
-            f"the stake ({fmt_lcai(stake)} LCAI) is below the minimum ({fmt_lcai(min_stake)} LCAI)",
-            fix=f"top up {fmt_lcai(min_stake - stake)} LCAI first",
+            f"the stake ({format_lcai(stake, None)} LCAI) is below the minimum ({format_lcai(min_stake, None)} LCAI)",
+            fix=f"top up {format_lcai(min_stake - stake, None)} LCAI first",
         )
     with ctx.gate.session(progress):
         progress("reinstating", 0.5)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tray_agent.common.amounts import format_lcai
 from tray_agent.common.errors import ValidationError
 
 from ..client import ChainClient
 from ..errors import InsufficientFunds
-from ..revert import fmt_lcai
 from ..tx import TxResult, TxSender, fee_fields
 from .common import parse_lcai, validate_destination
 from .context import OpContext, Progress, no_progress
@@ -42,19 +42,19 @@ def plan_amount(amount: str, balance: int, fee: int, reserve: int) -> int:
         value = balance - fee - reserve
         if value <= 0:
             raise InsufficientFunds(
-                f"nothing to send: balance {fmt_lcai(balance)} LCAI, fee {fmt_lcai(fee)} LCAI"
-                + (f", gas reserve {fmt_lcai(reserve)} LCAI kept while registered" if reserve else ""),
+                f"nothing to send: balance {format_lcai(balance, None)} LCAI, fee {format_lcai(fee, None)} LCAI"
+                + (f", gas reserve {format_lcai(reserve, None)} LCAI kept while registered" if reserve else ""),
                 fix="the worker needs this LCAI for gas" if reserve else "fund the worker address", field="amount",
             )
         return value
     value = parse_lcai(amount)
     if value + fee > balance:
-        raise InsufficientFunds(f"the worker holds {fmt_lcai(balance)} LCAI, less than {fmt_lcai(value)} + fee",
+        raise InsufficientFunds(f"the worker holds {format_lcai(balance, None)} LCAI, less than {format_lcai(value, None)} + fee",
                                 fix="enter a smaller amount or \"max\"", field="amount")
     if reserve and balance - value - fee < reserve:
         raise ValidationError(
-            f"this would leave less than {fmt_lcai(reserve)} LCAI for gas while the worker is registered",
-            fix=f"send at most {fmt_lcai(max(0, balance - fee - reserve))} LCAI, or force it", field="amount",
+            f"this would leave less than {format_lcai(reserve, None)} LCAI for gas while the worker is registered",
+            fix=f"send at most {format_lcai(max(0, balance - fee - reserve), None)} LCAI: the rest stays as the gas reserve while the worker is registered (Deregister first to withdraw everything)", field="amount",
         )
     return value
 
@@ -76,7 +76,7 @@ def withdraw_native(ctx: OpContext, to: str, amount: str, *, force: bool = False
         fee = transfer_fee(c)
         reserve = int(c.network.low_gas_wei) if registered and not force else 0
         value = plan_amount(amount, balance, fee, reserve)
-        progress(f"sending {fmt_lcai(value)} LCAI to {dest}", 0.5)
+        progress(f"sending {format_lcai(value, None)} LCAI to {dest}", 0.5)
         res = ctx.gate.send(lambda: ctx.sender.send(dest, "0x", value, gas=TRANSFER_GAS), progress)
         assert isinstance(res, TxResult)
         remaining = c.balance(ctx.address)
