@@ -54,7 +54,8 @@ class ApiSource:
         jobs = c.get("/api/jobs").get("jobs", [])
         released = sum(int(j.get("share_wei") or 0) for j in jobs if j.get("state") == "Released")
         facts.update(withdrawn_wei=withdrawn, settled_wei=released, jobs_completed=len(jobs),
-                     earned_wei=sum(int(j.get("share_wei") or 0) for j in jobs))
+                     earned_wei=sum(int(j.get("share_wei") or 0) for j in jobs),
+                     last_job_at=max((int(j.get("completed_at") or 0) for j in jobs), default=0))
         try:
             from tray_agent.core.networks import load_networks
 

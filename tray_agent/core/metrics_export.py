@@ -7,7 +7,7 @@ and turns the snapshot into metric families, so nothing is cached and nothing ru
 - ``facts_provider()`` (optional) returns counts and totals the Status does not hold; every key is optional and a
   missing key leaves its metric out (absent, never a made-up 0): ``restarts``, ``crash_loops``, ``offences``,
   ``slashes``, ``jobs_completed``, ``settled_wei``, ``withdrawn_wei``, ``earned_wei``, ``gas_reserve_wei``,
-  ``min_stake_wei``, ``self_check_problems``.
+  ``min_stake_wei``, ``self_check_problems``, ``last_job_at`` (unix s; used while the Status has none).
 
 Every series carries ``network``, ``worker`` (the worker address, lower case; empty before a key exists) and
 ``profile``. LCAI amounts are float64 LCAI (``*_lcai``): exact to about 1e-6 LCAI below a billion LCAI; the exact
@@ -115,7 +115,7 @@ class MetricsExporter(Collector):
         yield from self._jobs(st, base)
         yield from self._money(st, facts, base)
         yield from self._counts(st, facts, base)
-        yield from self._times(st, base)
+        yield from self._times(st, facts, base)
 
     # --- families ------------------------------------------------------------------------------------------
     def _build_info(self) -> Metric:
@@ -184,8 +184,8 @@ class MetricsExporter(Collector):
         yield _gauge("self_check_problems", "Protocol self-check problems (parameters that drifted from the expected)",
                      LABELS, base, problems)
 
-    def _times(self, st: dict, base: list[str]) -> Iterator[Metric]:
-        last = _num(st.get("last_job_at")) or 0.0
+    def _times(self, st: dict, facts: dict, base: list[str]) -> Iterator[Metric]:
+        last = _num(st.get("last_job_at")) or _num(facts.get("last_job_at")) or 0.0
         if last > 0:
             yield _gauge("last_job_timestamp_seconds", "Unix time the last job for this worker was seen", LABELS,
                          base, last)
@@ -237,6 +237,7 @@ def agent_facts(agent: Any) -> dict[str, Any]:
         facts["withdrawn_wei"] = int(earn.withdrawn_wei)
         facts["earned_wei"] = int(earn.escrowed_wei) + int(earn.releasable_wei) + int(earn.released_wei)
         facts["jobs_completed"] = len(earn.jobs)
+        facts["last_job_at"] = max((int(j.get("completed_at") or 0) for j in earn.jobs), default=0)
     network = getattr(agent, "network", None)
     if network is not None:
         facts["gas_reserve_wei"] = int(getattr(network, "low_gas_wei", 0))
