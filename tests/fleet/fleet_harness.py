@@ -29,26 +29,43 @@ def serve_has_metrics_flag() -> bool:
     return "--metrics-listen" in r.stdout
 
 
-# TEMPORARY: on the branch base (a99e9f0) core/agent.py still reads operations.SIDE_OPS, which moved to
-# common/ops.py, so every operation fails with AttributeError. The lead's working copy has the fix; until it is
-# merged, the agent starts through this shim, which restores only that one missing name (a no-op once fixed).
+# TEMPORARY, until the lead merges two things:
+# 1. on the branch base (a99e9f0) core/agent.py still reads operations.SIDE_OPS, which moved to common/ops.py, so
+#    every operation fails with AttributeError (the lead's working copy has the fix): the shim restores only that
+#    one missing name (a no-op once fixed);
+# 2. ``serve --metrics-listen`` is not wired yet: with LCAI_TEST_METRICS_LISTEN set, the shim makes the exact call
+#    the proposed hook makes (``serve_agent_metrics(agent, listen)`` right after ``agent.start()``), in the agent
+#    process, against the real in-process Agent.
 _SHIM = (
-    "import sys\n"
+    "import os, sys\n"
     "import tray_agent.common.ops as c, tray_agent.core.operations as o\n"
     "if not hasattr(o, 'SIDE_OPS'): o.SIDE_OPS = c.SIDE_OPS\n"
+    "listen = os.environ.get('LCAI_TEST_METRICS_LISTEN')\n"
+    "if listen:\n"
+    "    from tray_agent.api.metrics_server import serve_agent_metrics\n"
+    "    from tray_agent.core.agent import Agent\n"
+    "    _start = Agent.start\n"
+    "    def start(self):\n"
+    "        _start(self)\n"
+    "        self._metrics = serve_agent_metrics(self, listen)\n"
+    "    Agent.start = start\n"
     "from tray_agent.cli import main\n"
     "sys.exit(main(sys.argv[1:]))\n"
 )
 
 
 class FleetAgent(AgentProc):
-    """An AgentProc whose metrics come from ``serve --metrics-listen`` when wired, else from the sidecar process."""
+    """An AgentProc with a metrics listener. ``mode``: ``flag`` (``serve --metrics-listen``, once wired),
+    ``inproc`` (the hook's call made by the shim inside the agent process) or ``sidecar`` (a separate exporter
+    process reading the agent's local API)."""
 
-    def __init__(self, home: Path, profile: str, wired: bool):
+    def __init__(self, home: Path, profile: str, mode: str):
         super().__init__(home, profile)
-        self.wired = wired
+        self.mode = mode
         self.metrics_port = free_port()
         self.sidecar: subprocess.Popen | None = None
+        if mode == "inproc":
+            self.env["LCAI_TEST_METRICS_LISTEN"] = self.target
 
     @property
     def target(self) -> str:
@@ -59,13 +76,13 @@ class FleetAgent(AgentProc):
         return f"lightchain-worker-devnet-{self.profile}"
 
     def start(self, timeout: float = 60):
-        """Like AgentProc.start, with ``--metrics-listen`` once wired, through the shim below."""
+        """Like AgentProc.start, through the shim above, with ``--metrics-listen`` in ``flag`` mode."""
         from tray_agent.api.client import ApiClient, read_api_info
 
         self.home.mkdir(parents=True, exist_ok=True)
         out = open(self.log, "ab")
         args = ["--network", self.network, "serve", "--headless"]
-        if self.wired:
+        if self.mode == "flag":
             args += ["--metrics-listen", self.target]
         self.proc = subprocess.Popen([sys.executable, "-c", _SHIM, *args], env=self.env, stdout=out, stderr=out,
                                      stdin=subprocess.DEVNULL)
@@ -85,7 +102,7 @@ class FleetAgent(AgentProc):
         raise RuntimeError(f"agent did not start: {self.log.read_text()[-2000:]}")
 
     def start_metrics(self) -> None:
-        if self.wired:
+        if self.mode != "sidecar":
             return
         out = open(self.home / f"{self.profile}-sidecar.out", "ab")
         self.sidecar = subprocess.Popen([sys.executable, "-m", "tray_agent.api.metrics_sidecar", "--profile",

@@ -32,8 +32,8 @@ def fleet(tmp_path_factory, docker_ready, sim_image, output_dir):
     t0 = time.monotonic()
     home = tmp_path_factory.mktemp("fleet-home")
     (output_dir / "fleet").mkdir(parents=True, exist_ok=True)
-    wired = serve_has_metrics_flag()
-    agents = [FleetAgent(home, p, wired) for p in PROFILES]
+    modes = ("flag", "flag") if serve_has_metrics_flag() else ("inproc", "sidecar")
+    agents = [FleetAgent(home, p, m) for p, m in zip(PROFILES, modes, strict=True)]
     prom = None
     try:
         for a in agents:
@@ -47,8 +47,8 @@ def fleet(tmp_path_factory, docker_ready, sim_image, output_dir):
                               fast_rules(RULES, home / "rules-fast.yml")).start()
         wait_for(lambda: len(prom.query('lcai_worker_state{state="online"} == 1')) == 2, timeout=60,
                  what="both workers online in Prometheus")
-        print(f"\nfleet up in {time.monotonic() - t0:.1f} s (metrics via {'serve --metrics-listen' if wired else 'sidecar'})")
-        yield {"agents": agents, "prom": prom, "wired": wired}
+        print(f"\nfleet up in {time.monotonic() - t0:.1f} s (metrics: {', '.join(modes)})")
+        yield {"agents": agents, "prom": prom, "modes": modes}
     finally:
         if prom is not None:
             prom.stop()
@@ -78,6 +78,11 @@ def test_prometheus_scrapes_both_agents(fleet):
     assert {r["metric"]["network"] for r in state.values()} == {"devnet"}
     stake = _by_profile(prom.query("lcai_worker_stake_lcai"))
     assert {p: float(r["value"][1]) for p, r in stake.items()} == {p: 5000.0 for p in PROFILES}
+    # facts only the in-process exporter has (the chain snapshot's offence count); every mode has jobs and gas
+    inproc = {a.profile for a in fleet["agents"] if a.mode in ("flag", "inproc")}
+    assert set(_by_profile(prom.query("lcai_worker_offences_total == 0"))) == inproc
+    assert set(_by_profile(prom.query("lcai_worker_jobs_completed_total >= 0"))) == set(PROFILES)
+    assert set(_by_profile(prom.query("lcai_worker_gas_reserve_lcai == 50"))) == set(PROFILES)
     models = prom.query("lcai_worker_served_model == 1")
     assert sorted((r["metric"]["profile"], r["metric"]["model"]) for r in models) == \
         [(p, "llama3-8b") for p in PROFILES]
