@@ -33,22 +33,17 @@ def serve_has_metrics_flag() -> bool:
 # 1. on the branch base (a99e9f0) core/agent.py still reads operations.SIDE_OPS, which moved to common/ops.py, so
 #    every operation fails with AttributeError (the lead's working copy has the fix): the shim restores only that
 #    one missing name (a no-op once fixed);
-# 2. ``serve --metrics-listen`` is not wired yet: with LCAI_TEST_METRICS_LISTEN set, the shim makes the exact call
-#    the proposed hook makes (``serve_agent_metrics(agent, listen)`` right after ``agent.start()``), in the agent
-#    process, against the real in-process Agent.
+# 2. the ``--metrics-listen`` option of ``lcai-tray serve`` lives in cli.py (the lead wires it): with
+#    LCAI_TEST_METRICS_LISTEN set, the shim passes ``metrics_listen`` to ``run_agent`` (core/agent_main.py, which
+#    is wired here), exactly what the cli.py hook does.
 _SHIM = (
-    "import os, sys\n"
+    "import functools, os, sys\n"
     "import tray_agent.common.ops as c, tray_agent.core.operations as o\n"
     "if not hasattr(o, 'SIDE_OPS'): o.SIDE_OPS = c.SIDE_OPS\n"
     "listen = os.environ.get('LCAI_TEST_METRICS_LISTEN')\n"
     "if listen:\n"
-    "    from tray_agent.api.metrics_server import serve_agent_metrics\n"
-    "    from tray_agent.core.agent import Agent\n"
-    "    _start = Agent.start\n"
-    "    def start(self):\n"
-    "        _start(self)\n"
-    "        self._metrics = serve_agent_metrics(self, listen)\n"
-    "    Agent.start = start\n"
+    "    import tray_agent.core.agent_main as m\n"
+    "    m.run_agent = functools.partial(m.run_agent, metrics_listen=listen)\n"
     "from tray_agent.cli import main\n"
     "sys.exit(main(sys.argv[1:]))\n"
 )
@@ -56,7 +51,7 @@ _SHIM = (
 
 class FleetAgent(AgentProc):
     """An AgentProc with a metrics listener. ``mode``: ``flag`` (``serve --metrics-listen``, once wired),
-    ``inproc`` (the hook's call made by the shim inside the agent process) or ``sidecar`` (a separate exporter
+    ``inproc`` (``run_agent(metrics_listen=…)`` through the shim) or ``sidecar`` (a separate exporter
     process reading the agent's local API)."""
 
     def __init__(self, home: Path, profile: str, mode: str):

@@ -178,3 +178,27 @@ def test_status_failure_is_visible_not_500():
         assert "lcai_worker_state" not in fam
     finally:
         srv.stop()
+
+
+def _run_agent(tmp_path: Path, **kw) -> subprocess.CompletedProcess:
+    import os
+    import sys
+
+    code = f"import sys; from tray_agent.core.agent_main import run_agent; sys.exit(run_agent(**{kw!r}))"
+    env = {**os.environ, "LCAI_TRAY_HOME": str(tmp_path / "home"), "LCAI_TRAY_PROFILE": "metrics"}
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_agent_refuses_bad_metrics_options_before_starting(tmp_path):
+    r = _run_agent(tmp_path, metrics_listen="0.0.0.0:0")
+    assert r.returncode == 2 and "needs a bearer token" in r.stderr and "fix:" in r.stderr
+    r = _run_agent(tmp_path, metrics_listen="127.0.0.1:not-a-port")
+    assert r.returncode == 2 and "bad port" in r.stderr
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        r = _run_agent(tmp_path, metrics_listen=f"127.0.0.1:{busy.getsockname()[1]}")
+    assert r.returncode == 2 and "cannot listen for metrics" in r.stderr
+    assert not list((tmp_path / "home").rglob("history.sqlite"))  # the agent was never constructed

@@ -128,7 +128,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, addr: tuple[str, int], registry: CollectorRegistry, token: str | None):
+    def __init__(self, addr: tuple[str, int], registry: CollectorRegistry | None, token: str | None):
         if ":" in addr[0]:
             import socket
 
@@ -139,9 +139,10 @@ class _Server(ThreadingHTTPServer):
 
 
 class MetricsServer:
-    """Serves one registry on ``host:port`` in a daemon thread. ``start()`` binds (errors surface at once)."""
+    """Serves one registry on ``host:port`` in a daemon thread. ``bind()`` takes the port (errors surface at once),
+    ``start()`` binds if needed and serves."""
 
-    def __init__(self, registry: CollectorRegistry, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
+    def __init__(self, registry: CollectorRegistry | None, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
                  token: str | None = None):
         if not is_loopback(host) and not token:
             raise ValidationError(f"the metrics listener on {host} needs a bearer token",
@@ -151,9 +152,25 @@ class MetricsServer:
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
 
-    def start(self) -> MetricsServer:
-        self._httpd = _Server((self.host, self.port), self.registry, self.token)
-        self.port = self._httpd.server_address[1]
+    def bind(self) -> MetricsServer:
+        if self._httpd is None:
+            try:
+                self._httpd = _Server((self.host, self.port), self.registry, self.token)
+            except OSError as e:
+                raise ValidationError(f"cannot listen for metrics on {self.host}:{self.port}: {e.strerror}",
+                                      fix="choose another --metrics-listen address or port",
+                                      field="metrics_listen") from None
+            self.port = self._httpd.server_address[1]
+        return self
+
+    def start(self, registry: CollectorRegistry | None = None) -> MetricsServer:
+        if registry is not None:
+            self.registry = registry
+        if self.registry is None:
+            raise ValueError("MetricsServer.start needs a registry")
+        self.bind()
+        assert self._httpd is not None
+        self._httpd.registry = self.registry
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
                                         name="metrics-http", daemon=True)
         self._thread.start()
@@ -167,7 +184,8 @@ class MetricsServer:
 
     def stop(self) -> None:
         if self._httpd is not None:
-            self._httpd.shutdown()
+            if self._thread is not None:
+                self._httpd.shutdown()
             self._httpd.server_close()
             self._httpd = None
 
@@ -180,8 +198,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="bearer token Prometheus must send (required for a non-loopback --metrics-listen)")
 
 
-def from_options(registry: CollectorRegistry, listen: str | None, token_file: Path | None) -> MetricsServer | None:
-    """A started MetricsServer for the options, or None when ``listen`` is not set."""
+def listener_from_options(listen: str | None, token_file: Path | None) -> MetricsServer | None:
+    """A bound (not yet serving) MetricsServer for the options, or None when ``listen`` is not set. Validates
+    everything (address, loopback/token rule, token file, free port) before the agent starts."""
     if not listen:
         if token_file:
             raise ValidationError("--metrics-token-file needs --metrics-listen", fix="add --metrics-listen HOST:PORT",
@@ -189,12 +208,17 @@ def from_options(registry: CollectorRegistry, listen: str | None, token_file: Pa
         return None
     host, port = parse_listen(listen)
     token = read_token(token_file) if token_file else None
-    return MetricsServer(registry, host, port, token).start()
+    return MetricsServer(None, host, port, token).bind()
 
 
-def serve_agent_metrics(agent: Any, listen: str | None, token_file: Path | None = None) -> MetricsServer | None:
-    """The one call the agent's serve entry point makes: metrics of this in-process Agent, or None when off."""
+def from_options(registry: CollectorRegistry, listen: str | None, token_file: Path | None) -> MetricsServer | None:
+    """A serving MetricsServer for the options, or None when ``listen`` is not set."""
+    server = listener_from_options(listen, token_file)
+    return server.start(registry) if server is not None else None
+
+
+def agent_registry(agent: Any) -> CollectorRegistry:
+    """The registry of an in-process Agent: its Status plus the facts only the process knows."""
     from tray_agent.core.metrics_export import agent_facts, build_registry
 
-    registry = build_registry(lambda: agent.status().to_dict(), lambda: agent_facts(agent))
-    return from_options(registry, listen, token_file)
+    return build_registry(lambda: agent.status().to_dict(), lambda: agent_facts(agent))
