@@ -202,3 +202,14 @@ def test_agent_refuses_bad_metrics_options_before_starting(tmp_path):
         r = _run_agent(tmp_path, metrics_listen=f"127.0.0.1:{busy.getsockname()[1]}")
     assert r.returncode == 2 and "cannot listen for metrics" in r.stderr
     assert not list((tmp_path / "home").rglob("history.sqlite"))  # the agent was never constructed
+
+
+def test_cli_side_imports_stay_light():
+    """The CLI parser imports metrics_server (for the serve options) and cli_fleet: neither may pull
+    prometheus_client (or anything heavy) into the tray or a plain CLI call."""
+    import sys
+
+    code = ("import sys, tray_agent.api.metrics_server, tray_agent.cli_fleet; "
+            "print(sorted(m for m in ('prometheus_client', 'web3', 'docker', 'starlette') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr

@@ -15,12 +15,12 @@ import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-
-from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
-from prometheus_client.registry import CollectorRegistry
+from typing import TYPE_CHECKING, Any
 
 from tray_agent.common.errors import ValidationError
+
+if TYPE_CHECKING:  # prometheus_client is imported only when the listener serves (the CLI parser imports this module)
+    from prometheus_client.registry import CollectorRegistry
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.split("?", 1)[0] != "/metrics":
             self._reply(404, b"not found\n", head=head)
             return
+        from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+
         try:
             body = generate_latest(self.server.registry)
         except Exception:
