@@ -120,7 +120,7 @@ def collect(prom: Prometheus, job: str = "lcai-workers") -> list[WorkerRow]:
         targets = [row(m)] if m.get("profile") else [r for (i, _), r in rows.items() if i == m.get("instance")]
         for r in targets or [row(m)]:
             r.alerts = sorted({*r.alerts, m.get("alertname", "")})
-    return sorted(rows.values(), key=lambda r: (r.instance, r.profile))
+    return sorted(rows.values(), key=lambda r: (r.host, r.profile, r.instance))
 
 
 def _value(sample: dict) -> float | None:
