@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -124,8 +125,10 @@ def fast_rules(src: Path, dst: Path, hold: str = "3s") -> Path:
 class PrometheusProc:
     """``prometheus`` from the Debian package on a loopback port, scraping ``targets`` every second."""
 
-    def __init__(self, work: Path, targets: list[str], rules: Path, interval: str = "1s"):
+    def __init__(self, work: Path, targets: list[str], rules: Path | None, interval: str = "1s",
+                 scrape_configs: list[dict] | None = None):
         self.work, self.targets, self.rules, self.interval = work, targets, rules, interval
+        self.scrape_configs = scrape_configs or [{"job_name": JOB, "static_configs": [{"targets": targets}]}]
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
         self.log = work / "prometheus.log"
@@ -137,8 +140,8 @@ class PrometheusProc:
     def write_config(self) -> Path:
         cfg = {"global": {"scrape_interval": self.interval, "evaluation_interval": self.interval,
                           "scrape_timeout": self.interval},
-               "rule_files": [str(self.rules)],
-               "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": self.targets}]}]}
+               "rule_files": [str(self.rules)] if self.rules else [],
+               "scrape_configs": self.scrape_configs}
         path = self.work / "prometheus.yml"
         path.write_text(json.dumps(cfg))  # JSON is YAML
         return path
