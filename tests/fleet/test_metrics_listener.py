@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import need
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tray_agent.api.metrics_server import MetricsServer, from_options, parse_listen
@@ -213,3 +214,11 @@ def test_cli_side_imports_stay_light():
             "print(sorted(m for m in ('prometheus_client', 'web3', 'docker', 'starlette') if m in sys.modules))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
+
+
+def test_unknown_minimum_stake_is_absent_not_zero():
+    st = Status(state=WorkerState.ONLINE, network="devnet", address=ADDR, stake_wei=10**18)
+    fam = _families(generate_latest(build_registry(st.to_dict)).decode())
+    assert "lcai_worker_min_stake_lcai" not in fam and fam["lcai_worker_stake_lcai"].samples[0].value == 1.0
+    fam = _families(generate_latest(build_registry(st.to_dict, lambda: {"min_stake_wei": 5 * 10**21})).decode())
+    assert fam["lcai_worker_min_stake_lcai"].samples[0].value == 5000.0

@@ -159,6 +159,8 @@ class MetricsExporter(Collector):
         amounts = dict(st)
         if not _num(amounts.get("min_stake_wei")) and facts.get("min_stake_wei") is not None:
             amounts["min_stake_wei"] = facts["min_stake_wei"]
+        if not _num(amounts.get("min_stake_wei")):
+            amounts.pop("min_stake_wei", None)  # 0 means "not read yet": absent, so no rule compares against it
         for field, (name, help_) in _AMOUNTS.items():
             if field in amounts:
                 yield _gauge(name, help_, LABELS, base, lcai(amounts[field]))
