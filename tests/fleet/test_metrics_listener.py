@@ -181,27 +181,27 @@ def test_status_failure_is_visible_not_500():
         srv.stop()
 
 
-def _run_agent(tmp_path: Path, **kw) -> subprocess.CompletedProcess:
-    import os
-    import sys
-
-    code = f"import sys; from tray_agent.core.agent_main import run_agent; sys.exit(run_agent(**{kw!r}))"
-    env = {**os.environ, "LCAI_TRAY_HOME": str(tmp_path / "home"), "LCAI_TRAY_PROFILE": "metrics"}
-    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
-
-
 def test_agent_refuses_bad_metrics_options_before_starting(tmp_path):
-    r = _run_agent(tmp_path, metrics_listen="0.0.0.0:0")
-    assert r.returncode == 2 and "needs a bearer token" in r.stderr and "fix:" in r.stderr
-    r = _run_agent(tmp_path, metrics_listen="127.0.0.1:not-a-port")
-    assert r.returncode == 2 and "bad port" in r.stderr
+    """run_agent with a bad listener option: exit code 2 with error/fix, and no Agent was ever constructed
+    (three calls in one process: one interpreter start instead of three)."""
+    import os
     import socket
+    import sys
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        r = _run_agent(tmp_path, metrics_listen=f"127.0.0.1:{busy.getsockname()[1]}")
-    assert r.returncode == 2 and "cannot listen for metrics" in r.stderr
+        cases = [{"metrics_listen": "0.0.0.0:0"}, {"metrics_listen": "127.0.0.1:not-a-port"},
+                 {"metrics_listen": f"127.0.0.1:{busy.getsockname()[1]}"}]
+        code = ("import sys; from tray_agent.core.agent_main import run_agent\n"
+                f"for kw in {cases!r}:\n"
+                "    print('rc', run_agent(**kw), file=sys.stderr, flush=True)\n")
+        env = {**os.environ, "LCAI_TRAY_HOME": str(tmp_path / "home"), "LCAI_TRAY_PROFILE": "metrics"}
+        r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("rc 2") == 3 and r.stderr.count("fix:") == 3, r.stderr
+    for text in ("needs a bearer token", "bad port", "cannot listen for metrics"):
+        assert text in r.stderr
     assert not list((tmp_path / "home").rglob("history.sqlite"))  # the agent was never constructed
 
 
