@@ -1,6 +1,7 @@
 """``lcai-tray fleet status --prometheus URL [--json]``: one table for every worker Prometheus scrapes.
 
-Reads only the Prometheus HTTP API (``/api/v1/query``, instant queries; stdlib urllib), never the agents. Rows are
+Reads only the Prometheus HTTP API (``/api/v1/query``, instant queries; stdlib urllib, imported lazily), never the
+agents. Rows are
 keyed by (instance, profile); a target that does not answer shows as ``unreachable``.
 """
 
@@ -9,9 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +55,8 @@ class Prometheus:
     """Instant queries against ``/api/v1/query`` (optional bearer token)."""
 
     def __init__(self, url: str, token: str | None = None, timeout: float = 10.0):
+        import urllib.parse
+
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise FleetError(f"--prometheus {url!r} is not an http(s) URL", "e.g. http://127.0.0.1:9090")
@@ -64,6 +64,10 @@ class Prometheus:
         self.token, self.timeout = token, timeout
 
     def query(self, expr: str) -> list[dict[str, Any]]:
+        import urllib.error  # lazy: the main CLI parser imports this module on every start
+        import urllib.parse
+        import urllib.request
+
         req = urllib.request.Request(f"{self.base}/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
         if self.token:
             req.add_header("Authorization", f"Bearer {self.token}")

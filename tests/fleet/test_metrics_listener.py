@@ -206,14 +206,20 @@ def test_agent_refuses_bad_metrics_options_before_starting(tmp_path):
 
 
 def test_cli_side_imports_stay_light():
-    """The CLI parser imports metrics_server (for the serve options) and cli_fleet: neither may pull
-    prometheus_client (or anything heavy) into the tray or a plain CLI call."""
+    """The CLI parser (and so the tray at every start) imports metrics_options and cli_fleet: they may not pull
+    an HTTP stack, prometheus_client or anything heavy; the listener module itself stays free of prometheus_client
+    until it serves."""
     import sys
 
-    code = ("import sys, tray_agent.api.metrics_server, tray_agent.cli_fleet; "
-            "print(sorted(m for m in ('prometheus_client', 'web3', 'docker', 'starlette') if m in sys.modules))")
+    heavy = ("prometheus_client", "web3", "docker", "starlette", "http.server", "http.client", "urllib.request",
+             "email", "ssl")
+    code = ("import sys; import tray_agent.api.metrics_options, tray_agent.cli_fleet; "
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
+    code = "import sys, tray_agent.api.metrics_server; print('prometheus_client' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip() == "False", r.stdout + r.stderr
 
 
 def test_unknown_minimum_stake_is_absent_not_zero():

@@ -8,7 +8,6 @@ wrong token 401 — the listener never serves actions, keys or the dashboard.
 
 from __future__ import annotations
 
-import argparse
 import hmac
 import ipaddress
 import logging
@@ -190,14 +189,6 @@ class MetricsServer:
                 self._httpd.shutdown()
             self._httpd.server_close()
             self._httpd = None
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The two serve options (argparse hook of ``lcai-tray serve``)."""
-    parser.add_argument("--metrics-listen", metavar="HOST:PORT",
-                        help="export Prometheus metrics on this address (off by default; e.g. 127.0.0.1:9464)")
-    parser.add_argument("--metrics-token-file", type=Path, metavar="PATH",
-                        help="bearer token Prometheus must send (required for a non-loopback --metrics-listen)")
 
 
 def listener_from_options(listen: str | None, token_file: Path | None) -> MetricsServer | None:
