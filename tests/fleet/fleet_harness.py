@@ -30,21 +30,13 @@ def serve_has_metrics_flag() -> bool:
     return "--metrics-listen" in r.stdout
 
 
-# TEMPORARY, until the lead merges two things:
-# 1. on the branch base (a99e9f0) core/agent.py still reads operations.SIDE_OPS, which moved to common/ops.py, so
-#    every operation fails with AttributeError (the lead's working copy has the fix): the shim restores only that
-#    one missing name (a no-op once fixed);
-# 2. the ``--metrics-listen`` option of ``lcai-tray serve`` lives in cli.py (the lead wires it): with
-#    LCAI_TEST_METRICS_LISTEN set, the shim passes ``metrics_listen`` to ``run_agent`` (core/agent_main.py, which
-#    is wired here), exactly what the cli.py hook does.
+# TEMPORARY: on the branch base (a99e9f0) core/agent.py still reads operations.SIDE_OPS, which moved to
+# common/ops.py, so every operation fails with AttributeError (the lead's working copy has the fix). Until it is
+# merged the agent starts through this shim, which restores only that one missing name (a no-op once fixed).
 _SHIM = (
-    "import functools, os, sys\n"
+    "import sys\n"
     "import tray_agent.common.ops as c, tray_agent.core.operations as o\n"
     "if not hasattr(o, 'SIDE_OPS'): o.SIDE_OPS = c.SIDE_OPS\n"
-    "listen = os.environ.get('LCAI_TEST_METRICS_LISTEN')\n"
-    "if listen:\n"
-    "    import tray_agent.core.agent_main as m\n"
-    "    m.run_agent = functools.partial(m.run_agent, metrics_listen=listen)\n"
     "from tray_agent.cli import main\n"
     "sys.exit(main(sys.argv[1:]))\n"
 )
@@ -52,16 +44,17 @@ _SHIM = (
 
 class FleetAgent(AgentProc):
     """An AgentProc with a metrics listener. ``mode``: ``flag`` (``serve --metrics-listen``, once wired),
-    ``inproc`` (``run_agent(metrics_listen=…)`` through the shim) or ``sidecar`` (a separate exporter
-    process reading the agent's local API)."""
+    ``env`` (``LCAI_METRICS_LISTEN``, read by run_agent: the systemd drop-in way) or ``sidecar`` (a separate
+    exporter process reading the agent's local API)."""
 
     def __init__(self, home: Path, profile: str, mode: str):
         super().__init__(home, profile)
         self.mode = mode
         self.metrics_port = free_port()
         self.sidecar: subprocess.Popen | None = None
-        if mode == "inproc":
-            self.env["LCAI_TEST_METRICS_LISTEN"] = self.target
+        self.env.pop("LCAI_METRICS_LISTEN", None)
+        if mode == "env":
+            self.env["LCAI_METRICS_LISTEN"] = self.target
 
     @property
     def target(self) -> str:

@@ -32,7 +32,7 @@ def fleet(tmp_path_factory, docker_ready, sim_image, output_dir):
     t0 = time.monotonic()
     home = tmp_path_factory.mktemp("fleet-home")
     (output_dir / "fleet").mkdir(parents=True, exist_ok=True)
-    modes = ("flag", "flag") if serve_has_metrics_flag() else ("inproc", "sidecar")
+    modes = ("flag", "env") if serve_has_metrics_flag() else ("env", "sidecar")
     agents = [FleetAgent(home, p, m) for p, m in zip(PROFILES, modes, strict=True)]
     prom = None
     try:
@@ -79,7 +79,7 @@ def test_prometheus_scrapes_both_agents(fleet):
     stake = _by_profile(prom.query("lcai_worker_stake_lcai"))
     assert {p: float(r["value"][1]) for p, r in stake.items()} == {p: 5000.0 for p in PROFILES}
     # facts only the in-process exporter has (the chain snapshot's offence count); every mode has jobs and gas
-    inproc = {a.profile for a in fleet["agents"] if a.mode in ("flag", "inproc")}
+    inproc = {a.profile for a in fleet["agents"] if a.mode in ("flag", "env")}
     assert set(_by_profile(prom.query("lcai_worker_offences_total == 0"))) == inproc
     assert set(_by_profile(prom.query("lcai_worker_jobs_completed_total >= 0"))) == set(PROFILES)
     assert set(_by_profile(prom.query("lcai_worker_gas_reserve_lcai == 50"))) == set(PROFILES)

@@ -193,15 +193,18 @@ def test_agent_refuses_bad_metrics_options_before_starting(tmp_path):
         busy.listen()
         cases = [{"metrics_listen": "0.0.0.0:0"}, {"metrics_listen": "127.0.0.1:not-a-port"},
                  {"metrics_listen": f"127.0.0.1:{busy.getsockname()[1]}"}]
-        code = ("import sys; from tray_agent.core.agent_main import run_agent\n"
+        code = ("import os, sys; from tray_agent.core.agent_main import run_agent\n"
                 f"for kw in {cases!r}:\n"
-                "    print('rc', run_agent(**kw), file=sys.stderr, flush=True)\n")
+                "    print('rc', run_agent(**kw), file=sys.stderr, flush=True)\n"
+                "os.environ['LCAI_METRICS_LISTEN'] = '0.0.0.0:0'\n"  # the systemd drop-in way
+                "print('rc', run_agent(), file=sys.stderr, flush=True)\n")
         env = {**os.environ, "LCAI_TRAY_HOME": str(tmp_path / "home"), "LCAI_TRAY_PROFILE": "metrics"}
         r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert r.stderr.count("rc 2") == 3 and r.stderr.count("fix:") == 3, r.stderr
+    assert r.stderr.count("rc 2") == 4 and r.stderr.count("fix:") == 4, r.stderr
     for text in ("needs a bearer token", "bad port", "cannot listen for metrics"):
         assert text in r.stderr
+    assert r.stderr.count("needs a bearer token") == 2
     assert not list((tmp_path / "home").rglob("history.sqlite"))  # the agent was never constructed
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -18,7 +19,8 @@ def run_agent(network: str | None = None, headless: bool = True, secrets_file: P
               metrics_token_file: Path | None = None) -> int:
     """Blocking: runs until SIGTERM/SIGINT or POST /api/shutdown. Returns the exit code.
 
-    ``metrics_listen`` (``HOST:PORT``) turns on the Prometheus listener (api/metrics_server.py); off when None."""
+    ``metrics_listen`` (``HOST:PORT``) turns on the Prometheus listener (api/metrics_server.py); off when None.
+    Without the options, ``LCAI_METRICS_LISTEN`` / ``LCAI_METRICS_TOKEN_FILE`` set them (systemd drop-ins, Ansible)."""
     from tray_agent.common.errors import AgentError
     from tray_agent.common.logsetup import setup_logging
     from tray_agent.common.memory import limit_arenas
@@ -40,6 +42,9 @@ def run_agent(network: str | None = None, headless: bool = True, secrets_file: P
     keep = {"worker": True}
     try:
         metrics = None  # the Prometheus listener: validated and bound before anything starts (bad option → 2)
+        metrics_listen = metrics_listen or os.environ.get("LCAI_METRICS_LISTEN") or None
+        if metrics_token_file is None and os.environ.get("LCAI_METRICS_TOKEN_FILE"):
+            metrics_token_file = Path(os.environ["LCAI_METRICS_TOKEN_FILE"])
         if metrics_listen or metrics_token_file:
             from ..api.metrics_server import listener_from_options
 
