@@ -17,7 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import __version__, cli_preflight
+from . import __version__, cli_fleet, cli_preflight
+from .api.metrics_options import add_arguments as add_metrics_arguments
 from .common.api_client import AgentNotRunning, ApiClient, ApiError, find_agent, wait_for_agent
 from .common.errors import AgentError, BusyError, ValidationError
 from .common.networks import network_names
@@ -62,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--headless", action="store_true", dest="serve_headless")
     s.add_argument("--network", dest="serve_network", choices=nets, help=argparse.SUPPRESS)
     s.add_argument("--secrets-file", dest="serve_secrets_file", type=Path, help=argparse.SUPPRESS)
+    add_metrics_arguments(s)
     s.set_defaults(func=_cmd_serve)
     st = sub.add_parser("status", help="show the worker status")
     st.add_argument("--json", action="store_true")
@@ -124,6 +126,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_preflight.add_parser(sub).set_defaults(func=_agent_call(cli_preflight.handler))
     sd = sub.add_parser("shutdown", help="stop the agent")
     sd.add_argument("--stop-worker", action="store_true", help="also stop the worker container")
+    cli_fleet.add_parser(sub)
     sd.set_defaults(func=_cmd_shutdown)
     return p
 
@@ -163,7 +166,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     network = getattr(args, "serve_network", None) or args.network
     secrets = getattr(args, "serve_secrets_file", None) or args.secrets_file
-    return run_agent(network=network, headless=True, secrets_file=secrets)
+    return run_agent(network=network, headless=True, secrets_file=secrets,
+                     metrics_listen=getattr(args, "metrics_listen", None),
+                     metrics_token_file=getattr(args, "metrics_token_file", None))
 
 
 def _cmd_default(args: argparse.Namespace) -> int:

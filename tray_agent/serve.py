@@ -4,6 +4,7 @@ clean shutdown on signals. Lives outside core because it wires core to the API s
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -15,8 +16,12 @@ log = logging.getLogger("tray_agent")
 
 
 def run_agent(network: str | None = None, headless: bool = True, secrets_file: Path | None = None,
-              ready: threading.Event | None = None) -> int:
-    """Blocking: runs until SIGTERM/SIGINT or POST /api/shutdown. Returns the exit code."""
+              ready: threading.Event | None = None, metrics_listen: str | None = None,
+              metrics_token_file: Path | None = None) -> int:
+    """Blocking: runs until SIGTERM/SIGINT or POST /api/shutdown. Returns the exit code.
+
+    ``metrics_listen`` (``HOST:PORT``) turns on the Prometheus listener (api/metrics_server.py); off when None.
+    Without the options, ``LCAI_METRICS_LISTEN`` / ``LCAI_METRICS_TOKEN_FILE`` set them (systemd drop-ins, Ansible)."""
     from tray_agent.api.server import ApiServer
     from tray_agent.common.errors import AgentError
     from tray_agent.common.logsetup import setup_logging
@@ -36,11 +41,25 @@ def run_agent(network: str | None = None, headless: bool = True, secrets_file: P
     stop = threading.Event()
     keep = {"worker": True}
     try:
+        metrics = None  # the Prometheus listener: validated and bound before anything starts (bad option → 2)
+        metrics_listen = metrics_listen or os.environ.get("LCAI_METRICS_LISTEN") or None
+        if metrics_token_file is None and os.environ.get("LCAI_METRICS_TOKEN_FILE"):
+            metrics_token_file = Path(os.environ["LCAI_METRICS_TOKEN_FILE"])
+        if metrics_listen or metrics_token_file:
+            from tray_agent.api.metrics_server import listener_from_options
+
+            try:
+                metrics = listener_from_options(metrics_listen, metrics_token_file)
+            except AgentError as e:
+                print(f"error: {e.message}\nfix:   {e.fix}", file=sys.stderr)
+                return 2
         try:
             agent = Agent(paths, network, secrets_file=secrets_file)
         except AgentError as e:
             log.error("cannot start: %s", e)
             print(f"error: {e.message}\nfix:   {e.fix}", file=sys.stderr)
+            if metrics is not None:
+                metrics.stop()
             return 2
         server = ApiServer(agent)
         agent.api_token = server.token
@@ -54,6 +73,10 @@ def run_agent(network: str | None = None, headless: bool = True, secrets_file: P
             signal.signal(signal.SIGTERM, lambda *_: shutdown(True))
             signal.signal(signal.SIGINT, lambda *_: shutdown(True))
         server.start()
+        if metrics is not None:
+            from tray_agent.api.metrics_server import agent_registry
+
+            metrics.start(agent_registry(agent))
         lock.update(port=server.port)
         agent.start()
         log.info("agent running: profile %s, network %s, dashboard %s/ui/", paths.profile, agent.network.name,
@@ -65,6 +88,8 @@ def run_agent(network: str | None = None, headless: bool = True, secrets_file: P
         log.info("agent stopping (worker keeps running: %s)", keep["worker"])
         agent.stop(keep_worker=keep["worker"])
         server.stop()
+        if metrics is not None:
+            metrics.stop()
         return 0
     finally:
         lock.release()
