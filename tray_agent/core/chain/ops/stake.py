@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from tray_agent.common.amounts import format_lcai
 
-from ..errors import PreconditionFailed
+from ..errors import InsufficientFunds, PreconditionFailed
 from ..revert import fmt_time
 from .common import parse_lcai
 from .context import OpContext, Progress, no_progress
@@ -50,6 +50,16 @@ def top_up(ctx: OpContext, amount: str | int | None = None, *, progress: Progres
         value = amount
     else:
         value = parse_lcai(str(amount))
+    from .withdraw import transfer_fee
+
+    fee = 5 * transfer_fee(ctx.client)  # topUpStake costs a few plain transfers of gas at most
+    balance = ctx.client.balance(ctx.address)
+    if balance < value + fee:  # checked before the worker is paused for it
+        raise InsufficientFunds(
+            f"the worker wallet holds {format_lcai(balance, None)} LCAI, not enough to add {format_lcai(value, None)} "
+            "LCAI to the stake and pay the fee",
+            fix=f"send at least {format_lcai(value + fee - balance, None)} LCAI to "
+                f"{ctx.address} first", field="amount")
     with ctx.gate.session(progress):
         progress(f"adding {format_lcai(value, None)} LCAI to the stake", 0.5)
         res = ctx.tx(ctx.client.registry, "topUpStake", value=value, progress=progress)
