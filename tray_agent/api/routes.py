@@ -140,7 +140,7 @@ def build_routes(agent: Agent, codes: LoginCodes, port_ref: list[int]) -> list[R
         return {"items": await blocking(agent.history.operations, kind, None, limit)}
 
     async def history_csv(request):
-        text = await blocking(agent.history.csv_export, agent.network.name)
+        text = await blocking(agent.history_csv)
         return PlainTextResponse(text, media_type="text/csv",
                                  headers={"Content-Disposition": 'attachment; filename="lcai-worker-history.csv"'})
 

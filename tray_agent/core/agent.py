@@ -353,6 +353,14 @@ class Agent:
     def stuck_view(self) -> dict:
         return self._sync().stuck_view()
 
+    def history_csv(self) -> str:
+        jobs: list[dict] = []
+        try:
+            jobs = self._sync().jobs_view()["jobs"]
+        except AgentError as e:  # chain unreachable: the local history still exports
+            log.info("history export without jobs: %s", e)
+        return self.history.csv_export(self.network.name, jobs)
+
     def withdraw_preview(self, to: str, amount: str) -> dict:
         try:
             return {"ok": True, **self.session.money.withdraw_preview(to, amount)}

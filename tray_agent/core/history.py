@@ -146,7 +146,8 @@ class History:
             return None
         return sum(1 for r in rows if r[0] == "online") / len(rows)
 
-    def csv_export(self, network: str) -> str:
+    def csv_export(self, network: str, jobs: list[dict] | None = None) -> str:
+        """Withdrawals, balance samples, operations with the amount they moved, and (when given) the jobs."""
         buf = io.StringIO()
         w = csv.writer(buf)
         w.writerow(["type", "time", "network", "detail", "amount_wei", "fee_wei", "state"])
@@ -157,12 +158,30 @@ class History:
                         s["worker_balance_wei"], "", ""])
         for o in reversed(self.operations(limit=10000)):
             if o["network"] == network:
-                w.writerow(["operation", _iso(o["started"]), network, o["kind"], "", "", o["state"]])
+                w.writerow(["operation", _iso(o["started"]), network, o["kind"], _op_amount(o), "", o["state"]])
+        for j in jobs or []:
+            w.writerow(["job", _iso(j["completed_at"]) if j.get("completed_at") else "", network,
+                        f"job {j['job_id']} {j.get('state', '')}", j.get("share_wei", ""), "", j.get("state", "")])
         return buf.getvalue()
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _op_amount(op: dict) -> str:
+    """Wei an operation moved, from its result: settled, slashed, stake returned, withdrawn ("" when none)."""
+    r = op.get("result") if isinstance(op.get("result"), dict) else {}
+    kind = op.get("kind")
+    if kind == "settle":
+        return str(int(r.get("released_wei") or 0))
+    if kind == "deregister":
+        return str(r.get("returned_wei") or int(r.get("stake_returned_wei") or 0) + int(r.get("withdrawn_wei") or 0))
+    if kind == "clear_stuck":
+        return str(sum(int(j.get("slash_wei") or 0) for j in r.get("jobs", []) if j.get("action") == "timed_out"))
+    if kind in ("withdraw", "devnet_fund"):
+        return str(r.get("amount_wei") or "")
+    return ""
 
 
 def _j(text: str | None) -> Any:

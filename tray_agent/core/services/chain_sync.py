@@ -150,4 +150,5 @@ class ChainSync:
             "releasable_wei": str(st.releasable_wei), "worker_balance_wei": str(st.worker_balance_wei),
             "wallet_wei": str(st.wallet_wei), "slashed_wei": str(st.slashed_wei),
             "settled_wei": str(self.earnings.released_wei if self.earnings else 0),
+            "earned_wei": str(e.escrowed_wei + e.releasable_wei + e.released_wei if (e := self.earnings) else 0),
             "withdrawn_wei": str(self.history.withdrawn_total(self.network.name))}}
