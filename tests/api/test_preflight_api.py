@@ -160,7 +160,7 @@ def test_injected_inline_script_does_not_run_and_pages_work(live, browser):
         page.screenshot(path="test-output/preflight-page.png", full_page=True)
 
         for name in PAGES:  # every page still loads and runs its module script under the policy
-            page.goto(f"{client.base}/ui/{name}.html")
+            page.goto(f"{client.base_url}/ui/{name}.html")
             page.wait_for_selector("header.top nav")
             violations = [v for v in page.evaluate("window.__csp") if not v.startswith("style-src-attr")]
             assert violations == [], (name, violations)

@@ -193,7 +193,7 @@ def test_agent_refuses_bad_metrics_options_before_starting(tmp_path):
         busy.listen()
         cases = [{"metrics_listen": "0.0.0.0:0"}, {"metrics_listen": "127.0.0.1:not-a-port"},
                  {"metrics_listen": f"127.0.0.1:{busy.getsockname()[1]}"}]
-        code = ("import os, sys; from tray_agent.core.agent_main import run_agent\n"
+        code = ("import os, sys; from tray_agent.serve import run_agent\n"
                 f"for kw in {cases!r}:\n"
                 "    print('rc', run_agent(**kw), file=sys.stderr, flush=True)\n"
                 "os.environ['LCAI_METRICS_LISTEN'] = '0.0.0.0:0'\n"  # the systemd drop-in way
