@@ -273,7 +273,6 @@ class WorkerControl:
                       container_running=False, gateway_connected=False)
         self.wake()
 
-
     # --- image pin and config drift -------------------------------------------------------------------
     def _run_spec(self, client: docker.DockerClient, spec: wc.WorkerSpec) -> wc.WorkerSpec:
         """``spec`` on the image pinned for its network (pinned on first use: the image the container already
