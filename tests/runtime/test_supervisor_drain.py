@@ -107,3 +107,20 @@ def test_config_drift_recreates_only_once_the_job_finished(worker_env, supervise
     wait_for(lambda: (c := wc.find(docker_client, specs["now"].name)) is not None and c.id != first, 60,
              what="recreated after the job")
     wait_for(lambda: rec.state is WorkerState.ONLINE, 60, what="online with new models")
+
+
+def test_nothing_to_wait_for_without_a_running_container(worker_env, supervise, docker_client):  # noqa: F811
+    from tray_agent.core.runtime import docker_engine
+
+    spec = make_spec(worker_env)
+
+    def no_docker():
+        raise docker_engine.DockerNotRunning("Docker is not running", fix="start Docker")
+
+    sup, _rec = supervise(worker_env[0], lambda: spec, connect=no_docker)
+    t0 = time.monotonic()
+    assert sup.pause("agent stopped", drain_timeout=30).idle  # Docker down: nothing can run or be stopped
+    sup.resume()
+    sup2, _rec2 = supervise(worker_env[0], lambda: spec)
+    assert sup2.restart(drain_timeout=30).idle  # no container yet (or a fresh idle one): no wait
+    assert time.monotonic() - t0 < 20

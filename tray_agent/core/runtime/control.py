@@ -224,11 +224,12 @@ class WorkerControl:
         if spec is None:
             return 0
         client = self.docker_client(quiet=True)
-        if client is not None:
-            with contextlib.suppress(docker.errors.DockerException):
-                c = wc.find(client, spec.name)
-                if c is None or c.status not in ("running", "restarting"):
-                    return 0
+        if client is None:
+            return 0  # Docker unreachable: the container cannot be stopped either, so there is nothing to wait for
+        with contextlib.suppress(docker.errors.DockerException):
+            c = wc.find(client, spec.name)
+            if c is None or c.status not in ("running", "restarting"):
+                return 0
         return self.active_jobs()
 
     def _drain(self, what: str, timeout: float | None, on_progress: drain.Progress | None,
