@@ -77,8 +77,8 @@ def test_cancelled_wait_leaves_the_worker_running(worker_env, supervise, docker_
 def test_hold_and_remove_wait_for_the_running_job(worker_env, supervise, docker_client):  # noqa: F811
     spec, sup, rec = busy_worker(worker_env, supervise)
     done_at = finish_job_in(spec, 1.5)
-    with sup.hold("settle"):  # the default drain applies to the one-writer gate too
-        assert time.monotonic() >= done_at - 0.1
+    with sup.hold("settle") as res:  # the default drain applies to the one-writer gate too
+        assert res.idle and time.monotonic() >= done_at - 0.1
         assert container(docker_client, spec).status == "exited"
     wait_for(lambda: rec.state is WorkerState.ONLINE, 60, what="online after hold")
     control(spec, "busy")
@@ -91,22 +91,33 @@ def test_hold_and_remove_wait_for_the_running_job(worker_env, supervise, docker_
     assert wc.find(docker_client, spec.name) is None
 
 
-def test_config_drift_recreates_only_once_the_job_finished(worker_env, supervise, docker_client):  # noqa: F811
-    specs = {"now": make_spec(worker_env)}
-    sup, rec = supervise(worker_env[0], lambda: specs["now"], config=fast_config(drain_timeout=120, startup_grace=60.0))
+def test_config_drift_recreates_and_unloads_only_once_the_job_finished(worker_env, supervise,  # noqa: F811
+                                                                       docker_client, fake_ollama):
+    from tray_agent.core.runtime.ollama import OllamaManager
+
+    fake_ollama.install("gpt-oss:20b")
+    mgr = OllamaManager(fake_ollama.url, allow_host_start=False)
+    mgr.ensure_models(["llama3-8b"])  # pulled as llama3:8b, copied to the exact name
+    specs = {"now": make_spec(worker_env, ollama_url=fake_ollama.url, models=["llama3-8b", "gpt-oss:20b"])}
+    sup, rec = supervise(worker_env[0], lambda: specs["now"], config=fast_config(drain_timeout=120, startup_grace=60.0),
+                         ollama=mgr)
     wait_for(lambda: rec.state is WorkerState.ONLINE, 60, what="online")
+    wait_for(lambda: {"llama3-8b", "gpt-oss:20b"} <= mgr.loaded(), 30, what="both models pinned")
     first = container(docker_client, specs["now"]).id
     control(specs["now"], "busy")
     wait_for(lambda: sup.active_jobs() == 1, 20, what="job in flight")
-    specs["now"] = make_spec(worker_env, models=["llama3-8b", "gpt-oss:20b"], metrics_port=specs["now"].metrics_port)
+    specs["now"] = make_spec(worker_env, ollama_url=fake_ollama.url, models=["llama3-8b"],
+                             metrics_port=specs["now"].metrics_port)
     sup.wake()
     wait_for(lambda: "new settings" in rec.fields.get("message", ""), 20, what="recreate deferred")
-    time.sleep(1.5)  # several ticks: the running job keeps its container
+    time.sleep(1.5)  # several ticks: the running job keeps its container and its model
     assert container(docker_client, specs["now"]).id == first
+    assert not fake_ollama.unload_requests("gpt-oss:20b")
     control(specs["now"], None)
     wait_for(lambda: (c := wc.find(docker_client, specs["now"].name)) is not None and c.id != first, 60,
              what="recreated after the job")
     wait_for(lambda: rec.state is WorkerState.ONLINE, 60, what="online with new models")
+    wait_for(lambda: fake_ollama.unload_requests("gpt-oss:20b"), 30, what="dropped model unloaded")
 
 
 def test_nothing_to_wait_for_without_a_running_container(worker_env, supervise, docker_client):  # noqa: F811

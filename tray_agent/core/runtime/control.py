@@ -129,17 +129,17 @@ class WorkerControl:
 
     @contextlib.contextmanager
     def hold(self, reason: str, stop_timeout: int | None = None, drain_timeout: float | None = None,
-             on_progress: drain.Progress | None = None, cancel: Cancel = None) -> Iterator[None]:
+             on_progress: drain.Progress | None = None, cancel: Cancel = None) -> Iterator[drain.DrainResult]:
         """Wait for running jobs, stop the worker and keep it stopped for the block (one-writer rule), then
-        start it again."""
-        self._drain(f"stopping the worker for: {reason}", drain_timeout, on_progress, cancel)
+        start it again. Yields the wait's DrainResult (``idle`` False: jobs were cancelled by the stop)."""
+        res = self._drain(f"stopping the worker for: {reason}", drain_timeout, on_progress, cancel)
         log.info("hold: stopping the worker for %s", reason)
         with self._ops:
             self._holds.append(reason)
             self._publish(state=WorkerState.STOPPING, message=f"Worker stopped for: {reason}", fix="")
             self._stop_container(stop_timeout)
         try:
-            yield
+            yield res
         finally:
             log.info("hold released (%s): starting the worker", reason)
             with self._ops:

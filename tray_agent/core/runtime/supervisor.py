@@ -292,7 +292,7 @@ class Supervisor(WorkerControl):
         started = self._started_at or now
         common = dict(container_running=True, gateway_connected=h.gateway_connected, active_jobs=h.active_jobs,
                       uptime_s=round(max(0.0, now - started), 1), **base)
-        if self.pinner is not None:
+        if self.pinner is not None and not pending:  # deferred recreate: the running worker still serves the old set
             self.pinner.step(spec.models, run_key)
         if h.connected:
             self._last_connected = now
