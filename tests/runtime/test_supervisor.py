@@ -5,6 +5,7 @@ Recovery goals are not asserted as times (a benchmark measures them); the measur
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -273,7 +274,8 @@ def test_config_drift_recreates(worker_env, supervise, docker_client):
     c = container(docker_client, specs["now"])
     env = dict(e.split("=", 1) for e in c.attrs["Config"]["Env"])
     assert env["SUPPORTED_MODELS"] == "llama3-8b,gpt-oss:20b"
-    assert c.labels[wc.LABEL_HASH] == specs["now"].config_hash() != first.labels[wc.LABEL_HASH]
+    pinned = dataclasses.replace(specs["now"], image=c.attrs["Image"])  # the worker runs the pinned image id
+    assert c.labels[wc.LABEL_HASH] == pinned.config_hash() != first.labels[wc.LABEL_HASH]
     wait_for(lambda: rec.state is WorkerState.ONLINE and rec.fields["served_models"] == ("llama3-8b", "gpt-oss:20b"),
              60, what="online with new models")
 
@@ -284,6 +286,7 @@ def test_keep_awake_held_while_online_released_when_paused(worker_env, supervise
     sup, rec = supervise(worker_env[0], lambda: spec, keep_awake=KeepAwake())
     wait_for(lambda: rec.state is WorkerState.ONLINE and rec.fields["keep_awake"], 60, what="online + awake")
     assert Alert.KEEP_AWAKE_UNAVAILABLE not in rec.fields["alerts"]
+    assert rec.fields["keep_awake_available"] is True and rec.fields["keep_awake_reason"]
     sup.pause()
     assert rec.fields["keep_awake"] is False and not sup.keep_awake.held
 
@@ -296,6 +299,7 @@ def test_keep_awake_unavailable_is_a_status_not_a_crash(worker_env, supervise, m
     wait_for(lambda: rec.state is WorkerState.ONLINE, 60, what="online")
     assert rec.fields["keep_awake"] is False
     assert "unavailable" in rec.fields["keep_awake_reason"]
+    assert rec.fields["keep_awake_available"] is False
     assert Alert.KEEP_AWAKE_UNAVAILABLE in rec.fields["alerts"]
 
 
@@ -314,14 +318,23 @@ def test_ollama_pinned_after_start_and_down_alert(worker_env, supervise, fake_ol
     from tray_agent.core.runtime.ollama import OllamaManager
 
     fake_ollama.install("llama3:8b")
+    fake_ollama.install("gpt-oss:20b")
     mgr = OllamaManager(fake_ollama.url, allow_host_start=False)
     mgr.ensure_models(["llama3-8b"])
-    spec = make_spec(worker_env, ollama_url=fake_ollama.url)
-    _sup, rec = supervise(worker_env[0], lambda: spec, ollama=mgr)
+    specs = {"now": make_spec(worker_env, ollama_url=fake_ollama.url, models=["llama3-8b", "gpt-oss:20b"])}
+    _sup, rec = supervise(worker_env[0], lambda: specs["now"], ollama=mgr)
     wait_for(lambda: rec.state is WorkerState.ONLINE, 60, what="online")
-    wait_for(lambda: "llama3-8b" in mgr.loaded(), 30, what="model pinned")
+    wait_for(lambda: {"llama3-8b", "gpt-oss:20b"} <= mgr.loaded(), 30, what="models pinned")
     gens = [r for r in fake_ollama.requests_to("/api/generate") if r.body.get("keep_alive") == -1]
     assert gens, "warm-up with keep_alive -1 expected"
+    assert not fake_ollama.unload_requests()
+    # a model change unloads the model no longer served (it would stay pinned with keep_alive -1)
+    specs["now"] = make_spec(worker_env, ollama_url=fake_ollama.url, models=["llama3-8b"],
+                             metrics_port=specs["now"].metrics_port)
+    _sup.wake()
+    wait_for(lambda: fake_ollama.unload_requests("gpt-oss:20b"), 60, what="dropped model unloaded")
+    wait_for(lambda: "gpt-oss:20b" not in mgr.loaded() and "llama3-8b" in mgr.loaded(), 30, what="only served pinned")
+    assert not fake_ollama.unload_requests("llama3-8b")
     fake_ollama.stop()
     wait_for(lambda: Alert.OLLAMA_DOWN in rec.fields.get("alerts", ()), 30, what="ollama down alert")
 
@@ -387,7 +400,8 @@ def test_image_digest_recorded_and_update_alert(worker_env, supervise, monkeypat
     wait_for(lambda: rec.state is WorkerState.ONLINE, 60, what="online")
     digest = rec.fields["extra"]["runtime"]["image_digest"]
     assert digest.startswith("sha256:")
-    assert images.DigestRecord(worker_env[0].data / "image-digests.json").get(spec.image) == digest
+    pin = images.ImagePins(worker_env[0].data / "image-pins.json").get(spec.network.name)
+    assert pin is not None and pin.digest == digest and pin.ref == spec.image
     assert sup.check_image_update() is None  # offline / same digest: no alert
     monkeypatch.setattr(images, "newer_digest", lambda client, ref, current: "sha256:" + "f" * 64)
     assert sup.check_image_update() == "sha256:" + "f" * 64

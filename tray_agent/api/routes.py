@@ -125,6 +125,14 @@ def build_routes(agent: Agent, codes: LoginCodes, port_ref: list[int]) -> list[R
         op = await blocking(agent.start_operation, kind, b)
         return JSONResponse({"op_id": op.op_id}, status_code=202)
 
+    async def op_cancel(request):
+        if not agent.runner.cancel(request.path_params["op_id"]):
+            raise NotFoundError("no running operation with that id", fix="it may have finished already")
+        return {"ok": True}
+
+    async def stop_preview(request):
+        return await blocking(agent.session.worker.stop_consequence)
+
     async def op_get(request):
         rec = agent.runner.get(request.path_params["op_id"])
         if rec is None:
@@ -219,6 +227,8 @@ def build_routes(agent: Agent, codes: LoginCodes, port_ref: list[int]) -> list[R
         R("/api/models/fit", call(models_fit), methods=["POST"]),
         R("/api/ops/{kind}", call(op_start), methods=["POST"]),
         R("/api/ops/{op_id}", call(op_get)),
+        R("/api/ops/{op_id}/cancel", call(op_cancel), methods=["POST"]),
+        R("/api/stop/preview", call(stop_preview)),
         R("/api/history", call(history)),
         R("/api/history.csv", call(history_csv)),
         R("/api/earnings", call(earnings)),

@@ -14,7 +14,7 @@ from .state_owner import StateOwner
 
 
 def remove_worker(worker: WorkerService, custody: KeyCustody, owner: StateOwner, progress) -> dict:
-    worker.remove_container("worker removed")
+    worker.remove_container("worker removed", progress)
     archived = custody.archive_active("worker removed")
     owner.report(wait=True, address="", chain=None)
     return {"archived": archived.to_dict() if archived else None}
@@ -34,7 +34,7 @@ def replace_key(worker: WorkerService, custody: KeyCustody, owner: StateOwner, s
         except AgentError:
             staked = False
     progress("stopping the worker of the old key", None)
-    worker.remove_container("worker key replaced")
+    worker.remove_container("worker key replaced", progress)
     archived = custody.archive_active("replaced by a new key")
     address = custody.generate(None)
     owner.report(wait=True, address=address, chain=None)

@@ -52,11 +52,12 @@ def _plain(agent: Agent) -> dict[str, Callable[[Progress], Any]]:
         "remove_worker": lambda p: keys_ops.remove_worker(w, s.custody, agent.owner, p),
         "replace_key": lambda p: keys_ops.replace_key(w, s.custody, agent.owner, s.sync, p),
         "devnet_fund": lambda p: _devnet_fund(agent, p), "stop_foreign": w.op_stop_foreign,
+        "stop_now": w.op_stop_now,
     }
 
 
 PLAIN_KINDS = {"start", "stop", "restart", "settle", "reinstate", "free_memory", "update_image", "remove_worker",
-               "replace_key", "devnet_fund", "stop_foreign"}
+               "replace_key", "devnet_fund", "stop_foreign", "stop_now"}
 INPUT_OPS = {"withdraw", "deregister", "clear_stuck", "set_models", "speedtest", "recover", "top_up", "switch_network"}
 KINDS = PLAIN_KINDS | INPUT_OPS
 

@@ -34,6 +34,7 @@ class Operation:
     started: float = field(default_factory=time.time)
     finished: float | None = None
     done: threading.Event = field(default_factory=threading.Event)
+    cancel: threading.Event = field(default_factory=threading.Event)
 
     def to_dict(self) -> dict:
         return {"op_id": self.op_id, "kind": self.kind, "state": self.state, "progress": self.progress[-20:],
@@ -84,6 +85,14 @@ class OperationRunner:
         t.start()
         return op
 
+    def cancel(self, op_id: str) -> bool:
+        """Ask a running operation to stop where stopping is safe (it checks ``progress.cancel``)."""
+        op = self._ops.get(op_id)
+        if op is None or op.state not in ("queued", "running"):
+            return False
+        op.cancel.set()
+        return True
+
     def get(self, op_id: str) -> dict | None:
         op = self._ops.get(op_id)
         if op:
@@ -103,13 +112,14 @@ class OperationRunner:
             self.bus.publish("progress", {"op_id": op.op_id, "kind": op.kind, **item})
             self.history.op_progress(op.op_id, op.progress)
 
+        progress.cancel = op.cancel  # type: ignore[attr-defined]  # long waits check it (drain, countdowns)
         try:
             result = fn(progress)
             op.result = result.to_dict() if hasattr(result, "to_dict") else result
             op.state = "done"
         except AgentError as e:
             op.error = e.to_dict()
-            op.state = "failed"
+            op.state = "cancelled" if op.cancel.is_set() and e.code in ("drain_cancelled", "cancelled") else "failed"
             log.warning("operation %s failed: %s", op.kind, e)
         except OSError as e:
             from tray_agent.common.errors import os_error

@@ -151,6 +151,73 @@ class DigestRecord:
         atomic_write(self.path, json.dumps(data, indent=1))
 
 
+@dataclass(frozen=True)
+class Pin:
+    """The image a network's container runs: the configured ref and the exact image it resolved to."""
+
+    ref: str
+    id: str      # local image id: what the container is created from
+    digest: str  # repo digest (registry images) or the image id (local images)
+
+
+class ImagePins:
+    """JSON file ``{key: {"ref", "id", "digest", "at"}}``: per network (or "ollama"), the image in use.
+
+    The first image found or pulled is pinned; a newer local ``:latest`` never moves it, only :meth:`set` does
+    (the update operation)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def _load(self) -> dict:
+        try:
+            data = json.loads(self.path.read_text())
+            return data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def get(self, key: str) -> Pin | None:
+        d = self._load().get(key)
+        try:
+            return Pin(d["ref"], d["id"], d.get("digest") or d["id"]) if d else None
+        except (KeyError, TypeError):
+            return None
+
+    def set(self, key: str, info: ImageInfo) -> Pin:
+        data = self._load()
+        data[key] = {"ref": info.ref, "id": info.id, "digest": info.digest, "at": time.time()}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.path, json.dumps(data, indent=1))
+        return Pin(info.ref, info.id, info.digest)
+
+
+@dataclass(frozen=True)
+class ImageUpdate:
+    """Result of the update operation: the image ref and the digest before → after."""
+
+    ref: str
+    old_digest: str
+    new_digest: str
+
+    @property
+    def digest(self) -> str:
+        return self.new_digest
+
+    @property
+    def changed(self) -> bool:
+        return self.old_digest != self.new_digest
+
+
+def image_by_id(client: docker.DockerClient, image_id: str, ref: str = "") -> ImageInfo | None:
+    """The local image with this id (None when it was removed), reported under ``ref``."""
+    try:
+        img = client.images.get(image_id)
+    except docker.errors.ImageNotFound:
+        return None
+    digests = img.attrs.get("RepoDigests") or []
+    return ImageInfo(ref or image_id, img.id, digests[0].split("@", 1)[1] if digests else img.id)
+
+
 def newer_digest(client: docker.DockerClient, ref: str, current: str | None) -> str | None:
     """The registry's digest for ``ref`` when it differs from ``current``; None if equal or unknown (offline)."""
     try:

@@ -23,6 +23,7 @@ class KeepAwake:
         self.active = False
         self.method = ""
         self.reason = "" if enabled else "keep-awake turned off"
+        self.available = True  # False once entering keep-awake found no working method on this system
         self._thread: threading.Thread | None = None
         self._release = threading.Event()
         self._entered = threading.Event()
@@ -55,6 +56,10 @@ class KeepAwake:
             self._set(False, "", self.reason if not self.active else "released (worker stopped or paused)")
 
     def _set(self, active: bool, method: str, reason: str) -> None:
+        if active:
+            self.available = True
+        elif reason.startswith("keep-awake unavailable"):
+            self.available = False
         changed = (active, reason) != (self.active, self.reason)
         self.active, self.method, self.reason = active, method, reason
         if changed and self.on_change:

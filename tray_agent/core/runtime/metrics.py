@@ -7,6 +7,7 @@ worker's JSON log lines (gateway authenticated/stream connected, or the service-
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import urllib.error
 import urllib.request
@@ -160,3 +161,33 @@ def health(base_url: str, logs: LogSignals, expects_gateway: bool, timeout: floa
     return WorkerHealth(healthz_ok=ok, metrics=snap, gateway_connected=logs.gateway_connected,
                         sortition_running=logs.service_running, expects_gateway=expects_gateway,
                         last_error=logs.last_error, error=err)
+
+
+# --- container logs --------------------------------------------------------------------------------------
+def parse_ts(text: str) -> float | None:
+    """RFC 3339 with nanoseconds (Docker) → epoch seconds."""
+    if not text or text.startswith("0001-"):
+        return None
+    try:
+        t = text.rstrip("Z")
+        if "." in t:
+            head, frac = t.split(".", 1)
+            frac = "".join(ch for ch in frac if ch.isdigit())[:6]
+            t = f"{head}.{frac}"
+        return dt.datetime.fromisoformat(t).replace(tzinfo=dt.timezone.utc).timestamp()
+    except ValueError:
+        return None
+
+
+def new_log_lines(raw: bytes, started: float, after: float) -> tuple[list[str], float]:
+    """Lines of ``docker logs --timestamps`` output from this run (≥ ``started``) newer than ``after``;
+    returns (lines, timestamp of the last one, or ``after``)."""
+    lines, last = [], after
+    for line in raw.decode("utf-8", "replace").splitlines():
+        ts, _, text = line.partition(" ")
+        t = parse_ts(ts)
+        if t is None or t < started - 0.001 or (last and t <= last):
+            continue
+        last = t
+        lines.append(text)
+    return lines, last

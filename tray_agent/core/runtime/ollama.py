@@ -33,6 +33,7 @@ DEFAULT_URL = "http://127.0.0.1:11434"
 CONTAINER_NAME = "lcai-ollama"
 VOLUME = "lcai-ollama-models"
 IMAGE = "ollama/ollama:latest"
+PIN_KEY = "ollama"  # key of the managed container's image in images.ImagePins
 
 
 class OllamaError(AgentError):
@@ -81,7 +82,7 @@ class OllamaManager:
     def __init__(self, url: str = DEFAULT_URL, *, allow_host_start: bool = True, docker_client=None,
                  container_name: str = CONTAINER_NAME, volume: str = VOLUME, image: str = IMAGE,
                  timeout: float = 30.0, serve_cmd: tuple[str, ...] = ("ollama", "serve"),
-                 serve_log: Path | None = None):
+                 serve_log: Path | None = None, pins=None):
         self.url = url.rstrip("/")
         self.allow_host_start = allow_host_start
         self.docker_client = docker_client  # a DockerClient or a callable returning one (managed container)
@@ -91,6 +92,7 @@ class OllamaManager:
         self.timeout = timeout
         self.serve_cmd = serve_cmd
         self.serve_log = serve_log  # output of a host `ollama serve` we start (lesson 10), e.g. <logs>/ollama-serve.log
+        self.pins = pins  # images.ImagePins: the managed container keeps the image first pulled (key "ollama")
         self.mode = ""
         self._serve_proc: subprocess.Popen | None = None
 
@@ -194,7 +196,6 @@ class OllamaManager:
     def _ensure_container(self) -> None:
         import docker.errors
 
-        from . import images
         from .worker_container import nvidia_runtime
 
         client = self._docker()
@@ -205,8 +206,45 @@ class OllamaManager:
             return
         except docker.errors.NotFound:
             pass
-        images.ensure_image(client, self.image)
-        client.containers.run(self.image, **self.container_kwargs(bool(nvidia_runtime(client))))
+        client.containers.run(self._pinned_image(client), **self.container_kwargs(bool(nvidia_runtime(client))))
+
+    def _pinned_image(self, client) -> str:
+        """The image to create the managed container from: the pinned one (a newer local tag never moves it)."""
+        from . import images
+
+        if self.pins is None:
+            images.ensure_image(client, self.image)
+            return self.image
+        pin = self.pins.get(PIN_KEY)
+        if pin is not None and pin.ref == self.image and images.image_by_id(client, pin.id) is not None:
+            return pin.id
+        info = images.ensure_image(client, self.image)
+        self.pins.set(PIN_KEY, info)
+        return info.id
+
+    def update_image(self, on_progress=None):
+        """Pull the Ollama image, move the pin and recreate the managed container on it (container mode only;
+        call while no job runs, e.g. inside ``Supervisor.hold``). Returns ``images.ImageUpdate`` old → new."""
+        import docker.errors
+
+        from . import images
+
+        client = self._docker()
+        old = self.pins.get(PIN_KEY) if self.pins is not None else None
+        info = images.pull_image(client, self.image, on_progress)
+        if old is not None and old.id == info.id:
+            return images.ImageUpdate(self.image, old.digest, old.digest)
+        if self.pins is not None:
+            self.pins.set(PIN_KEY, info)
+        try:
+            c = client.containers.get(self.container_name)
+        except docker.errors.NotFound:
+            c = None
+        if c is not None:
+            c.stop(timeout=10)
+            c.remove(force=True)
+            self._ensure_container()
+        return images.ImageUpdate(self.image, old.digest if old else "", info.digest)
 
     def url_for_worker(self, host_networking: bool) -> str:
         """OLLAMA_URL as seen from the worker container."""

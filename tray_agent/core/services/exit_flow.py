@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from tray_agent.common.amounts import format_lcai
@@ -16,7 +17,7 @@ from tray_agent.common.errors import AgentError
 
 from .chain_sync import ChainSync
 from .money import MoneyOps
-from .worker import WorkerService
+from .worker import WorkerService, cancel_of
 
 log = logging.getLogger(__name__)
 POLL_S = 15.0  # between rounds when no chain time is known to wait for
@@ -25,7 +26,7 @@ POLL_S = 15.0  # between rounds when no chain time is known to wait for
 class Deregistration:
     def __init__(self, money: MoneyOps, sync: ChainSync, worker: WorkerService, stop: threading.Event, *,
                  mine_block: Callable[[], None] | None = None, on_leaving: Callable[[], None] = lambda: None,
-                 on_left: Callable[[], None] = lambda: None):
+                 on_left: Callable[[], None] = lambda: None, on_cancelled: Callable[[], None] = lambda: None):
         self.money = money
         self.sync = sync
         self.worker = worker
@@ -33,6 +34,7 @@ class Deregistration:
         self.mine_block = mine_block      # devnet: anvil mines on demand, so chain time follows the clock
         self.on_leaving = on_leaving      # e.g. devnet: no new jobs for a worker that is leaving
         self.on_left = on_left            # e.g. forget the finished onboarding of this network
+        self.on_cancelled = on_cancelled  # e.g. devnet: the consumer sends jobs again
 
     @property
     def pending(self) -> bool:
@@ -87,7 +89,7 @@ class Deregistration:
                 n = snap.active_jobs if snap is not None else 0
                 what = f"{settled.disputed_count} disputed" if settled.disputed_count else f"{n} assigned"
                 progress(f"waiting for {what} {'job' if n == 1 else 'jobs'} to reach a final state", None)
-                self._pause(POLL_S)
+                self._pause(POLL_S, progress)
             else:
                 self._countdown(until, progress)
         self.worker.store.update(deregistering=False)
@@ -101,10 +103,28 @@ class Deregistration:
         self.money._after(None)
         return out
 
-    def _pause(self, seconds: float) -> None:
+    def _pause(self, seconds: float, progress) -> None:
         if self.mine_block is not None:
             self.mine_block()
-        self.stop.wait(seconds)
+        self._wait(seconds, progress)
+
+    def _wait(self, seconds: float, progress) -> None:
+        """Sleep, but give up at once when the agent stops or the user cancels (before anything was sent)."""
+        cancel = cancel_of(progress)
+        deadline = time.monotonic() + seconds
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            if cancel is not None and cancel.is_set():
+                self._cancelled()
+            self.stop.wait(min(0.5, max(0.0, deadline - time.monotonic())))
+
+    def _cancelled(self) -> None:
+        """Cancel before the deregister transaction: nothing was sent, the worker goes back to work."""
+        self.worker.store.update(deregistering=False)
+        if self.worker.runtime is not None:
+            self.worker.runtime.resume()
+        self.on_cancelled()
+        raise AgentError("deregistration cancelled: the worker is running again and keeps its stake",
+                         fix="Deregister again when you want to leave", code="cancelled")
 
     def _countdown(self, until_chain_ts: int, progress, step_s: float = 5.0) -> None:
         """Wait until the chain's clock passes ``until_chain_ts``, reporting the time left."""
@@ -117,4 +137,4 @@ class Deregistration:
                 return
             h, rem = divmod(left, 3600)
             progress(f"waiting for the dispute window: {h}h {rem // 60:02d}m {rem % 60:02d}s left", None)
-            self.stop.wait(min(step_s, max(1.0, left)))
+            self._wait(min(step_s, max(1.0, left)), progress)

@@ -94,7 +94,8 @@ class NetworkSession:
                                    self.wait_ready)
         self.exit = Deregistration(self.money, self.sync, self.worker, self.stop_event,
                                    mine_block=(lambda: self.devnet.rpc("evm_mine", [])) if self.devnet else None,
-                                   on_leaving=self.stop_consumer, on_left=self._left)
+                                   on_leaving=self.stop_consumer, on_left=self._left,
+                                   on_cancelled=self.start_consumer)
         threading.Thread(target=self.sync.self_check, name="selfcheck", daemon=True).start()
         self.worker.start()
         if self.devnet is not None:

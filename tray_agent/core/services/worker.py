@@ -19,7 +19,12 @@ from ..store import JsonStore
 
 log = logging.getLogger(__name__)
 FOREIGN_CHECK_S = 30.0
-SUPERVISOR_TICK_S = 10.0  # Docker events wake the supervisor at once on a crash; the tick is a safety net
+SUPERVISOR_TICK_S = 10.0
+
+
+def cancel_of(progress):
+    """The cancel event the operation runner attaches to an operation's progress callback (None outside one)."""
+    return getattr(progress, "cancel", None)  # Docker events wake the supervisor at once on a crash; the tick is a safety net
 
 
 class WorkerService:
@@ -122,7 +127,7 @@ class WorkerService:
         return {"stopped": stopped}
 
     def docker_client(self):
-        return self.runtime._get_client(quiet=True) if self.runtime is not None else None
+        return self.runtime.docker_client(quiet=True) if self.runtime is not None else None
 
     def _has_gpu(self) -> bool:
         """NVIDIA container runtime present? Asked once (docker info), not on every supervisor tick."""
@@ -180,10 +185,12 @@ class WorkerService:
         url = self.settings["ollama_url"]
         if self.network.simulated and not url:
             return None  # devnet: the simulated worker answers without Ollama unless one is configured
+        from ..runtime.images import ImagePins
         from ..runtime.ollama import OllamaManager
 
         return OllamaManager(url or "http://127.0.0.1:11434", docker_client=self.docker_client,
-                             serve_log=self.paths.logs / "ollama-serve.log")
+                             serve_log=self.paths.logs / "ollama-serve.log",
+                             pins=ImagePins(self.paths.data / "image-pins.json"))
 
     def wake(self) -> None:
         if self.runtime is not None:
@@ -259,14 +266,39 @@ class WorkerService:
 
     def op_stop(self, progress) -> dict:
         sup = self.supervisor()
-        progress("stopping the worker (it finishes running jobs first)", None)
-        sup.pause("stopped by user")
-        return {"stopped": True}
+        progress("stopping the worker once its running jobs finish", None)
+        sup.pause("stopped by user", on_progress=progress, cancel=cancel_of(progress))
+        return {"stopped": True, **self.stop_consequence()}
+
+    def op_stop_now(self, progress) -> dict:
+        """Stop without waiting: each running job is cancelled and later counts as an offence."""
+        sup = self.supervisor()
+        cancelled = sup.stop_now("stopped now by user")
+        progress(f"stopped; {cancelled} running {'job was' if cancelled == 1 else 'jobs were'} cancelled", 1.0)
+        return {"stopped": True, "cancelled_jobs": cancelled, **self.stop_consequence()}
+
+    def stop_consequence(self) -> dict:
+        """What stopping means right now, in numbers and words (shown before Stop is confirmed)."""
+        facts = self.owner.facts
+        registered = bool(facts.chain and facts.chain.registered)
+        running = self.runtime.active_jobs() if self.runtime is not None else 0
+        sessions = int(facts.runtime.get("claimed_sessions") or 0)
+        words = []
+        if running:
+            words.append(f"{running} running {'job finishes' if running == 1 else 'jobs finish'} first (Stop now "
+                         "cancels them; each cancelled job counts as an offence)")
+        if registered:
+            words.append("while the worker stays registered, the network keeps sending it jobs"
+                         + (f" through {sessions} claimed {'session' if sessions == 1 else 'sessions'}" if sessions
+                            else "") + "; each one that times out counts as an offence and can be slashed. "
+                         "To leave safely, Deregister instead")
+        return {"registered": registered, "running_jobs": running, "claimed_sessions": sessions,
+                "consequence": "; ".join(words) or "nothing is running and the worker is not registered"}
 
     def op_restart(self, progress) -> dict:
         sup = self.supervisor()
-        progress("restarting the worker", None)
-        sup.restart()
+        progress("restarting the worker once its running jobs finish", None)
+        sup.restart(on_progress=progress, cancel=cancel_of(progress))
         return {"restarted": True}
 
     def op_update_image(self, progress) -> dict:
@@ -276,8 +308,9 @@ class WorkerService:
         def on_progress(p):
             progress(f"pulling the worker image: {p.done_bytes >> 20} of {p.total_bytes >> 20} MiB", p.fraction)
 
-        info = sup.update_image(on_progress)
-        return {"image": getattr(info, "ref", ""), "digest": getattr(info, "digest", "")}
+        info = sup.update_image(on_progress, on_drain=progress, cancel=cancel_of(progress))
+        return {"image": getattr(info, "ref", ""), "digest": getattr(info, "digest", ""),
+                "old_digest": getattr(info, "old_digest", "")}
 
     def op_free_memory(self, progress) -> dict:
         if self.ollama is None:
@@ -289,8 +322,8 @@ class WorkerService:
         progress("models unloaded", 1.0)
         return {"unloaded": True}
 
-    def remove_container(self, reason: str) -> None:
+    def remove_container(self, reason: str, progress=None) -> None:
         if self.runtime is not None:
-            self.runtime.pause(reason)
-            self.runtime.remove_container()
+            self.runtime.pause(reason, on_progress=progress, cancel=cancel_of(progress))
+            self.runtime.remove_container(on_progress=progress)
         self.set_local_models([])
