@@ -35,6 +35,7 @@ def sim_env(tmp_path):
         "SORTITION_ENABLED": "true", "WORKER_GATEWAY_URL": "http://127.0.0.1:9",
         "SESSION_MANAGER_ADDRESS": "0x86AdA80864e87dE2275200FeE905b5C32b32Bf68",
         "OLLAMA_URL": "http://127.0.0.1:1", "SHUTDOWN_TIMEOUT": "5s",
+        "ENCRYPTION_KEYSTORE_PATH": str(tmp_path / "encryption.key"),
     }
     return env, port, tmp_path
 
@@ -106,6 +107,8 @@ def test_sigterm_exits_even_when_a_chain_call_blocks(sim_env, tmp_path):
         "class JobProcessor:\n"
         "    def __init__(self, *a, **kw):\n"
         "        pass\n"
+        "    def validate_registration(self, pub):\n"
+        "        return None\n"
         "    def poll(self, capacity):\n"
         f"        open({str(started)!r}, 'w').write('x')\n"
         "        time.sleep(3600)\n")

@@ -26,13 +26,17 @@ def worker(chain, tmp_path):
     from tray_agent.core.keys import keystore as ks
 
     w = chain.new_worker()
+    ecdh, pub = ks.create_ecdh_file(PW)
+    w.ecdh = pub  # registered with the key in encryption.key, as the agent does
     chain.register(w)
     ksf = tmp_path / "keystore.json"
     ksf.write_text(json.dumps(ks.encrypt_keystore(w.key, PW, 1024)))
+    (tmp_path / "encryption.key").write_text(json.dumps(ecdh))
     port = free_port()
     env = {
         "PATH": os.environ.get("PATH", ""), "PYTHONPATH": ROOT, "RPC_URL": chain.dn.rpc_url, "CHAIN_ID": "31337",
         "WORKER_KEYSTORE_PATH": str(ksf), "WORKER_KEYSTORE_PASSWORD": PW,
+        "ENCRYPTION_KEYSTORE_PATH": str(tmp_path / "encryption.key"),
         "WORKER_REGISTRY_ADDRESS": chain.dn.addresses["WorkerRegistry"],
         "JOB_REGISTRY_ADDRESS": chain.dn.addresses["JobRegistry"], "AI_CONFIG_ADDRESS": chain.dn.addresses["AIConfig"],
         "SUPPORTED_MODELS": "llama3-8b", "WORKER_METRICS_ADDR": f"127.0.0.1:{port}",
@@ -41,11 +45,16 @@ def worker(chain, tmp_path):
     }
     procs: list[subprocess.Popen] = []
 
-    def start(**extra: str) -> subprocess.Popen:
+    def start(expect_exit: bool = False, **extra: str) -> subprocess.Popen:
         p = subprocess.Popen([sys.executable, "-m", "tray_agent.devnet.sim_worker"], env={**env, **extra}, cwd=ROOT,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         procs.append(p)
-        wait_for(lambda: metrics.fetch_metrics(f"http://127.0.0.1:{port}", 1)[0], 60, 0.1, "sim worker healthz")
+        if expect_exit:
+            p.wait(60)
+            return p
+        wait_for(lambda: p.poll() is not None or metrics.fetch_metrics(f"http://127.0.0.1:{port}", 1)[0], 60, 0.1,
+                 "sim worker healthz")
+        assert p.poll() is None, p.stderr.read()  # type: ignore[union-attr]
         return p
 
     def snap():
@@ -112,9 +121,10 @@ def test_capacity_and_active_jobs_gauge(chain, worker):
     w, start, snap, _ = worker
     p = start(SIM_JOB_SECONDS="3", MAX_CONCURRENT_JOBS="2")
     ids = [chain.create_job(w) for _ in range(3)]
-    wait_for(lambda: snap().active_jobs == 2, 20, 0.05, "two in flight")
-    assert snap().max_jobs == 2
-    assert sum(chain.job(j)["state"] == 1 for j in ids) == 2 and chain.job(ids[2])["state"] == 0  # at capacity
+    wait_for(lambda: sum(chain.job(j)["state"] == 1 for j in ids) == 2, 20, 0.05, "two acked")
+    s = snap()
+    assert s.active_jobs == 2 and s.max_jobs == 2
+    assert chain.job(ids[2])["state"] == 0  # at capacity: the third waits (§7 stops claiming at MAX_CONCURRENT_JOBS)
     for jid in ids:
         wait_for(lambda j=jid: chain.job(j)["state"] == 2, 30, 0.1, f"job {jid}")
     wait_for(lambda: snap().active_jobs == 0, 10, 0.1, "idle")
@@ -130,3 +140,30 @@ def test_a_model_missing_from_supported_models_fails_at_stage_5(chain, worker):
     assert chain.job(jid)["state"] == 1  # acked, never completed: it will time out (§7 offence causes)
     _, err = stop(p)
     assert "stage 5 (resolve model)" in err
+
+
+def test_refuses_to_start_unregistered_or_with_another_encryption_key(chain, worker, tmp_path):
+    """toolkit.md §1, §4: fatal startup errors, the container exits (a crash loop the agent must diagnose)."""
+    from tray_agent.core.keys import keystore as ks
+
+    w, start, _snap, _ = worker
+    other = chain.new_worker()
+    ksf = tmp_path / "other-keystore.json"
+    ksf.write_text(json.dumps(ks.encrypt_keystore(other.key, PW, 1024)))
+    p = start(expect_exit=True, WORKER_KEYSTORE_PATH=str(ksf), RELEASE_STATE_PATH=str(tmp_path / "other-rs.json"))
+    err = p.stderr.read()  # type: ignore[union-attr]
+    assert p.returncode == 1 and f"worker {other.address} is not registered on-chain" in err
+    assert "worker registration validated" not in err
+    # the registered worker with a different encryption.key: refused too
+    (tmp_path / "encryption.key").write_text(json.dumps(ks.create_ecdh_file(PW)[0]))
+    p = start(expect_exit=True)
+    err = p.stderr.read()  # type: ignore[union-attr]
+    assert p.returncode == 1 and "local ECDH public key does not match on-chain key" in err
+    # a missing encryption.key is generated (LoadOrGenerate, §5.2) — and then does not match either
+    (tmp_path / "encryption.key").unlink()
+    p = start(expect_exit=True)
+    assert p.returncode == 1 and "does not match on-chain key" in p.stderr.read()  # type: ignore[union-attr]
+    assert (tmp_path / "encryption.key").exists()
+    (tmp_path / "encryption.key").write_text(json.dumps(ks.create_ecdh_file("another-password")[0]))
+    p = start(expect_exit=True)
+    assert p.returncode == 1 and "load ECDH keystore" in p.stderr.read()  # type: ignore[union-attr]

@@ -32,6 +32,7 @@ from tray_agent.core.chain.models import model_id
 from tray_agent.core.chain.tx import TxSender
 from tray_agent.core.networks import get_network
 
+from .sim_infer import JobCanceled
 from .sim_state import CursorStore
 
 ACKED_MIN_LEFT_S = 35  # §7 stage 0: an acked job with ≤ 35 s left is not picked up
@@ -41,10 +42,6 @@ JOB_KIND = "job_submitted"
 
 # infer(model, cancel, budget_s) -> None; raises JobCanceled when ``cancel`` was set, other errors = job error
 Infer = Callable[[str, threading.Event, float], None]
-
-
-class JobCanceled(Exception):
-    """The pipeline stopped because the worker is shutting down (§11: in-flight jobs are cancelled)."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +73,21 @@ class JobProcessor:
         self._send_lock = threading.Lock()  # one nonce counter per process and key (§12)
         self.active_jobs = 0
         self.totals = {"acknowledged": 0, "completed": 0, "skipped": 0, "released": 0, "errors": 0}
+
+    # --- startup validation (§1, §4) ---------------------------------------------------------------------
+    def validate_registration(self, local_ecdh_pub: bytes) -> str | None:
+        """The official service's startup check: the error text when it refuses to start, else None."""
+        reg = self.client.registry
+        if not self.client.call(reg, "isWorkerRegistered", self.address):
+            return (f"validate registration: worker {self.address} is not registered on-chain; run "
+                    "'lightchain-worker register' before starting the sidecar")
+        onchain = self.client.call(reg, "getWorkerEncryptionKey", self.address)
+        if isinstance(onchain, str):
+            onchain = bytes.fromhex(onchain.removeprefix("0x"))
+        if bytes(onchain) != local_ecdh_pub:
+            return (f"validate registration: local ECDH public key does not match on-chain key for {self.address} "
+                    "— deregister and re-register to reset")
+        return None
 
     # --- JobWatcher (§7) --------------------------------------------------------------------------------
     def _my_jobs(self, frm: int, head: int) -> list[tuple[int, int]]:

@@ -27,13 +27,13 @@ import time
 import urllib.request
 from pathlib import Path
 
-from . import sim_metrics
+from . import sim_infer, sim_metrics
+from .sim_infer import duration, job_seconds  # noqa: F401 - re-exported
 from .sim_state import CursorStore, Identity, ReleaseStore, StoreError
 
 _TRUE = {"1", "true", "yes", "on"}
 _REQUIRED = ("WORKER_KEYSTORE_PATH", "WORKER_KEYSTORE_PASSWORD", "CHAIN_ID", "WORKER_REGISTRY_ADDRESS",
              "SUPPORTED_MODELS")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def log(msg: str, level: str = "info", **fields) -> None:
@@ -45,27 +45,6 @@ def log(msg: str, level: str = "info", **fields) -> None:
         line = json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "level": level,
                            "msg": msg, **fields})
     print(line, file=sys.stderr, flush=True)
-
-
-def duration(text: str | None, default: float) -> float:
-    """Go-style ``4s`` / ``250ms`` / ``2m`` (a bare number = seconds)."""
-    t = (text or "").strip()
-    if not t:
-        return default
-    for unit in ("ms", "s", "m", "h"):
-        if t.endswith(unit) and t[: -len(unit)].replace(".", "", 1).isdigit():
-            return float(t[: -len(unit)]) * _UNITS[unit]
-    return float(t)
-
-
-def job_seconds(spec: str, model: str) -> float:
-    """``SIM_JOB_SECONDS``: one number for all models, or ``model=seconds`` pairs with an optional ``*``."""
-    table: dict[str, float] = {}
-    for part in (spec or "3").split(","):
-        name, sep, secs = part.strip().rpartition("=")
-        if part.strip():
-            table[name if sep else "*"] = float(secs)
-    return table.get(model, table.get("*", 3.0))
 
 
 class SimWorker:
@@ -156,14 +135,40 @@ class SimWorker:
         from tray_agent.devnet import sim_chain
 
         cursors_dir = Path(self.env.get("SORTITION_STATE_DIR") or self.state_dir / "sortition-state")
+        pub = self.load_ecdh()
         try:
             cursors = CursorStore(cursors_dir)
             self.processor = sim_chain.JobProcessor(rpc, int(self.env["CHAIN_ID"]), key, list(self.models),
                                                     cursors=cursors)
+            refused = self.processor.validate_registration(pub)
         except StoreError as e:
             self.fatal(str(e))
         except Exception as e:
             self.fatal("cannot reach the chain RPC", error=str(e)[:300])
+        if refused:  # §1: the service refuses to start unregistered or with another ECDH key (crash loop)
+            self.fatal(refused)
+
+    def load_ecdh(self) -> bytes:
+        """§5.2 LoadOrGenerate: open ENCRYPTION_KEYSTORE_PATH, or create a new key when the file is missing (which
+        then fails the on-chain key check of a registered worker)."""
+        from tray_agent.core.keys import keystore as ks
+
+        # the official default is data/worker-encryption.key below the cwd; the sim keeps it beside its state
+        path = Path(self.env.get("ENCRYPTION_KEYSTORE_PATH") or self.state_dir / "worker-encryption.key")
+        pw = self.env["WORKER_KEYSTORE_PASSWORD"]
+        if not path.exists():
+            data, pub = ks.create_ecdh_file(pw)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                json.dump(data, fh)
+            log("generated a new ECDH key", path=str(path))
+            return pub
+        try:
+            return ks.ecdh_public_key(ks.decrypt_ecdh_file(json.loads(path.read_text()), pw))
+        except Exception as e:  # wrong password, damaged file
+            self.fatal(f"load ECDH keystore: {getattr(e, 'message', None) or e}")
+        raise AssertionError  # unreachable
 
     def serve_metrics(self) -> None:
         allow = self.env.get("WORKER_METRICS_ALLOW_PUBLIC", "").lower() in _TRUE
@@ -189,40 +194,7 @@ class SimWorker:
 
     # --- jobs ----------------------------------------------------------------------------------------
     def infer(self, model: str, cancel: threading.Event, budget_s: float) -> None:
-        from .sim_chain import JobCanceled
-
-        if self.env.get("SIM_INFERENCE", "sleep") == "ollama":
-            return self._ollama(model, cancel, budget_s)
-        if cancel.wait(min(job_seconds(self.env.get("SIM_JOB_SECONDS", ""), model), budget_s)):
-            raise JobCanceled
-
-    def _ollama(self, model: str, cancel: threading.Event, budget_s: float) -> None:
-        """§8: /api/generate with keep_alive, temperature 0 and seed 42; cancelled like a Go context."""
-        from .sim_chain import JobCanceled
-
-        url = self.env.get("OLLAMA_URL", "http://localhost:11434").rstrip("/") + "/api/generate"
-        body = json.dumps({"model": model, "prompt": "devnet job " * 40, "stream": False,
-                           "keep_alive": int(self.env.get("OLLAMA_KEEP_ALIVE", "-1") or -1),
-                           "options": {"num_predict": int(self.env.get("OLLAMA_NUM_PREDICT", "64") or 64),
-                                       "temperature": 0, "seed": 42}}).encode()
-        result: dict[str, BaseException | None] = {"error": None}
-        done = threading.Event()
-
-        def call() -> None:
-            try:
-                req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
-                with urllib.request.urlopen(req, timeout=max(1.0, budget_s)) as r:
-                    r.read()
-            except BaseException as e:  # noqa: BLE001 - handed to the job thread
-                result["error"] = e
-            done.set()
-
-        threading.Thread(target=call, daemon=True).start()
-        while not done.wait(0.1):
-            if cancel.is_set():
-                raise JobCanceled
-        if result["error"] is not None:
-            raise RuntimeError(f"ollama generate request: {result['error']}")
+        sim_infer.infer(self.env, model, cancel, budget_s)
 
     def _job(self, job_id: int) -> None:
         try:
