@@ -232,3 +232,24 @@ def test_job_seconds_table():
     assert job_seconds(spec, "gpt-oss:20b") == 6 and job_seconds(spec, "llama3-8b") == 2
     assert job_seconds(spec, "other") == 4
     assert duration("250ms", 1) == 0.25 and duration("4s", 1) == 4 and duration("", 7) == 7
+
+
+def test_session_store_is_persisted_empty_and_another_password_is_fatal(sim_env):
+    """toolkit.md §5.3: zeroed + persisted on shutdown; a store the password cannot open crash-loops the worker."""
+    from eth_account import Account
+
+    from tray_agent.core.keys import keystore as ks
+
+    env, port, tmp = sim_env
+    assert run_briefly(env, port)[0] == 0
+    doc = json.loads((tmp / "session-keys.enc").read_text())
+    assert doc["version"] == 1 and doc["salt"] and doc["data"]
+    assert oct((tmp / "session-keys.enc").stat().st_mode)[-3:] == "600"
+    assert run_briefly(env, port)[0] == 0  # the same password opens it again
+    # the same worker key under a new password, session store left as it was: fatal
+    key = Account.decrypt(json.loads(open(env["WORKER_KEYSTORE_PATH"]).read()), "pw-0123456789")
+    ksf = tmp / "repw.json"
+    ksf.write_text(json.dumps(ks.encrypt_keystore(bytes(key), "pw-another-one-42", 1024)))
+    code, err = run_briefly({**env, "WORKER_KEYSTORE_PATH": str(ksf), "WORKER_KEYSTORE_PASSWORD": "pw-another-one-42"},
+                            port)
+    assert code != 0 and "open session key store" in err

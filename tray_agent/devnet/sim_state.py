@@ -4,12 +4,16 @@
   ``chain_id``, ``job_registry``, ``worker_address``. Opening it with another identity is fatal
   (``release store identity mismatch``); a zero-byte file is fatal (``release store snapshot is empty``); only a
   missing file means first run (§5.5). A sibling ``<path>.lock`` is flocked while the worker writes (Unix).
+- :class:`SessionStore` — ``SESSION_KEY_FILE`` (§5.3): ``{"version":1,"salt","data"}``, AES-GCM under
+  scrypt(``WORKER_KEYSTORE_PASSWORD``); zeroed and persisted empty on shutdown. A store that this password cannot
+  open (another worker's, or an old password) is fatal at startup — it has crash-looped real containers.
 - :class:`CursorStore` — ``SORTITION_STATE_DIR``: ``cursor-job_submitted.txt`` and ``cursor-session_requested.txt``
   (one decimal block number each, ``.tmp`` + rename). Missing cursors restart ``lookback`` blocks behind head (§5.6).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import threading
@@ -154,3 +158,43 @@ class CursorStore:
         tmp = f.with_name(f.name + ".tmp")
         tmp.write_text(f"{int(block)}\n")
         os.replace(tmp, f)
+
+
+class SessionStore:
+    """Session keys of claimed sessions (toolkit.md §5.3); the sim keeps none in memory, only the file rules."""
+
+    def __init__(self, path: Path, password: str):
+        self.path = Path(path)
+        self.password = password
+
+    def open(self) -> SessionStore:
+        if not self.path.exists():
+            return self
+        from tray_agent.core.keys import keystore as ks
+
+        try:
+            doc = json.loads(self.path.read_text())
+            salt, blob = base64.b64decode(doc["salt"]), base64.b64decode(doc["data"])
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+            AESGCM(ks._file_key(self.password, salt)).decrypt(blob[:12], blob[12:], None)
+        except Exception as e:
+            raise StoreError(f"open session key store {self.path}: cipher: message authentication failed "
+                             f"({type(e).__name__})") from None
+        return self
+
+    def persist_empty(self) -> None:
+        """§5.3: on shutdown the store is zeroed and persisted empty (keys are re-derived from chain)."""
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        from tray_agent.core.keys import keystore as ks
+
+        salt, nonce = os.urandom(16), os.urandom(12)
+        ct = AESGCM(ks._file_key(self.password, salt)).encrypt(nonce, b"{}", None)
+        doc = {"version": 1, "salt": base64.b64encode(salt).decode(), "data": base64.b64encode(nonce + ct).decode()}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(doc, fh)
+        os.replace(tmp, self.path)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from . import sim_infer, sim_metrics
 from .sim_infer import duration, job_seconds  # noqa: F401 - re-exported
-from .sim_state import CursorStore, Identity, ReleaseStore, StoreError
+from .sim_state import CursorStore, Identity, ReleaseStore, SessionStore, StoreError
 
 _TRUE = {"1", "true", "yes", "on"}
 _REQUIRED = ("WORKER_KEYSTORE_PATH", "WORKER_KEYSTORE_PASSWORD", "CHAIN_ID", "WORKER_REGISTRY_ADDRESS",
@@ -64,6 +64,7 @@ class SimWorker:
         self.metrics = sim_metrics.Metrics(self.max_jobs, lambda: len(self.running) + self.phantom)
         self.processor = None
         self.release_store: ReleaseStore | None = None
+        self.sessions: SessionStore | None = None
         self.server = None
         self.state_dir = Path(env.get("SESSION_KEY_FILE", "data/session-keys.enc")).parent
 
@@ -265,6 +266,12 @@ class SimWorker:
         from eth_keys import keys
 
         self.open_release_store(keys.PrivateKey(key).public_key.to_checksum_address())
+        self.sessions = SessionStore(Path(self.env.get("SESSION_KEY_FILE") or self.state_dir / "session-keys.enc"),
+                                     self.env["WORKER_KEYSTORE_PASSWORD"])
+        try:  # §5.3: a store this password cannot open is fatal (crash loop)
+            self.sessions.open()
+        except StoreError as e:
+            self.fatal(str(e))
         sortition = self.env.get("SORTITION_ENABLED", "").lower() in _TRUE
         self.start_chain(key)
         del key
@@ -333,6 +340,8 @@ class SimWorker:
             t.join()
         if self.server is not None:
             self.server.shutdown()
+        if self.sessions is not None:  # §11: zero + persist session keys
+            self.sessions.persist_empty()
         if self.release_store is not None:
             self.release_store.close()
         log("worker stopped")
