@@ -152,6 +152,12 @@ def test_an_active_key_is_never_overwritten(tmp_path):
         import_worker(c, tmp_path / "other", PW)
     assert ei.value.code == "key_exists" and "replace" in ei.value.fix
     assert c.keystore_path.read_bytes() == before and c.address() == addr
+    with pytest.raises(WrongPasswordError):  # asked to archive, but a check fails: the active key stays
+        import_worker(c, tmp_path / "other", "wrong-password-1", archive_active=True)
+    assert c.address() == addr and not c.list_archive(check_staked=False)
+    res = import_worker(c, tmp_path / "other", PW, archive_active=True)
+    assert c.address() == res.address != addr
+    assert [e.address for e in c.list_archive(check_staked=False)] == [addr]
 
 
 def test_a_password_unusable_in_env_files_is_replaced_keeping_the_keys(tmp_path):

@@ -139,8 +139,12 @@ def _read_json(f: Path, what: str) -> dict:
     return data
 
 
-def import_worker(custody: KeyCustody, path: str | Path, password: str) -> ImportResult:
-    """Make an existing worker the active key of ``custody.network``, with its own encryption key."""
+def import_worker(custody: KeyCustody, path: str | Path, password: str, *,
+                  archive_active: bool = False) -> ImportResult:
+    """Make an existing worker the active key of ``custody.network``, with its own encryption key.
+
+    ``archive_active``: an active key of another worker is archived (its stake stays with it) — only after every
+    check of the imported files passed; without it an active key is a refusal."""
     net = custody.network.name
     found = locate(path, net)
     data = _read_json(found.keystore, "keystore")
@@ -154,9 +158,10 @@ def import_worker(custody: KeyCustody, path: str | Path, password: str) -> Impor
         if active == address:
             raise KeyCustodyError(f"the worker {address} is already the active key for {net}",
                                   fix="nothing to import: it is in use", code="key_already_active")
-        raise KeyCustodyError(f"another worker key ({active}) is active for {net}; nothing was changed",
-                              fix="replace the active key first (its stake stays with it and can be recovered "
-                                  "later), then import", code="key_exists")
+        if not archive_active:
+                raise KeyCustodyError(f"another worker key ({active}) is active for {net}; nothing was changed",
+                                  fix="replace the active key first (its stake stays with it and can be recovered "
+                                      "later), then import", code="key_exists")
     if found.encryption_key is None:
         raise MissingEncryptionKeyError(
             f"{found.folder} has no encryption key file ({' or '.join(ECDH_NAMES)})",
@@ -188,6 +193,8 @@ def import_worker(custody: KeyCustody, path: str | Path, password: str) -> Impor
         data = ks.encrypt_keystore(raw, password, custody.network.scrypt_n)
         ecdh = ks.encrypt_ecdh_scalar(scalar, password)
         changed = True
+    if custody.has_key():  # archive_active: every check passed, now the old key moves to the archive
+        custody.archive_active(f"replaced by the imported worker {address}")
     address = custody.import_files(data, ecdh, password)
     return ImportResult(address, found.layout, found.keystore, found.encryption_key, changed)
 
