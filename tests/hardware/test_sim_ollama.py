@@ -127,3 +127,21 @@ def test_product_pull_pin_and_speed_test_work_against_it():
         assert r.verdict in ("comfortable", "tight") and r.models and r.models[0].decode_tps, r
     finally:
         stop()
+
+
+def test_a_taken_port_falls_back_to_a_free_one():
+    url, stop = start_sim_ollama(time_scale=0)
+    port = int(url.rsplit(":", 1)[1])
+    try:
+        url2, stop2 = start_sim_ollama(port=port, time_scale=0)
+        try:
+            assert url2 != url and get(url2, "/api/version")["version"]
+        finally:
+            stop2()
+    finally:
+        stop()
+    url3, stop3 = start_sim_ollama(port=port, time_scale=0)  # free again: the same port (stable OLLAMA_URL)
+    try:
+        assert url3 == url
+    finally:
+        stop3()

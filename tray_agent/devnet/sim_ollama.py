@@ -282,6 +282,15 @@ class SimOllama:
 
 def start_sim_ollama(host: str = "127.0.0.1", port: int = 0, *, state_file: Path | None = None,
                      time_scale: float = 1.0, installed: Iterable[str] = ()) -> tuple[str, Callable[[], None]]:
-    """Start the simulated Ollama in this process (a daemon thread): returns (base URL, stop function)."""
-    sim = SimOllama(state_file=state_file, time_scale=time_scale, installed=installed).start(host, port)
+    """Start the simulated Ollama in this process (a daemon thread): returns (base URL, stop function).
+
+    A ``port`` already taken falls back to a free one: keep the port of the returned URL for the next start, so
+    the worker container's OLLAMA_URL (and its config hash) stays the same across agent restarts."""
+    sim = SimOllama(state_file=state_file, time_scale=time_scale, installed=installed)
+    try:
+        sim.start(host, port)
+    except OSError:
+        if not port:
+            raise
+        sim.start(host, 0)
     return sim.url, sim.stop
