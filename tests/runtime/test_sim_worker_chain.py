@@ -167,3 +167,29 @@ def test_refuses_to_start_unregistered_or_with_another_encryption_key(chain, wor
     (tmp_path / "encryption.key").write_text(json.dumps(ks.create_ecdh_file("another-password")[0]))
     p = start(expect_exit=True)
     assert p.returncode == 1 and "load ECDH keystore" in p.stderr.read()  # type: ignore[union-attr]
+
+
+def test_inference_through_the_simulated_ollama(chain, worker):
+    """SIM_INFERENCE=ollama: jobs call /api/generate (§8: keep_alive, temperature 0, seed 42); a model Ollama
+    does not have fails the job (ollama error), which then times out like on the real worker."""
+    from tray_agent.devnet.ollama_models import OllamaModel
+    from tray_agent.devnet.sim_ollama import SimOllama
+
+    w, start, snap, _ = worker
+    sim = SimOllama(time_scale=0.02).start()
+    try:
+        p = start(SIM_INFERENCE="ollama", OLLAMA_URL=sim.url)
+        missing = chain.create_job(w)
+        wait_for(lambda: snap().jobs_error == 1, 30, 0.1, "job failed: model not in Ollama")
+        assert chain.job(missing)["state"] == 1
+        sim.install(OllamaModel("llama3-8b", 4_661_224_676))
+        jid = chain.create_job(w)
+        wait_for(lambda: chain.job(jid)["state"] == 2, 30, 0.1, "job served through Ollama")
+        body = sim.requests_to("/api/generate")[-1].body
+        assert body["model"] == "llama3-8b" and body["keep_alive"] == -1
+        assert body["options"]["temperature"] == 0 and body["options"]["seed"] == 42
+        assert sim.loaded_models() == {"llama3-8b:latest": True}  # pinned by the worker's keep_alive -1
+        _, err = stop(p)
+        assert "ollama generate request" in err
+    finally:
+        sim.stop()
