@@ -35,6 +35,7 @@ def sim_env(tmp_path):
         "SORTITION_ENABLED": "true", "WORKER_GATEWAY_URL": "http://127.0.0.1:9",
         "SESSION_MANAGER_ADDRESS": "0x86AdA80864e87dE2275200FeE905b5C32b32Bf68",
         "OLLAMA_URL": "http://127.0.0.1:1", "SHUTDOWN_TIMEOUT": "5s",
+        "ENCRYPTION_KEYSTORE_PATH": str(tmp_path / "encryption.key"),
     }
     return env, port, tmp_path
 
@@ -96,37 +97,7 @@ def test_control_file_crash_and_disconnect(sim_env):
     assert not sig.gateway_connected and "simulated crash" in sig.last_error
 
 
-def test_sim_chain_driven_when_available(sim_env, monkeypatch, tmp_path):
-    """With RPC_URL set, JobProcessor(rpc_url, chain_id, key, models).step() is called in the loop."""
-    env, port, _ = sim_env
-    fake_pkg = tmp_path / "fakepkg" / "tray_agent" / "devnet"
-    # a stand-in sim_chain on a path searched before the repo; records its calls to a file
-    fake_pkg.mkdir(parents=True)
-    calls = tmp_path / "calls.txt"
-    (fake_pkg / "sim_chain.py").write_text(
-        "class JobProcessor:\n"
-        "    active_jobs = 0\n"
-        "    def __init__(self, rpc_url, chain_id, key, models):\n"
-        f"        open({str(calls)!r}, 'a').write(f'init {{rpc_url}} {{chain_id}} {{len(key)}} {{models}}\\n')\n"
-        "    def step(self):\n"
-        f"        open({str(calls)!r}, 'a').write('step\\n')\n"
-        "        return {'completed': 1, 'errors': 0}\n")
-    code = ("import sys, tray_agent.devnet as d; d.__path__.insert(0, sys.argv[1]);"
-            "from tray_agent.devnet import sim_worker; sys.exit(sim_worker.main())")
-    p = subprocess.Popen([sys.executable, "-c", code, str(fake_pkg)], env={**env, "RPC_URL": "http://127.0.0.1:8545"},
-                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_for(lambda: calls.exists() and calls.read_text().count("step") >= 2, 30, 0.1, "steps")
-        assert calls.read_text().startswith("init http://127.0.0.1:8545 31337 32 ['llama3-8b']")
-        snap = metrics.fetch_metrics(f"http://127.0.0.1:{port}")[1]
-        assert snap is not None and snap.jobs_ok >= 1
-        p.send_signal(signal.SIGTERM)
-        assert p.wait(15) == 0
-    finally:
-        stop(p)
-
-
-def test_sigterm_exits_even_when_a_chain_step_blocks(sim_env, tmp_path):
+def test_sigterm_exits_even_when_a_chain_call_blocks(sim_env, tmp_path):
     env, port, _ = sim_env
     fake_pkg = tmp_path / "fakepkg2" / "tray_agent" / "devnet"
     fake_pkg.mkdir(parents=True)
@@ -134,15 +105,18 @@ def test_sigterm_exits_even_when_a_chain_step_blocks(sim_env, tmp_path):
     (fake_pkg / "sim_chain.py").write_text(
         "import time\n"
         "class JobProcessor:\n"
-        "    def __init__(self, *a):\n"
+        "    def __init__(self, *a, **kw):\n"
         "        pass\n"
-        "    def step(self):\n"
+        "    def validate_registration(self, pub):\n"
+        "        return None\n"
+        "    def poll(self, capacity):\n"
         f"        open({str(started)!r}, 'w').write('x')\n"
         "        time.sleep(3600)\n")
     code = ("import sys, tray_agent.devnet as d; d.__path__.insert(0, sys.argv[1]);"
             "from tray_agent.devnet import sim_worker; sys.exit(sim_worker.main())")
     p = subprocess.Popen([sys.executable, "-c", code, str(fake_pkg)],
-                         env={**env, "RPC_URL": "http://127.0.0.1:1", "SIM_SHUTDOWN_GRACE": "1"},
+                         env={**env, "RPC_URL": "http://127.0.0.1:1", "SIM_SHUTDOWN_GRACE": "1",
+                              "SORTITION_POLL_INTERVAL": "100ms"},
                          cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for(started.exists, 30, 0.1, "a blocking step")
@@ -151,3 +125,131 @@ def test_sigterm_exits_even_when_a_chain_step_blocks(sim_env, tmp_path):
     finally:
         _, err = stop(p)
     assert "shutdown timeout exceeded" in err
+
+
+# --- release-state identity (toolkit.md §5.5) -----------------------------------------------------------
+def keystore_for(tmp_path, name: str) -> tuple[str, str]:
+    from eth_account import Account
+
+    from tray_agent.core.keys import keystore as ks
+
+    acct = Account.create()
+    f = tmp_path / f"{name}.json"
+    f.write_text(json.dumps(ks.encrypt_keystore(bytes(acct.key), "pw-0123456789", 1024)))
+    return str(f), acct.address
+
+
+def run_briefly(env, port) -> tuple[int, str]:
+    """Start, wait until healthy (or exit), SIGTERM; (exit code, stderr)."""
+    p = start(env)
+    try:
+        wait_for(lambda: p.poll() is not None or metrics.fetch_metrics(f"http://127.0.0.1:{port}", 1)[0],
+                 30, 0.1, "healthz or exit")
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+        code = p.wait(15)
+    finally:
+        _, err = stop(p)
+    return code, err
+
+
+def test_release_state_names_its_identity_and_another_worker_is_fatal(sim_env):
+    env, port, tmp = sim_env
+    env = {**env, "JOB_REGISTRY_ADDRESS": "0x" + "ab" * 20}
+    a_ks, a_addr = keystore_for(tmp, "a")
+    code, err = run_briefly({**env, "WORKER_KEYSTORE_PATH": a_ks}, port)
+    assert code == 0, err
+    state = tmp / "release_state.json"
+    doc = json.loads(state.read_text())
+    assert doc["schema_version"] == 2 and doc["chain_id"] == 31337 and doc["pending"] == []
+    assert doc["worker_address"].lower() == a_addr.lower() and doc["job_registry"] == "0x" + "ab" * 20
+    assert oct(state.stat().st_mode)[-3:] == "600"
+    # same worker again: fine
+    assert run_briefly({**env, "WORKER_KEYSTORE_PATH": a_ks}, port)[0] == 0
+    # another worker on the same state file: fatal, exit non-zero, file untouched
+    b_ks, _ = keystore_for(tmp, "b")
+    before = state.read_bytes()
+    code, err = run_briefly({**env, "WORKER_KEYSTORE_PATH": b_ks}, port)
+    assert code != 0 and "release store identity mismatch" in err
+    assert "worker registration validated" not in err and state.read_bytes() == before
+    # another network (chain id) or another job registry: fatal too
+    code, err = run_briefly({**env, "WORKER_KEYSTORE_PATH": a_ks, "CHAIN_ID": "8200"}, port)
+    assert code != 0 and "release store identity mismatch" in err
+    code, err = run_briefly({**env, "WORKER_KEYSTORE_PATH": a_ks, "JOB_REGISTRY_ADDRESS": "0x" + "cd" * 20}, port)
+    assert code != 0 and "release store identity mismatch" in err
+
+
+def test_empty_release_state_is_fatal_only_missing_means_first_run(sim_env):
+    env, port, tmp = sim_env
+    state = tmp / "rs" / "release_state.json"
+    state.parent.mkdir()
+    state.write_bytes(b"")
+    code, err = run_briefly({**env, "RELEASE_STATE_PATH": str(state)}, port)
+    assert code != 0 and "release store snapshot is empty" in err
+    assert state.read_bytes() == b""  # not silently re-created
+    state.unlink()
+    assert run_briefly({**env, "RELEASE_STATE_PATH": str(state)}, port)[0] == 0
+    assert json.loads(state.read_text())["schema_version"] == 2
+
+
+# --- metrics listener (toolkit.md §9.1) -----------------------------------------------------------------
+def test_metrics_public_address_needs_the_opt_in(sim_env):
+    env, port, _ = sim_env
+    code, err = run_briefly({**env, "WORKER_METRICS_ADDR": f"0.0.0.0:{port}"}, port)
+    assert code != 0 and "metrics: listen address must be loopback unless WORKER_METRICS_ALLOW_PUBLIC=true" in err
+    code, err = run_briefly({**env, "WORKER_METRICS_ADDR": f":{port}"}, port)  # empty host = every interface
+    assert code != 0 and "must be loopback" in err
+    code, err = run_briefly({**env, "WORKER_METRICS_ADDR": f"0.0.0.0:{port}",
+                             "WORKER_METRICS_ALLOW_PUBLIC": "true"}, port)
+    assert code == 0, err
+
+
+def test_metrics_bind_failure_is_logged_and_the_worker_keeps_running(sim_env):
+    import socket
+
+    env, port, _ = sim_env
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen(1)
+        p = start(env)
+        try:
+            time.sleep(2.5)
+            assert p.poll() is None  # still running without its metrics listener
+            p.send_signal(signal.SIGTERM)
+            assert p.wait(15) == 0
+        finally:
+            _, err = stop(p)
+    msgs = [json.loads(line)["msg"] for line in err.splitlines() if line.startswith("{")]
+    assert "metrics endpoint failed (job processing continues)" in msgs
+    assert "worker sidecar running (sortition mode) — waiting for shutdown signal" in msgs
+
+
+def test_job_seconds_table():
+    from tray_agent.devnet.sim_worker import duration, job_seconds
+
+    assert job_seconds("", "x") == 3.0 and job_seconds("1.5", "x") == 1.5
+    spec = "llama3-8b=2,gpt-oss:20b=6,*=4"
+    assert job_seconds(spec, "gpt-oss:20b") == 6 and job_seconds(spec, "llama3-8b") == 2
+    assert job_seconds(spec, "other") == 4
+    assert duration("250ms", 1) == 0.25 and duration("4s", 1) == 4 and duration("", 7) == 7
+
+
+def test_session_store_is_persisted_empty_and_another_password_is_fatal(sim_env):
+    """toolkit.md §5.3: zeroed + persisted on shutdown; a store the password cannot open crash-loops the worker."""
+    from eth_account import Account
+
+    from tray_agent.core.keys import keystore as ks
+
+    env, port, tmp = sim_env
+    assert run_briefly(env, port)[0] == 0
+    doc = json.loads((tmp / "session-keys.enc").read_text())
+    assert doc["version"] == 1 and doc["salt"] and doc["data"]
+    assert oct((tmp / "session-keys.enc").stat().st_mode)[-3:] == "600"
+    assert run_briefly(env, port)[0] == 0  # the same password opens it again
+    # the same worker key under a new password, session store left as it was: fatal
+    key = Account.decrypt(json.loads(open(env["WORKER_KEYSTORE_PATH"]).read()), "pw-0123456789")
+    ksf = tmp / "repw.json"
+    ksf.write_text(json.dumps(ks.encrypt_keystore(bytes(key), "pw-another-one-42", 1024)))
+    code, err = run_briefly({**env, "WORKER_KEYSTORE_PATH": str(ksf), "WORKER_KEYSTORE_PASSWORD": "pw-another-one-42"},
+                            port)
+    assert code != 0 and "open session key store" in err

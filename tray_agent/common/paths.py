@@ -65,6 +65,18 @@ class Paths:
     def archive_dir(self, network: str) -> Path:
         return self.network_dir(network) / "archive"
 
+    def worker_dir(self, network: str, address: str) -> Path:
+        """One directory per (network, worker address) (toolkit.md §5.7): that worker's own state."""
+        addr = (address or "").lower()
+        if not re.fullmatch(r"0x[0-9a-f]{40}", addr):
+            raise ValidationError(f"{address!r} is not a worker address", fix="use the 0x… address of the key",
+                                  field="address")
+        return self.network_dir(network) / "workers" / addr
+
+    def worker_state_dir(self, network: str, address: str) -> Path:
+        """Session store, release state and sortition cursors of one worker (mounted into its container)."""
+        return self.worker_dir(network, address) / "state"
+
     @property
     def networks_override(self) -> Path:
         return self.config / "networks.json"

@@ -24,6 +24,7 @@ from eth_utils import keccak, to_checksum_address
 
 from tray_agent.common.atomic import atomic_write
 from tray_agent.common.errors import AgentError
+from tray_agent.devnet.lifeline import spawn
 
 from .networks import Network, get_network
 
@@ -321,8 +322,9 @@ def start_devnet(work_dir: Path, *, chain_id: int = DEFAULT_CHAIN_ID, port: int 
     if state:
         cmd += ["--state", str(work_dir / STATE_NAME), "--state-interval", "5"]
     with open(log, "ab") as logf:
-        proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, cwd=str(work_dir))
+        # dies with the agent, also after kill -9 (Linux parent-death signal: SIGTERM, so anvil dumps --state)
+        proc = spawn(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                     start_new_session=True, cwd=str(work_dir))
     url = f"http://127.0.0.1:{port}"
     owner, user, consumer = _accounts()
     dn = Devnet(rpc_url=url, chain_id=chain_id, port=port, pid=proc.pid, work_dir=work_dir, addresses={},

@@ -1,7 +1,13 @@
 """Simulated consumer for the devnet: submits jobs at a steady rate through the replica's test helpers.
 
-CLI: ``python -m tray_agent.devnet.consumer --rpc http://127.0.0.1:PORT --rate 6 [--model llama3-8b]``
+CLI: ``python -m tray_agent.devnet.consumer --rpc http://127.0.0.1:PORT --rate 6 [--model llama3-8b[=WEIGHT]]...``
 (rate = jobs per minute; the key defaults to the devnet consumer account, which the devnet funds).
+
+Demand covers every model: each tick picks a model among those with an eligible worker, weighted by
+:data:`DEFAULT_DEMAND` (or ``--model name=weight``), so demand differs between models but any served model gets
+jobs. Sessions are reused like claimed sortition sessions (toolkit.md §7, §11): follow-up jobs go to a worker's
+open session while it stays registered — also while its container is down (those jobs time out: offences).
+``--parent-pid`` exits with the agent; ``--lock FILE`` refuses to run a second consumer on the same chain (exit 3).
 """
 
 from __future__ import annotations
@@ -22,19 +28,44 @@ from tray_agent.core.chain.models import model_id_bytes
 from tray_agent.core.chain.tx import TxSender
 from tray_agent.core.networks import get_network
 
+# Relative demand per devnet model (jobs are split by these weights among models that have eligible workers).
+DEFAULT_DEMAND: dict[str, float] = {
+    "llama3-8b": 4.0, "gpt-oss:20b": 2.0, "qwen3-vl:8b": 2.0, "glm-4.7-flash": 1.0, "qwen3-embedding:0.6b": 1.0,
+}
+FOLLOW_UP = 0.6  # share of jobs that go to an already-claimed session
+SESSION_JOBS = 8  # jobs per session before the consumer opens a new one
+LOCKED_EXIT = 3
+
+
+def parse_models(specs: list[str] | None) -> dict[str, float]:
+    """``["llama3-8b=3", "gpt-oss:20b"]`` → weights (default 1). Split at the last '=' (names hold ':')."""
+    out: dict[str, float] = {}
+    for spec in specs or []:
+        name, sep, w = spec.rpartition("=")
+        out[name if sep else spec] = float(w) if sep else 1.0
+    return out
+
 
 class Consumer:
     """Submits jobs (``testCreateJob`` paying the model fee) to eligible workers of the given models."""
 
     def __init__(self, rpc_url: str, chain_id: int = 31337, private_key: bytes | None = None,
-                 models: list[str] | None = None, *, worker: str | None = None):
+                 models: list[str] | dict[str, float] | None = None, *, worker: str | None = None,
+                 follow_up: float = FOLLOW_UP):
         from tray_agent.core.devnet import devnet_key
 
         net = get_network("devnet").replace(chain_id=int(chain_id), rpc_url=rpc_url, ai_config="", job_registry="")
         self.client = ChainClient(net)
         self.client.ensure_chain()
         self.sender = TxSender(self.client, private_key or devnet_key("consumer"), poll_s=0.02, receipt_timeout_s=30)
-        self.models = list(models or ["llama3-8b"])
+        if isinstance(models, dict):
+            self.weights = {m: float(w) for m, w in models.items() if w > 0}
+        else:
+            self.weights = {m: DEFAULT_DEMAND.get(m, 1.0) for m in (models or DEFAULT_DEMAND)}
+        self.models = list(self.weights)
+        self.follow_up = follow_up
+        self.sessions: dict[tuple[str, str], list[list[int]]] = {}  # (worker, model) -> [[session id, jobs]]
+        self.by_model: dict[str, int] = {}
         self.worker = to_checksum_address(worker) if worker else None
         self.jr: Contract = Contract.worker("JobRegistry", self.client.job_registry.address, with_replica=True)
         self.submitted = 0
@@ -43,11 +74,27 @@ class Consumer:
         self._thread: threading.Thread | None = None
 
     def _pick(self) -> tuple[str, str] | None:
-        model = random.choice(self.models)
+        """A (worker, model): the model weighted among those with an eligible worker (demand for every model)."""
         if self.worker:
-            return self.worker, model
-        workers = self.client.call(self.client.registry, "getEligibleWorkers", model_id_bytes(model))
-        return (random.choice(workers), model) if workers else None
+            return self.worker, random.choices(self.models, [self.weights[m] for m in self.models])[0]
+        res = self.client.read_many([(self.client.registry, "getEligibleWorkers", (model_id_bytes(m),))
+                                     for m in self.models], raise_errors=False)
+        live = [(m, list(ws)) for m, ws in zip(self.models, res, strict=True) if not isinstance(ws, Exception) and ws]
+        if not live:
+            return None
+        model, workers = random.choices(live, [self.weights[m] for m, _ in live])[0]
+        return random.choice(workers), model
+
+    def _open_session(self, worker: str, model: str) -> int | None:
+        """A claimed session of ``worker`` for ``model`` to reuse, while the worker stays registered."""
+        pool = self.sessions.get((worker, model), [])
+        pool[:] = [s for s in pool if s[1] < SESSION_JOBS]
+        if not pool or random.random() >= self.follow_up:
+            return None
+        if not self.client.call(self.client.registry, "isWorkerRegistered", worker):
+            self.sessions.pop((worker, model), None)  # deregistered: its sessions get no more jobs
+            return None
+        return random.choice(pool)[0]
 
     def submit_one(self, worker: str | None = None, model: str | None = None) -> int | None:
         """Submit one job; returns its id (None when no eligible worker exists)."""
@@ -56,12 +103,28 @@ class Consumer:
             if picked is None:
                 return None
             worker, model = worker or picked[0], model or picked[1]
+        worker = to_checksum_address(worker)
         fee = int(self.client.call(self.client.ai_config, "calculateJobFee", model_id_bytes(model)))
-        res = self.sender.send(self.jr.address, self.jr.encode("testCreateJob", to_checksum_address(worker),
-                                                                 model_id_bytes(model), keccak(os.urandom(32))), fee)
+        session = self._open_session(worker, model)
+        if session is not None:
+            data = self.jr.encode("testSubmitJobForSession", session, keccak(os.urandom(32)))
+        else:
+            data = self.jr.encode("testCreateJob", worker, model_id_bytes(model), keccak(os.urandom(32)))
+        res = self.sender.send(self.jr.address, data, fee)
         ev = res.events(self.jr, "JobSubmitted")  # type: ignore[union-attr]
         self.submitted += 1
-        return int(ev[0].args["jobId"]) if ev else None
+        self.by_model[model] = self.by_model.get(model, 0) + 1
+        if not ev:
+            return None
+        sid = int(ev[0].args["sessionId"])
+        pool = self.sessions.setdefault((worker, model), [])
+        for s in pool:
+            if s[0] == sid:
+                s[1] += 1
+                break
+        else:
+            pool.append([sid, 1])
+        return int(ev[0].args["jobId"])
 
     def run(self, rate_per_min: float, duration_s: float | None = None) -> None:
         """Submit at a steady rate until stop() (or ``duration_s``)."""
@@ -105,16 +168,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rpc", required=True)
     p.add_argument("--chain-id", type=int, default=31337)
     p.add_argument("--rate", type=float, default=6.0, help="jobs per minute")
-    p.add_argument("--model", action="append", dest="models")
+    p.add_argument("--model", action="append", dest="models", help="NAME[=WEIGHT], repeatable (default: all)")
     p.add_argument("--worker", default=None, help="submit only to this worker")
     p.add_argument("--duration", type=float, default=None, help="seconds (default: until Ctrl-C)")
+    p.add_argument("--parent-pid", type=int, default=0, help="exit when this process is gone")
+    p.add_argument("--lock", default=None, help="lock file of this chain: refuse to run a second consumer")
     a = p.parse_args(argv)
-    c = Consumer(a.rpc, a.chain_id, None, a.models, worker=a.worker)
+    from .lifeline import ChainLock, watch_parent
+
+    watch_parent(a.parent_pid)
+    lock = ChainLock(a.lock) if a.lock else None
+    if lock is not None and not lock.acquire():
+        print(f"another devnet consumer (pid {lock.holder()}) already runs on this chain; not starting a second one",
+              file=sys.stderr)
+        return LOCKED_EXIT
+    c = Consumer(a.rpc, a.chain_id, None, parse_models(a.models) or None, worker=a.worker)
+    print(f"devnet consumer: {a.rate} job(s)/min over {c.weights}", file=sys.stderr, flush=True)
     try:
         c.run(a.rate, a.duration)
     except KeyboardInterrupt:
         pass
-    print(f"submitted {c.submitted} job(s), {c.errors} error(s)")
+    print(f"submitted {c.submitted} job(s), {c.errors} error(s) {c.by_model}")
     return 0
 
 

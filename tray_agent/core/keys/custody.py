@@ -112,6 +112,12 @@ class KeyCustody:
         raw = ks.decrypt_keystore(data, password)
         return self._install(raw, password, keystore_data=data)
 
+    def import_files(self, keystore_data: dict, ecdh_data: dict, password: str) -> str:
+        """Install an existing worker's keystore **and its own encryption key** (toolkit_io.import_worker)."""
+        self._refuse_if_active()
+        raw = ks.decrypt_keystore(keystore_data, password)
+        return self._install(raw, password, keystore_data=keystore_data, ecdh_data=ecdh_data)
+
     def _refuse_if_active(self) -> None:
         if self.has_key():
             raise KeyCustodyError(
@@ -120,13 +126,15 @@ class KeyCustody:
                 code="key_exists",
             )
 
-    def _install(self, raw: bytes, password: str | None, keystore_data: dict | None = None) -> str:
+    def _install(self, raw: bytes, password: str | None, keystore_data: dict | None = None,
+                 ecdh_data: dict | None = None) -> str:
         password = password if password is not None else generate_password()
         check_password(password)
         if keystore_data is None or _scrypt_n(keystore_data) < self.network.scrypt_n:
             keystore_data = ks.encrypt_keystore(raw, password, self.network.scrypt_n)
         address = ks.keystore_address(keystore_data)
-        ecdh_data, _pub = ks.create_ecdh_file(password)
+        if ecdh_data is None:  # an imported worker keeps its registered encryption key
+            ecdh_data, _pub = ks.create_ecdh_file(password)
         # Password first: if the keychain refuses, nothing is written.
         self.secrets.set(ACTIVE_PW, password)
         stage = self.key_dir.with_name(f".keys-staging-{os.getpid()}-{time.time_ns()}")

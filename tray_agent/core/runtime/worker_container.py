@@ -40,9 +40,43 @@ LABEL_HASH = "lcai.config-hash"
 LABEL_ROLE = "lcai.role"
 
 
-def state_dir(paths: Paths, network: str) -> Path:
-    """Host directory for session keys, sortition cursors and release state of one network."""
+def state_dir(paths: Paths, network: str, address: str | None = None) -> Path:
+    """Host directory for session keys, sortition cursors and release state: one per (network, worker address)
+    (toolkit.md §5.7) when the address is known; the older per-network directory otherwise."""
+    if address:
+        return paths.worker_state_dir(network, address)
+    return legacy_state_dir(paths, network)
+
+
+def legacy_state_dir(paths: Paths, network: str) -> Path:
+    """The per-network state directory of earlier versions (and the devnet's sim-control file)."""
     return paths.network_dir(network) / "state"
+
+
+STATE_FILES = ("release_state.json", "release_state.json.lock", "session-keys.enc", "sortition-state")
+
+
+def adopt_legacy_state(legacy: Path, dest: Path, address: str) -> bool:
+    """Move the per-network state of earlier versions into ``dest`` when it belongs to ``address``.
+
+    The release store names its worker (§5.5); state of another worker stays where it is (and is never mounted
+    for this one). Returns True when something moved."""
+    rs = legacy / "release_state.json"
+    if dest.exists() or not rs.exists():
+        return False
+    try:
+        owner = str(json.loads(rs.read_text() or "{}").get("worker_address", ""))
+    except ValueError:
+        return False
+    if owner.lower() != address.lower():
+        return False
+    dest.mkdir(parents=True, exist_ok=True)
+    os.chmod(dest, 0o700)
+    for name in STATE_FILES:
+        if (legacy / name).exists():
+            os.replace(legacy / name, dest / name)
+    log.info("moved the worker state of %s into its own directory %s", address, dest)
+    return True
 
 
 def default_host_networking(platform: str | None = None) -> bool:
@@ -79,26 +113,38 @@ class WorkerSpec:
     user: str | None = None
     extra_env: tuple[tuple[str, str], ...] = ()
     extra_mounts: tuple[str, ...] = ()  # read-only host paths mounted at the same path (sim image)
+    address: str = ""  # the worker address whose state directory this spec mounts ("" = per-network, older)
+    legacy_state_dir: Path | None = None
 
     @classmethod
     def build(cls, paths: Paths, network: Network, models: list[str] | tuple[str, ...], password: str, *,
               ollama_url: str | None = None, metrics_port: int = METRICS_PORT, host_networking: bool | None = None,
               gpu: bool = False, image: str | None = None, extra_env: dict[str, str] | None = None,
-              extra_mounts: list[str] | tuple[str, ...] = ()) -> WorkerSpec:
-        """The spec for ``network`` of ``paths.profile``. Devnet: host networking and the sim image."""
+              extra_mounts: list[str] | tuple[str, ...] = (), address: str | None = None) -> WorkerSpec:
+        """The spec for ``network`` of ``paths.profile``. Devnet: host networking and the sim image.
+
+        ``address``: the active worker key's address; its own state directory is mounted (toolkit.md §5.7), so a
+        key switch never opens another worker's release store (fatal ``release store identity mismatch``)."""
         hostnet = True if network.simulated else (default_host_networking() if host_networking is None
                                                    else host_networking)
         if ollama_url is None:
             ollama_url = "http://127.0.0.1:11434" if hostnet else "http://host.docker.internal:11434"
         register_secret(password)  # scrubbed verbatim from every log line and error text
+        env_extra = dict(extra_env or {})
+        mounts = list(extra_mounts)
+        if address and network.simulated:  # the devnet's fault switch stays per network (sim_worker.py)
+            control = legacy_state_dir(paths, network.name)
+            env_extra.setdefault("SIM_CONTROL_FILE", str(control / "sim-control"))
+            mounts.append(str(control))
         user = f"{os.getuid()}:{os.getgid()}" if hasattr(os, "getuid") and os.name == "posix" else None
         return cls(
             network=network, profile=paths.profile, name=paths.container_name(network.name),
             image=image or (images.SIM_IMAGE if network.simulated and not network.image else network.image),
-            models=tuple(models), key_dir=paths.key_dir(network.name), state_dir=state_dir(paths, network.name),
-            password=password, ollama_url=ollama_url, metrics_port=metrics_port, host_networking=hostnet,
-            gpu=gpu, user=user, extra_env=tuple(sorted((extra_env or {}).items())),
-            extra_mounts=tuple(extra_mounts),
+            models=tuple(models), key_dir=paths.key_dir(network.name),
+            state_dir=state_dir(paths, network.name, address), password=password, ollama_url=ollama_url,
+            metrics_port=metrics_port, host_networking=hostnet, gpu=gpu, user=user,
+            extra_env=tuple(sorted(env_extra.items())), extra_mounts=tuple(mounts),
+            address=address or "", legacy_state_dir=legacy_state_dir(paths, network.name) if address else None,
         )
 
     # --- derived -----------------------------------------------------------------------------------
@@ -185,9 +231,14 @@ class WorkerSpec:
         return kw
 
     def prepare_dirs(self) -> None:
+        if self.address and self.legacy_state_dir is not None:
+            adopt_legacy_state(self.legacy_state_dir, self.state_dir, self.address)
         for d in (self.state_dir, self.state_dir / "sortition-state"):
             d.mkdir(parents=True, exist_ok=True)
             os.chmod(d, 0o700)
+        for p in self.extra_mounts:  # a missing bind source would be created by dockerd, owned by root
+            if not Path(p).exists():
+                Path(p).mkdir(parents=True)
 
 
 # --- operations ----------------------------------------------------------------------------------------
