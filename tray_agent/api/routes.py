@@ -172,6 +172,15 @@ def build_routes(agent: Agent, codes: LoginCodes, port_ref: list[int]) -> list[R
         """The running network's constants; ``assumed`` lists the values not confirmed (Settings shows them)."""
         return agent.network.to_public_dict()
 
+    async def keys_export(request):
+        b = await _body(request)
+        dest, with_pw = b.get("dest"), b.get("include_password", False)
+        if not isinstance(dest, str) or not dest.strip():
+            raise ValidationError("dest must be a folder path", fix="name an empty or new folder", field="dest")
+        if not isinstance(with_pw, bool):
+            raise ValidationError("include_password must be true or false", field="include_password")
+        return await blocking(agent.export_keys, dest.strip(), with_pw)
+
     async def settings_get(request):
         return agent.settings.all()
 
@@ -236,6 +245,7 @@ def build_routes(agent: Agent, codes: LoginCodes, port_ref: list[int]) -> list[R
         R("/api/stuck", call(stuck)),
         R("/api/withdraw/preview", call(withdraw_preview)),
         R("/api/keys", call(keys)),
+        R("/api/keys/export", call(keys_export), methods=["POST"]),
         R("/api/network", call(network)),
         R("/api/settings", call(settings_get)),
         R("/api/settings", call(settings_post), methods=["POST"]),

@@ -268,6 +268,15 @@ class Agent:
         return {"active": {"address": active, "network": self.network.name} if active else None,
                 "archive": [k.to_dict() for k in self.custody.list_archive()]}
 
+    def export_keys(self, dest: str, include_password: bool = False) -> dict:
+        """A toolkit-compatible backup (keystore, encryption key, env file; 0600) to run this worker with the
+        official CLI; the password goes into the env file only when asked."""
+        from .keys.toolkit_io import export_backup
+
+        files = export_backup(self.custody, dest, self.session.worker.local_models(),
+                              include_password=include_password)
+        return {"files": [str(f) for f in files], "password_included": include_password}
+
     # --- funding --------------------------------------------------------------------------------------------
     def is_funded(self, refresh: bool = False) -> bool:
         if refresh and self.session.sync is not None:

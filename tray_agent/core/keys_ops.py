@@ -45,6 +45,28 @@ def replace_key(worker: WorkerService, custody: KeyCustody, owner: StateOwner, s
             "note": note}
 
 
+def import_toolkit(worker: WorkerService, custody: KeyCustody, owner: StateOwner, sync: ChainSync | None,
+                   path: str, password: str, replace_active: bool, progress) -> dict:
+    """Import a worker the official toolkit or LightNode made (keystore + its own encryption key); a registered
+    one keeps its stake and starts serving its on-chain models at once."""
+    from .keys.toolkit_io import import_worker
+
+    progress(f"reading the worker files in {path}", None)
+    with worker.hold("importing a worker key"):
+        res = import_worker(custody, path, password, archive_active=replace_active)
+    owner.report(wait=True, address=res.address, chain=None)
+    out = {"address": res.address, "layout": res.layout, "password_changed": res.password_changed,
+           "worker_started": False}
+    snap = sync.refresh() if sync is not None else None
+    if snap is not None and snap.registered and snap.served_models:
+        worker.set_local_models(list(snap.served_models))
+        if worker.runtime is not None:
+            worker.runtime.resume()
+        out["worker_started"] = True
+        progress("the imported worker is registered: starting it with its on-chain models", None)
+    return out
+
+
 def recover(worker: WorkerService, custody: KeyCustody, owner: StateOwner, sync: ChainSync | None,
             entry_id: str, progress) -> dict:
     """Make an archived key active again; if it is registered on chain, serve its on-chain models at once."""

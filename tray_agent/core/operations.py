@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from tray_agent.common.errors import AgentError, ValidationError
 from tray_agent.common.ops import MONEY_OPS
+from tray_agent.common.redact import register_secret
 
 from . import keys_ops, model_ops
 from .chain.ops import parse_lcai
@@ -58,7 +59,8 @@ def _plain(agent: Agent) -> dict[str, Callable[[Progress], Any]]:
 
 PLAIN_KINDS = {"start", "stop", "restart", "settle", "reinstate", "free_memory", "update_image", "remove_worker",
                "replace_key", "devnet_fund", "stop_foreign", "stop_now"}
-INPUT_OPS = {"withdraw", "deregister", "clear_stuck", "set_models", "speedtest", "recover", "top_up", "switch_network"}
+INPUT_OPS = {"withdraw", "deregister", "clear_stuck", "set_models", "speedtest", "recover", "top_up", "switch_network",
+             "import_keys"}
 KINDS = PLAIN_KINDS | INPUT_OPS
 
 
@@ -78,7 +80,8 @@ def build(agent: Agent, kind: str, body: dict[str, Any]) -> tuple[Callable[[Prog
         raise ValidationError("body must be a JSON object")
     check_kind(kind)
     _need_confirm(kind, body)
-    safe = {k: v for k, v in body.items() if k in ("to", "amount", "models", "allow_slash", "force", "id", "network")}
+    safe = {k: v for k, v in body.items()
+            if k in ("to", "amount", "models", "allow_slash", "force", "id", "network", "path", "replace_active")}
     s = agent.session
     if s.money is None:
         raise AgentError("the agent is still starting", fix="try again in a few seconds", code="starting")
@@ -108,6 +111,13 @@ def build(agent: Agent, kind: str, body: dict[str, Any]) -> tuple[Callable[[Prog
         if entry not in {k.id for k in agent.custody.list_archive(check_staked=False)}:
             raise ValidationError(f"no archived key {entry[:60]!r}", fix="pick one from the Recover list", field="id")
         return (lambda p: keys_ops.recover(s.worker, s.custody, agent.owner, s.sync, entry, p)), safe
+    if kind == "import_keys":
+        path, pw, repl = _str(body, "path"), body.get("password"), _bool(body, "replace_active")
+        if not isinstance(pw, str) or not pw:
+            raise ValidationError("the keystore password is required", fix="type the worker's keystore password",
+                                  field="password")
+        register_secret(pw)  # scrubbed from every log line and error text
+        return (lambda p: keys_ops.import_toolkit(s.worker, s.custody, agent.owner, s.sync, path, pw, repl, p)), safe
     if kind == "top_up":
         amount = _str(body, "amount")
         parse_lcai(amount)  # validate now

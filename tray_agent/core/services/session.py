@@ -4,7 +4,6 @@ and model services. A network switch stops one session and starts the next; noth
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 from collections.abc import Callable
 
@@ -53,6 +52,7 @@ class NetworkSession:
         self.money: MoneyOps | None = None
         self.models: ModelService | None = None
         self.exit: Deregistration | None = None
+        self._stop_sim_ollama: Callable[[], None] | None = None
 
     # --- keys --------------------------------------------------------------------------------------------
     def active_address(self) -> str | None:
@@ -84,6 +84,7 @@ class NetworkSession:
             self.custody.network = net
             self.worker.network = net
             log.info("devnet chain at %s (chain id %s)", self.devnet.rpc_url, self.devnet.chain_id)
+            self._start_sim_ollama()
         self.chain = ChainClient(net)
         cache = self.paths.network_dir(net.name) / "jobs-cache.json"
         self.sync = ChainSync(net, self.chain, self.owner, self.history, self.active_address,
@@ -104,9 +105,26 @@ class NetworkSession:
     def stop(self, keep_worker: bool = True, remove: bool = False) -> None:
         self.stop_consumer()
         self.worker.stop(keep_worker=keep_worker, remove=remove)
+        if self._stop_sim_ollama is not None:
+            self._stop_sim_ollama()
+            self._stop_sim_ollama = None
         if self.devnet is not None:
             self.devnet.stop()
             self.devnet = None
+
+    def _start_sim_ollama(self) -> None:
+        """Devnet ships a simulated Ollama (its HTTP API, timings by model size, load/unload, pull progress), so the
+        speed test, pinning and pull progress work in the demo; it keeps its port across restarts."""
+        if self.settings["ollama_url"]:
+            return  # the user pointed devnet at a real Ollama
+        from ...devnet.sim_ollama import start_sim_ollama
+
+        store = self.worker.store
+        url, self._stop_sim_ollama = start_sim_ollama(port=int(store.get("sim_ollama_port") or 0),
+                                                      state_file=self.paths.network_dir("devnet") / "sim-ollama.json")
+        store.update(sim_ollama_port=int(url.rsplit(":", 1)[1]))
+        self.worker.sim_ollama_url = url
+        log.info("devnet: simulated Ollama at %s", url)
 
     def _left(self) -> None:
         self.on_left()
@@ -119,15 +137,11 @@ class NetworkSession:
         if dn is None or self.consumer is not None:
             return
         try:
-            if getattr(sys, "frozen", False):  # a bundled app cannot run "-m": keep the consumer in-process
-                from ...devnet.consumer import Consumer
+            from ...devnet.consumer_process import ConsumerProcess
 
-                self.consumer = Consumer(dn.rpc_url, dn.chain_id).start(CONSUMER_RATE_PER_MIN)
-            else:
-                from ...devnet.consumer_process import ConsumerProcess
-
-                self.consumer = ConsumerProcess(dn.rpc_url, dn.chain_id, CONSUMER_RATE_PER_MIN,
-                                                self.paths.logs / "devnet-consumer.log")
+            # its own process, dies with the agent (parent-death signal / parent watch), one per chain (lock)
+            self.consumer = ConsumerProcess(dn.rpc_url, dn.chain_id, CONSUMER_RATE_PER_MIN,
+                                            self.paths.logs / "devnet-consumer.log", lock_dir=self.paths.runtime)
         except Exception as e:
             log.warning("devnet consumer did not start: %s", e)
 

@@ -44,6 +44,7 @@ class WorkerService:
         self.ollama = None    # runtime.ollama.OllamaManager (None on devnet without a configured Ollama)
         self._gpu: bool | None = None
         self._foreign_checked = 0.0
+        self.sim_ollama_url = ""  # devnet: the simulated Ollama the session started
 
     # --- local config -----------------------------------------------------------------------------------
     def local_models(self) -> list[str]:
@@ -84,7 +85,8 @@ class WorkerService:
             self.owner.report(secret_error=None)
         extra_env = {"SIM_RELEASE": "false", "LCAI_DEVNET": "1"} if self.network.simulated else {}
         return WorkerSpec.build(self.paths, self.network, models, password, metrics_port=self.metrics_port(),
-                                ollama_url=self.settings["ollama_url"] or None, extra_env=extra_env, gpu=self._has_gpu())
+                                ollama_url=self.settings["ollama_url"] or self.sim_ollama_url or None,
+                                extra_env=extra_env, gpu=self._has_gpu(), address=address)
 
     def _other_worker_running(self) -> bool:
         """Every FOREIGN_CHECK_S: remove this profile's stale containers, report foreign workers (a fact)."""
@@ -182,9 +184,9 @@ class WorkerService:
         self.owner.apply(change)
 
     def _ollama_manager(self):
-        url = self.settings["ollama_url"]
+        url = self.settings["ollama_url"] or self.sim_ollama_url
         if self.network.simulated and not url:
-            return None  # devnet: the simulated worker answers without Ollama unless one is configured
+            return None  # devnet without the simulated Ollama: the simulated worker answers without one
         from ..runtime.images import ImagePins
         from ..runtime.ollama import OllamaManager
 
