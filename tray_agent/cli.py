@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import __version__, cli_fleet, cli_preflight
+from . import __version__, cli_fleet, cli_keys, cli_preflight
 from .api.metrics_options import add_arguments as add_metrics_arguments
 from .common.api_client import AgentNotRunning, ApiClient, ApiError, find_agent, wait_for_agent
 from .common.errors import AgentError, BusyError, ValidationError
@@ -100,20 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("speedtest", help="measure worst-case job time against the deadline")
     sp.add_argument("models", nargs="*")
     sp.set_defaults(func=_cmd_op, kind="speedtest")
-    k = sub.add_parser("keys", help="list archived keys or recover one")
-    ksub = k.add_subparsers(dest="keys_cmd", metavar="list|recover|import|export", required=True, parser_class=_Parser)
-    ksub.add_parser("list").set_defaults(func=_agent_call(lambda c, a: _print(c.get("/api/keys"), "fmt_keys")))
-    kr = ksub.add_parser("recover")
-    kr.add_argument("id", help="archive id from 'keys list'")
-    kr.set_defaults(func=_agent_call(lambda c, a: _op(c, "recover", {"id": a.id})))
-    ki = ksub.add_parser("import", help="import a toolkit / LightNode worker folder (keystore + encryption key)")
-    ki.add_argument("path", help="the folder with keystore.json + encryption.key (or the legacy layout)")
-    ki.add_argument("--replace", action="store_true", help="archive the active key first (its stake stays with it)")
-    ki.set_defaults(func=_agent_call(_keys_import))
-    ke = ksub.add_parser("export", help="write a toolkit-compatible backup into an empty folder (files 0600)")
-    ke.add_argument("dest", help="an empty or new folder")
-    ke.add_argument("--with-password", action="store_true", help="also put the keystore password in the env file")
-    ke.set_defaults(func=_agent_call(_keys_export))
+    cli_keys.add_parser(sub, _Parser, _agent_call, _op, _print)
     lg = sub.add_parser("logs", help="show the agent log")
     lg.add_argument("-n", type=int, default=50, help="lines")
     lg.add_argument("--path", action="store_true", help="print the log folder only")
@@ -365,22 +352,6 @@ def _confirmation(args: argparse.Namespace, what: str, question: str) -> int | N
     if input(f"{question} [y/N] ").strip().lower() in ("y", "yes"):
         return None
     print("cancelled")
-    return EXIT_OK
-
-
-def _keys_import(client: ApiClient, args: argparse.Namespace) -> int:
-    import getpass
-
-    password = os.environ.get("LCAI_IMPORT_PASSWORD") or getpass.getpass("keystore password of that worker: ")
-    return _op(client, "import_keys", {"path": str(Path(args.path).resolve()), "password": password,
-                                       "replace_active": args.replace})
-
-
-def _keys_export(client: ApiClient, args: argparse.Namespace) -> int:
-    res = client.post("/api/keys/export", {"dest": str(Path(args.dest).resolve()), "include_password": args.with_password})
-    print("backup written:\n  " + "\n  ".join(res["files"]))
-    if not res["password_included"]:
-        print("the env file has no password: add WORKER_KEYSTORE_PASSWORD yourself when you run it")
     return EXIT_OK
 
 

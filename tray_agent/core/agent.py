@@ -27,6 +27,7 @@ from .services import funding
 from .services.models import check_model_list
 from .services.session import NetworkSession
 from .services.settings_apply import apply_autostart, probe_rpc_overrides
+from .services.update_watch import UpdateWatch
 from .settings import Settings
 from .state_owner import StateOwner
 
@@ -35,7 +36,6 @@ EARNINGS_EVERY_S = 15.0
 SAMPLE_EVERY_S = 60.0
 STUCK_EVERY_S = 60.0
 SELF_CHECK_EVERY_S = 3600.0
-IMAGE_CHECK_S = 24 * 3600
 STAKE_OPS = frozenset({"top_up", "reinstate", "deregister"})  # preflight BLOCKs stop these
 
 
@@ -66,9 +66,8 @@ class Agent:
         self.ready = threading.Event()  # set once chain/devnet and the supervisor are up
         self._started = False
         self._shutdown_cb: Callable[[bool], None] | None = None
-        self.updates = None          # updates.UpdateChecker (after start())
         self.alerts = None           # alerts.AlertWatcher (after start())
-        self._image_checked = 0.0
+        self.update_watch = UpdateWatch(self.owner, self.bus)
         self.session = self._new_session(self.settings["network"])
         self.onboarding = Onboarding(self)
 
@@ -146,7 +145,7 @@ class Agent:
             log.info("resuming the deregistration that was running when the agent stopped")
             exit_flow = self.session.exit
             self.runner.submit("deregister", lambda p: exit_flow.run(p, resumed=True), {"resumed": True})
-        self.updates = UpdateChecker(settings=self.settings.all())
+        self.update_watch.checker = UpdateChecker(settings=self.settings.all())
         self.alerts = AlertWatcher(self.bus, self.settings.all)
         threading.Thread(target=self.alerts.run, args=(self._stop,), name="alerts", daemon=True).start()
         self.ready.set()
@@ -181,7 +180,7 @@ class Agent:
                 if s.sync is not None:
                     was_down = self.owner.facts.rpc_down
                     s.sync.refresh()
-                    self._reconcile_models()
+                    s.worker.reconcile_with_chain(self.owner.facts.chain, busy=bool(self.status().operation))
                     if was_down or due("selfcheck", SELF_CHECK_EVERY_S):  # hourly and after an RPC reconnect
                         last["selfcheck"] = time.time()
                         threading.Thread(target=s.sync.self_check, name="selfcheck", daemon=True).start()
@@ -200,50 +199,8 @@ class Agent:
                 log.exception("status refresh crashed")
             self._stop.wait(self.refresh_s if not self.network.simulated else 5.0)
 
-    def _reconcile_models(self) -> None:
-        """The container serves exactly the on-chain list (lesson 44): a difference (another tool changed the chain,
-        or a model change was interrupted) is logged, notified and fixed by serving the on-chain set; a model
-        served but not listed gets no jobs, one listed but not served makes jobs time out as offences."""
-        chain = self.owner.facts.chain
-        worker = self.session.worker
-        local = worker.local_models()
-        if chain is None or not chain.registered or not chain.served_models or not local or self.status().operation:
-            return
-        if set(chain.served_models) == set(local):
-            return
-        log.warning("served models differ: container %s, on chain %s: serving the on-chain set", local,
-                    list(chain.served_models))
-        worker.set_local_models(list(chain.served_models))
-        self.bus.publish("notify", {"kind": "models_reconciled", "title": "Served models corrected",
-                                    "message": f"The worker now serves the on-chain list: "
-                                               f"{', '.join(chain.served_models)} (it served {', '.join(local)}).",
-                                    "level": "warning"})
-
     def check_updates(self) -> None:
-        """Once a day: a newer app release and a newer worker image digest; both become notices only."""
-        sup = self.runtime
-        if sup is not None and not self.network.simulated and time.time() - self._image_checked > IMAGE_CHECK_S:
-            self._image_checked = time.time()
-            threading.Thread(target=self._check_image, args=(sup,), name="image-check", daemon=True).start()
-        up = self.updates
-        if up is None or not up.enabled or not up.due():
-            return
-        notice = up.check()
-        if notice is not None:
-            self.owner.report(update=notice.to_dict())
-            self.bus.publish("notify", {"kind": "update_available", "title": "Update available",
-                                        "message": notice.message, "level": "info"})
-
-    def _check_image(self, sup) -> None:
-        try:
-            newer = sup.check_image_update()
-        except Exception as e:  # registry unreachable: try again tomorrow
-            log.info("worker image check failed: %s", e)
-            return
-        if newer:
-            self.bus.publish("notify", {"kind": "image_update", "title": "Worker update available",
-                                        "message": "A newer worker image is published. Update it from the dashboard.",
-                                        "level": "info"})
+        self.update_watch.check(self.runtime, self.network.simulated)
 
     # --- status and keys ----------------------------------------------------------------------------------
     def status(self) -> Status:
@@ -394,7 +351,7 @@ class Agent:
         if "release_feed" in changes:
             from .updates import UpdateChecker
 
-            self.updates = UpdateChecker(settings=self.settings.all())
+            self.update_watch.checker = UpdateChecker(settings=self.settings.all())
             threading.Thread(target=self.check_updates, daemon=True, name="update-check").start()
         if "autostart" in changes:
             apply_autostart(bool(changes["autostart"]), self.paths.profile)

@@ -56,6 +56,10 @@ class StateOwner:
         if done is not None:
             done.wait(10.0)
 
+    def notify(self, data: dict[str, Any]) -> None:
+        """A notification for the tray, the dashboard and the webhook (an event, not state)."""
+        self._bus.publish("notify", data)
+
     def close(self) -> None:
         self._q.put(None)
 

@@ -142,6 +142,22 @@ class WorkerService:
             self._gpu = nvidia_runtime(client) if client is not None else None  # None: ask again next time
         return bool(self._gpu)
 
+    def reconcile_with_chain(self, chain, busy: bool) -> None:
+        """The container serves exactly the on-chain list (lesson 44): a difference (another tool changed the chain,
+        or a model change was interrupted) is logged, notified and fixed by serving the on-chain set; a model
+        served but not listed gets no jobs, one listed but not served makes jobs time out as offences."""
+        local = self.local_models()
+        if chain is None or not chain.registered or not chain.served_models or not local or busy:
+            return
+        if set(chain.served_models) == set(local):
+            return
+        log.warning("served models differ: container %s, on chain %s: serving the on-chain set", local,
+                    list(chain.served_models))
+        self.set_local_models(list(chain.served_models))
+        self.owner.notify({"kind": "models_reconciled", "title": "Served models corrected",
+                           "message": f"The worker now serves the on-chain list: {', '.join(chain.served_models)} "
+                                      f"(it served {', '.join(local)}).", "level": "warning"})
+
     # --- lifecycle --------------------------------------------------------------------------------------------
     def start(self) -> None:
         self.ollama = self._ollama_manager()
