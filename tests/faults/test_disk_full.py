@@ -172,7 +172,7 @@ def full_disk_onboarding(tmp_path_factory):
         find_anvil()
     except DevnetError:
         need(False, "anvil")
-    from tests.faults.harness import MODEL, AgentProc
+    from tests.harness import MODEL, AgentProc
 
     home = Path(tmp_path_factory.mktemp("fullapi"))
     a = AgentProc(home, profile="fullapi", secrets_file=home / "secrets" / "secrets.json")
