@@ -56,11 +56,11 @@ def run_dirs(config: pytest.Config) -> list[str]:
 
 def _mentions(p: psutil.Process, dirs: list[str]) -> str | None:
     try:
-        cmd = " ".join(p.cmdline())
+        args = p.cmdline()
     except psutil.Error:
-        cmd = ""
+        args = []
     for d in dirs:
-        if d in cmd:
+        if any((a + os.sep).startswith(d + os.sep) or (d + os.sep) in a for a in args):
             return f"command line mentions {d}"
     try:
         cwd = p.cwd()
