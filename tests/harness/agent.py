@@ -168,6 +168,10 @@ class AgentProc:
             self.proc.wait(10)
 
     def stop(self, timeout: float = 20.0) -> int | None:
+        """SIGTERM the agent (it stops its devnet chain), SIGKILL after ``timeout``; its exit code."""
+        return self.terminate(timeout)
+
+    def terminate(self, timeout: float = 20.0) -> int | None:
         if not self.alive():
             return self.proc.returncode if self.proc else None
         self.proc.terminate()
@@ -207,7 +211,7 @@ class AgentProc:
         (by profile label)."""
         import psutil
 
-        self.stop()
+        self.terminate()
         self.save_log()
         pids = {self.anvil_pid()} | {p.pid for p in self.leftovers()}
         procs = []
