@@ -1,1 +1,1 @@
-from agent.agent_harness import docker_ready  # noqa: F401  (fixture)
+from tests.harness.fixtures import docker_ready  # noqa: F401  (fixture)

@@ -9,7 +9,8 @@ import subprocess
 import sys
 import time
 
-from agent.agent_harness import AgentProc, cleanup_containers, wait_for
+from tests.harness import AgentProc, docker_client_or_none
+from tests.polling import wait_for
 
 
 def _read_until(fd: int, text: str, buf: list[str], timeout: float = 60) -> str:
@@ -28,10 +29,10 @@ def _read_until(fd: int, text: str, buf: list[str], timeout: float = 60) -> str:
 
 
 def test_terminal_setup_to_online(tmp_path, docker_ready):
-    a = AgentProc(tmp_path / "home", "tty")
-    client = a.start()
+    a = AgentProc(tmp_path / "home", profile="tty")
+    client = a.start().client
     master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "tray_agent", "setup"], env=a.env, stdin=slave, stdout=slave,
+    proc = subprocess.Popen([sys.executable, "-m", "tray_agent", "setup"], env=a.env(), stdin=slave, stdout=slave,
                             stderr=slave, close_fds=True)
     os.close(slave)
     screen: list[str] = []
@@ -59,5 +60,4 @@ def test_terminal_setup_to_online(tmp_path, docker_ready):
             proc.kill()
         os.close(master)
         a.cli("shutdown", "--stop-worker")
-        a.stop()
-        cleanup_containers("devnet-tty")
+        a.cleanup(docker_client_or_none())

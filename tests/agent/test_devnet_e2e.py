@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 import time
 
+import psutil
 import pytest
-from agent.agent_harness import AgentProc, cleanup_containers, rpc, wait_for, wait_op
 
-from tray_agent.api.client import ApiError
+from tests.harness import AgentProc, ApiError, Chain, docker_client_or_none, wait_op
+from tests.polling import wait_for
 
 PROFILE = "e2e"
 PW = "E2e-Password-123"
@@ -20,12 +21,15 @@ USER_WALLET_CHECK = None
 @pytest.fixture(scope="module")
 def agent(tmp_path_factory, docker_ready):
     home = tmp_path_factory.mktemp("e2e-home")
-    a = AgentProc(home, PROFILE)
-    a.client = a.start()
+    a = AgentProc(home, profile=PROFILE)  # no secrets file: the worker key's password goes to the real keychain
+    a.start(timeout=90)
     yield a
     a.cli("shutdown", "--stop-worker")
-    a.stop()
-    cleanup_containers(f"devnet-{PROFILE}")
+    a.cleanup(docker_client_or_none())
+
+
+def rpc(url: str, method: str, params: list):
+    return Chain(url).call(method, params)
 
 
 def test_fresh_agent_needs_setup(agent):
@@ -41,8 +45,10 @@ def test_onboarding_input_steps_validate(agent):
         c.post("/api/onboarding/password", {"password": PW})
     assert e.value.field == "models"  # models come first: no key before the choice
     c.post("/api/onboarding/network", {"network": "devnet"})
-    hw = c.get("/api/hardware")
-    assert hw["cpu"]["cores"] >= 1 if isinstance(hw.get("cpu"), dict) else hw
+    hw = c.get("/api/hardware")  # this machine, as the agent measured it
+    assert hw["cpu_cores"] == psutil.cpu_count(logical=True), hw["cpu_cores"]
+    assert hw["ram_bytes"] == psutil.virtual_memory().total, hw["ram_bytes"]
+    assert {ch["name"] for ch in hw["checks"]} >= {"cpu_cores", "ram"} and hw["level"], hw
     models = c.get("/api/models")
     names = {m["name"] for m in models["catalog"]}
     assert "llama3-8b" in names and all(m["fee_wei"] for m in models["catalog"])
@@ -64,7 +70,7 @@ def test_key_created_once_and_funding_shown(agent):
     assert r["created"] is True and r["address"].startswith("0x")
     again = c.post("/api/onboarding/password", {"password": "Another-Pass-456"})
     assert again["created"] is False and again["address"] == r["address"]  # never a second key
-    ob = wait_for(lambda: (o := c.get("/api/onboarding"))["step"] == "funding" and o, what="funding step")
+    ob = wait_for(lambda: (o := c.get("/api/onboarding"))["step"] == "funding" and o, timeout=60, what="funding step")
     f = ob["funding"]
     assert f["address"] == r["address"] and int(f["threshold_wei"]) == 5050 * 10**18
     assert f["eip681"] == f"ethereum:{r['address']}@31337?value={f['missing_wei']}"
@@ -80,7 +86,8 @@ def test_funding_then_continue_reaches_online(agent):
     op = c.post("/api/onboarding/continue")["op_id"]
     rec = wait_op(c, op, timeout=240)
     assert rec["state"] == "done", rec
-    msgs = " | ".join(p["message"] for p in rec["progress"])
+    full = next(o for o in c.get("/api/history?kind=onboarding")["items"] if o["id"] == op)  # all steps, not the last 20
+    msgs = " | ".join(p["message"] for p in full["progress"])
     assert "staking" in msgs and "worker is online" in msgs
     st = c.get("/api/status")
     assert st["state"] == "online" and st["registered"] and st["served_models"] == ["llama3-8b"]
@@ -181,13 +188,19 @@ def test_speedtest_runs_against_the_devnet_simulated_ollama(agent):
 
 
 def test_busy_while_an_operation_runs(agent):
+    """A second operation while one runs is refused with 409 busy (docs/api.md), and nothing else starts."""
     c = agent.client
+    before = [o["id"] for o in c.get("/api/history?limit=20")["items"]]
     op = c.post("/api/ops/restart", {})["op_id"]
-    try:
+    with pytest.raises(ApiError) as e:
         c.post("/api/ops/settle", {"confirm": True})
-    except ApiError as e:
-        assert e.status == 409 and e.code == "busy"
-    wait_op(c, op)
+    running = c.get(f"/api/ops/{op}")
+    assert e.value.status == 409 and e.value.code == "busy", (e.value, running)
+    assert e.value.fix, e.value.body
+    rec = wait_op(c, op, timeout=180)
+    assert rec["state"] == "done", rec
+    new = [o for o in c.get("/api/history?limit=20")["items"] if o["id"] not in before]
+    assert [o["kind"] for o in new] == ["restart"], new  # the refused settle left no record and did not run
 
 
 def test_deregister_waits_out_window_and_returns_stake(agent):

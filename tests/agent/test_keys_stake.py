@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 import pytest
-from agent.agent_harness import AgentProc, cleanup_containers, onboard, wait_for, wait_op
 
-from tray_agent.api.client import ApiError
+from tests.harness import PASSWORD, AgentProc, ApiClient, ApiError, docker_client_or_none, wait_op
+from tests.polling import wait_for
 
 PROFILE = "keys"
 
 
 @pytest.fixture(scope="module")
 def agent(tmp_path_factory, docker_ready):
-    a = AgentProc(tmp_path_factory.mktemp("keys-home"), PROFILE)
-    a.client = a.start()
+    a = AgentProc(tmp_path_factory.mktemp("keys-home"), profile=PROFILE)  # the real keychain, no secrets file
+    a.start(timeout=90)
     yield a
     a.cli("shutdown", "--stop-worker")
-    a.stop()
-    cleanup_containers(f"devnet-{PROFILE}")
+    a.cleanup(docker_client_or_none())
+
+
+def onboard(client: ApiClient, password: str = PASSWORD) -> dict:
+    """Onboarding on devnet through the API (funded from the devnet wallet) until online."""
+    client.post("/api/onboarding/network", {"network": "devnet"})
+    client.post("/api/onboarding/models", {"models": ["llama3-8b"]})
+    client.post("/api/onboarding/password", {"password": password})
+    assert wait_op(client, client.post("/api/ops/devnet_fund", {})["op_id"], 120)["state"] == "done"
+    rec = wait_op(client, client.post("/api/onboarding/continue")["op_id"], timeout=240)
+    assert rec["state"] == "done", rec
+    return client.get("/api/status")
 
 
 def test_top_up_and_reinstate(agent):

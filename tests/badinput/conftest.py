@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import need
-from tests.faults.harness import AgentProc, Chain, docker_client_or_none, tree_hashes
+from tests.harness import AgentProc, Chain, docker_client_or_none, tree_hashes
 
 DEAD = "0x000000000000000000000000000000000000dEaD"
 VOLATILE = ("history.sqlite", "logs/", "chain/", "jobs-cache", "/state/", "agent-proc.log", ".damaged-")

@@ -235,7 +235,7 @@ def test_bad_profile_name_from_environment(stopped_agent):
     a = stopped_agent
     import subprocess
 
-    from tests.faults.harness import PYTHON, ROOT
+    from tests.harness import PYTHON, ROOT
 
     env = a.env()
     env["LCAI_TRAY_PROFILE"] = "UPPER/../x"

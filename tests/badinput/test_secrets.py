@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.badinput.conftest import DEAD, _needs
-from tests.faults.harness import PASSWORD, AgentProc, make_releasable
+from tests.harness import PASSWORD, AgentProc, make_releasable
 
 pytestmark = [pytest.mark.docker]
 

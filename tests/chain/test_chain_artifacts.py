@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import need
 from tray_agent.core.chain.abi import ARTIFACT_NAMES, artifact, decode_error, error_selector, worker_abi
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,8 +24,8 @@ def _compiler():
 
 
 def test_artifacts_up_to_date():
-    if not shutil.which("node") or not (ROOT / ".tools" / "node_modules" / "solc").exists():
-        pytest.skip("node + solc (bash scripts/bootstrap.sh) needed to recompile")
+    need(shutil.which("node") is not None and (ROOT / ".tools" / "node_modules" / "solc").exists(),
+         "node + solc (bash scripts/bootstrap.sh) to recompile the contracts")
     comp = _compiler()
     fresh = comp.compile_sources()
     assert set(fresh) == set(ARTIFACT_NAMES.values())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import need
 from tray_agent.core.chain import ChainClient, TxReverted, TxSender, TxTimeout
 from tray_agent.core.devnet import free_port, start_devnet
 
@@ -27,7 +28,7 @@ def test_legacy_fees_without_base_fee(tmp_path):
     try:
         anvil = find_anvil()
     except Exception:
-        pytest.skip("anvil not available")
+        need(False, "anvil (scripts/bootstrap.sh installs it)")
     port = free_port()
     log = tmp_path / "anvil.log"
     with open(log, "wb") as f:

@@ -47,9 +47,9 @@ class FakeContainer:
                 nonce = self.chain.client.nonce(self.w.address)
             self.sent.append((t0, time.monotonic()))
 
-    def _raw_send(self, nonce):
+    def _raw_send(self, nonce, value=1):
         s = self.sender
-        tx = {"chainId": 31337, "nonce": nonce, "gas": 21000, "value": 1, "data": "0x", "to": self.w.address,
+        tx = {"chainId": 31337, "nonce": nonce, "gas": 21000, "value": value, "data": "0x", "to": self.w.address,
               **s.fees(), "type": 2}
         return s._sign_and_send(tx)
 
@@ -138,16 +138,45 @@ def test_idle_mode_with_concurrent_sender_retries(chain):
     box = FakeContainer(chain, w).start()
     gate = WriterGate(active_jobs=lambda: 0, stop_allowed=False, retry_delay_s=0.01, max_retries=50, poll_s=0.01)
     ctx = chain.ctx(w, gate)
+    # Make the race certain instead of likely: on the app's first 3 sends the container sends (and mines) a tx
+    # with the very nonce the app just read, between the app's nonce read and its broadcast.
+    client, real_nonce = ctx.sender.client, ctx.sender.client.nonce
+    stolen: list[int] = []
+
+    def racing_nonce(address, block="pending"):
+        n = real_nonce(address, block)
+        if len(stolen) < 3:
+            box.sender.wait(box._raw_send(n, value=7), n, timeout_s=10)  # not byte-equal to the box's own txs
+            stolen.append(n)
+        return n
+
+    client.nonce = racing_nonce
+    conflicts: list[str] = []
+
+    def app_send():
+        try:
+            return ctx.sender.send(w.address, "0x", 3, gas=21000)
+        except NonceConflict as e:
+            conflicts.append(str(e))
+            raise
+
     results = []
     try:
         with gate.session():
             for _ in range(10):
-                results.append(gate.send(lambda: ctx.sender.send(w.address, "0x", 3, gas=21000)))
+                results.append(gate.send(app_send))
     finally:
         box.close()
+        del client.nonce
     assert len(results) == 10 and all(r.block_number > 0 for r in results)
     assert len({r.nonce for r in results}) == 10
+    # the conflicts happened, each was retried by the gate with a fresh nonce, and none of the app's
+    # transactions used a nonce the container had taken
+    assert len(stolen) == 3 and len(conflicts) >= 3, (stolen, conflicts)
+    assert gate.retries == len(conflicts)
+    assert not {r.nonce for r in results} & set(stolen)
     assert len(box.sent) > 0
+    assert chain.client.nonce(w.address, "latest") >= 10 + 3 + len(box.sent) - len(box.errors)
 
 
 def test_idle_mode_waits_until_idle_before_each_send(chain):

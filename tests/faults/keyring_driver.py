@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.faults.harness import MODEL, PASSWORD, AgentProc, tree_hashes
+from tests.harness import MODEL, PASSWORD, AgentProc, tree_hashes
 
 
 def lock_default_collection() -> bool:

@@ -12,9 +12,10 @@ import os
 import signal
 import sqlite3
 
+import psutil
 import pytest
 
-from tests.faults.harness import MODEL, PASSWORD, AgentProc
+from tests.harness import MODEL, PASSWORD, AgentProc, Chain, wait_until
 
 pytestmark = [pytest.mark.docker]
 
@@ -116,8 +117,15 @@ def test_corrupted_devnet_book_and_stale_api_file(agent_factory):
     book.write_text("{garbage")
     a.api_file.write_text('{"port": 1, "token": "stale", "pid": 999999}')
     try:
-        a.start()
-        assert a.status()["state"] in ("setup_needed", "starting")
+        a.start()  # ready: the new process wrote api.json (not the stale one) and answers /api/status
+        assert a.info["pid"] == a.pid and a.info["token"] != "stale"
+        # a never-onboarded profile: once the start-up settles the agent asks for setup, not an error
+        st = wait_until(lambda: (s := a.status())["state"] != "starting" and s, 30, what="a settled state")
+        assert st["state"] == "setup_needed", st
+        # the garbage book was replaced by a fresh devnet whose chain answers
+        fresh = json.loads(book.read_text())
+        assert fresh["pid"] != pid and psutil.pid_exists(fresh["pid"]), fresh
+        assert int(Chain(fresh["rpc"]).call("eth_chainId"), 16) == fresh["chainId"]
     finally:
         try:  # the old anvil the damaged book pointed at: stop it by PID
             os.kill(pid, signal.SIGTERM)

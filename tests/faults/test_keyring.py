@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from tests.conftest import need
-from tests.faults.harness import PYTHON, ROOT
+from tests.harness import PYTHON, ROOT
 
 pytestmark = [pytest.mark.docker]
 

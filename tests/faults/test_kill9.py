@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.harness import (
+from tests.harness import (
     ETHER,
     MODEL,
     PASSWORD,
@@ -35,19 +35,41 @@ def keystores(a: AgentProc) -> list[str]:
     return sorted(str(p.relative_to(net)) for p in net.rglob("keystore.json") if ".keys-staging" not in str(p))
 
 
-def kill_when(a: AgentProc, op_id: str, needle: str, timeout: float = 60.0) -> str:
-    """Poll the op at 20 ms and SIGKILL the agent as soon as a progress message contains ``needle`` (or the op
-    ends). Returns the op state seen last."""
+def kill_when(a: AgentProc, op_id: str, needle: str, timeout: float = 60.0, delay: float = 0.0) -> dict:
+    """SIGKILL the agent while the op runs: as soon as a progress message contains ``needle`` (polled at 20 ms),
+    or ``delay`` seconds after the start when there is no needle. Returns where the kill landed: the op state and
+    the last progress message seen just before the kill."""
     deadline = time.monotonic() + timeout
-    state = "?"
-    while time.monotonic() < deadline:
+    rec: dict = {}
+    if not needle:
+        time.sleep(delay)
+    while True:
         rec = a.get(f"/api/ops/{op_id}", timeout=5).body or {}
-        state = rec.get("state", "?")
-        if any(needle in p.get("message", "") for p in rec.get("progress", [])) or state in ("done", "failed"):
+        seen = not needle or any(needle in p.get("message", "") for p in rec.get("progress", []))
+        if seen or rec.get("state") in ("done", "failed", "interrupted") or time.monotonic() >= deadline:
             break
         time.sleep(0.02)
     a.kill9()
-    return state
+    return {"state": rec.get("state", "?"), "needle_seen": seen,
+            "last_progress": (rec.get("progress") or [{}])[-1].get("message")}
+
+
+def assert_landed(landing: dict, needle: str) -> None:
+    """The kill hit the operation while it ran, after the step ``needle`` names (not before, not after the end)."""
+    assert landing["state"] in ("queued", "running"), f"the kill missed the operation: {landing}"
+    assert landing["needle_seen"], f"the kill landed before {needle!r}: {landing}"
+
+
+def assert_interrupted(a: AgentProc, op_id: str, needle: str) -> dict:
+    """After the relaunch the killed op reads ``interrupted`` with a fix, and its stored progress still shows the
+    step the kill landed after."""
+    rec = a.get(f"/api/ops/{op_id}").body
+    assert rec["state"] == "interrupted", f"an op killed while running must read interrupted: {rec}"
+    assert rec["error"]["code"] == "interrupted" and rec["error"].get("fix"), rec
+    assert op_id in {o["id"] for o in interrupted_ops(a)}
+    if needle:
+        assert any(needle in p["message"] for p in rec["progress"]), rec["progress"]
+    return rec
 
 
 def finish_onboarding(a: AgentProc) -> dict:
@@ -105,6 +127,7 @@ def test_kill9_during_onboarding_then_relaunch(agent_factory, output_dir, point)
     a = agent_factory(f"k{ONBOARDING_KILLS.index(point)}").start()
     address_before = None
     killed_op = None
+    needle = ""
     assert a.post("/api/onboarding/network", {"network": "devnet"}).status == 200
     if point == "after_network":
         a.kill9()
@@ -125,8 +148,8 @@ def test_kill9_during_onboarding_then_relaunch(agent_factory, output_dir, point)
                 a.kill9()
             elif point == "fund_inflight":
                 r = a.post("/api/ops/devnet_fund", {})
-                killed_op = r.body["op_id"]
-                kill_when(a, killed_op, "sending")
+                killed_op, needle = r.body["op_id"], "sending"
+                assert_landed(kill_when(a, killed_op, needle), needle)
             else:
                 assert a.op("devnet_fund", {}, timeout=60)["state"] == "done"
                 r = a.post("/api/onboarding/continue", {})
@@ -134,10 +157,7 @@ def test_kill9_during_onboarding_then_relaunch(agent_factory, output_dir, point)
                 needle = {"continue_immediately": "", "continue_funds_arrived": "funds arrived",
                           "continue_registering": "regist", "continue_container": "starting the worker container",
                           "continue_waiting_online": "waiting for the worker"}[point]
-                if needle:
-                    kill_when(a, killed_op, needle)
-                else:
-                    a.kill9()
+                assert_landed(kill_when(a, killed_op, needle), needle)
     assert not a.alive()
 
     a.start()
@@ -146,10 +166,7 @@ def test_kill9_during_onboarding_then_relaunch(agent_factory, output_dir, point)
     record(output_dir, f"onboarding:{point}", op_state=rec.get("state"), step_after_relaunch=ob.get("step"),
            last_progress=(rec.get("progress") or [{}])[-1].get("message"), key=bool(a.status().get("address")))
     if killed_op:
-        assert rec["state"] in ("interrupted", "done"), f"killed op should read interrupted (or done): {rec}"
-        if rec["state"] == "interrupted":
-            assert rec["error"]["code"] == "interrupted" and rec["error"].get("fix")
-            assert killed_op in {o["id"] for o in interrupted_ops(a)}
+        assert_interrupted(a, killed_op, needle)
     finish_onboarding(a)
     check_invariants(a, address_before)
     a.wait_state("online", 30)
@@ -202,19 +219,13 @@ def test_kill9_during_operation_then_relaunch(onboarded, output_dir, kind, body,
     r = a.post(f"/api/ops/{kind}", body)
     assert r.status == 202, r.body
     op_id = r.body["op_id"]
-    if needle:
-        kill_when(a, op_id, needle)
-    else:
-        time.sleep(0.05)
-        a.kill9()
+    landing = kill_when(a, op_id, needle, delay=0.05)
+    assert_landed(landing, needle)
 
     a.start()
     rec = a.get(f"/api/ops/{op_id}").body
-    record(output_dir, f"operation:{kind}", op_state=rec.get("state"),
-           last_progress=(rec.get("progress") or [{}])[-1].get("message"))
-    assert rec["state"] in ("interrupted", "done"), rec
-    if rec["state"] == "interrupted":
-        assert rec["error"]["code"] == "interrupted" and rec["error"]["fix"]
+    record(output_dir, f"operation:{kind}", op_state=rec.get("state"), **landing)
+    assert_interrupted(a, op_id, needle)
     a.wait_state("online", 60)  # the watchdog brings the worker back even when the kill hit the writer gate
     topped = (stake_before, stake_before + ETHER) if kind == "top_up" else (stake_before,)
     check_invariants(a, None, funds=False, stakes=topped)  # top_up: staked once or not at all, never twice
@@ -255,15 +266,12 @@ def test_kill9_during_deregister_then_relaunch(agent_factory, output_dir, needle
     r = a.post("/api/ops/deregister", {"confirm": True})
     assert r.status == 202, r.body
     op_id = r.body["op_id"]
-    if needle:
-        kill_when(a, op_id, needle)
-    else:
-        a.kill9()
+    assert_landed(kill_when(a, op_id, needle), needle)
     a.start()
     rec = a.get(f"/api/ops/{op_id}").body
     record(output_dir, f"operation:deregister:{needle or 'at_submit'}", op_state=rec.get("state"),
            last_progress=(rec.get("progress") or [{}])[-1].get("message"))
-    assert rec["state"] in ("interrupted", "done"), rec
+    assert_interrupted(a, op_id, needle)
     st = wait_until(lambda: (s := a.status()) and s.get("address") and s, 30, what="status")
     time.sleep(6)  # one supervisor tick: what does the agent do with the worker after the interrupted deregister?
     st = a.status()

@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from tests.conftest import need
 from tray_agent.core.runtime import autostart as a
 
 ARGV = [sys.executable, "-m", "tray_agent.cli", "--headless", "--profile", "dev"]
@@ -35,8 +36,7 @@ def test_systemd_unit_verifies(tmp_path):
     assert wants.is_symlink() and wants.resolve() == path
     text = path.read_text()
     assert "ExecStart=" + sys.executable in text and "WantedBy=default.target" in text
-    if not shutil.which("systemd-analyze"):
-        pytest.skip("systemd-analyze not installed")
+    need(shutil.which("systemd-analyze") is not None, "systemd-analyze (apt install systemd)")
     rt = tmp_path / "rt"
     rt.mkdir(mode=0o700)
     r = subprocess.run(["systemd-analyze", "verify", "--user", str(path)], capture_output=True, text=True,

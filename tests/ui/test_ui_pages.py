@@ -7,7 +7,8 @@ screenshots go to test-output/screenshots/.
 
 from __future__ import annotations
 
-import json
+import csv
+import io
 import os
 import re
 import shutil
@@ -45,7 +46,7 @@ class Session:
     """A logged-in browser context with a page; collects JS errors so every test can assert none happened."""
 
     def __init__(self, browser, agent, shots, scheme="light", size=(1024, 720)):
-        self.agent, self.client, self.shots = agent, agent.client(), shots
+        self.agent, self.client, self.shots = agent, agent.client, shots
         self.ctx = browser.new_context(viewport={"width": size[0], "height": size[1]}, color_scheme=scheme)
         self.page = self.ctx.new_page()
         self.errors: list[str] = []
@@ -81,7 +82,7 @@ def status(ui) -> dict:
 def test_pages_need_the_login_link(browser, real_agent, shots):
     ctx = browser.new_context()
     page = ctx.new_page()
-    client = real_agent.client()
+    client = real_agent.client
     resp = page.goto(f"{client.base_url}/ui/dashboard.html")  # no cookie: refused, with how to get in
     assert resp.status == 401
     assert "lcai-tray open" in page.inner_text("body") and "sign-in link" in page.inner_text("h1")
@@ -274,24 +275,67 @@ def test_dashboard(ui):
     ui.shot("dashboard")
 
 
-def test_dashboard_restart_and_error(ui):
+def _new_ops(ui, before: set[str]) -> list[dict]:
+    return [o for o in ui.client.get("/api/history?limit=50")["items"] if o["id"] not in before]
+
+
+def _idle_online(ui) -> None:
+    _wait(lambda: (s := status(ui))["state"] == "online" and not s["operation"]
+          and all(o["state"] != "running" for o in ui.client.get("/api/history?limit=5")["items"]), 180,
+          "an online worker with no operation running")
+
+
+def test_dashboard_restart(ui):
+    """Restart from the dashboard runs to its end: the page shows it finished, the history has one done restart."""
+    _idle_online(ui)
     page = ui.open("dashboard", "#state-pill .pill")
-    btn = page.locator("#btn-restart")
-    if btn.is_enabled():
-        btn.click()
-        page.wait_for_selector("#op-progress .card, #errors .notice", timeout=60_000)
-        page.wait_for_function("!document.querySelector('#op-progress progress') || "
-                               "document.querySelector('#op-progress progress').value === 1 || "
-                               "document.querySelector('#errors .notice')", timeout=120_000)
-        ui.shot("dashboard-restart")
-    # main error path of Settle: the agent refuses (nothing to settle / not registered) and the page says why
-    page.evaluate("document.querySelector('#btn-settle').disabled = false")
+    page.wait_for_selector("#btn-restart:not([disabled])", timeout=30_000)
+    before = {o["id"] for o in ui.client.get("/api/history?limit=50")["items"]}
+    page.click("#btn-restart")
+    page.wait_for_selector("#op-progress progress[value='1'], #errors .notice.error", timeout=120_000)
+    ui.shot("dashboard-restart")
+    assert page.locator("#errors .notice.error").count() == 0, page.inner_text("#errors")
+    new = _new_ops(ui, before)
+    assert [(o["kind"], o["state"]) for o in new] == [("restart", "done")], new
+
+
+def test_dashboard_settle_refused_while_busy(ui):
+    """Error path: Settle clicked while a restart runs is refused by the agent (409 busy) and the page shows the
+    agent's message and its fix; the settle never runs."""
+    _idle_online(ui)
+    page = ui.open("dashboard", "#state-pill .pill")
+    page.wait_for_selector("#btn-restart:not([disabled])", timeout=30_000)
+    before = {o["id"] for o in ui.client.get("/api/history?limit=50")["items"]}
+    # both clicks in one task: the restart request goes out, then the settle dialog opens (before any status event)
+    page.evaluate("document.querySelector('#btn-restart').click(); document.querySelector('#btn-settle').click()")
+    page.click("#dlg-ok")
+    page.wait_for_selector("#errors .notice.error", timeout=60_000)
+    ui.shot("dashboard-settle-busy")
+    text = page.inner_text("#errors")
+    assert "another operation is running (restart)" in text and "How to fix: wait for it to finish" in text, text
+    _wait(lambda: all(o["state"] != "running" for o in _new_ops(ui, before)), 180, "the restart to finish")
+    assert [(o["kind"], o["state"]) for o in _new_ops(ui, before)] == [("restart", "done")]
+
+
+def test_dashboard_settle(ui):
+    """Happy path: releasable jobs (replica test hook) are settled from the dashboard and land in the history."""
+    from tests.harness import make_releasable
+
+    _idle_online(ui)
+    ids = make_releasable(ui.agent, 2)
+    _wait(lambda: int(status(ui)["releasable_wei"]) > 0, 60, "releasable earnings in the status")
+    page = ui.open("dashboard", "#state-pill .pill")
+    page.wait_for_function("document.querySelector('#btn-settle').textContent.startsWith('Settle ')"
+                           " && !document.querySelector('#btn-settle').disabled", timeout=30_000)
+    before = {o["id"] for o in ui.client.get("/api/history?limit=50")["items"]}
     page.click("#btn-settle")
     page.click("#dlg-ok")
-    page.wait_for_selector("#errors .notice.error, #op-progress .card", timeout=60_000)
-    page.wait_for_function("document.querySelector('#errors .notice') || "
-                           "document.querySelector('#op-progress progress')?.value === 1", timeout=120_000)
+    page.wait_for_selector("#op-progress progress[value='1'], #errors .notice.error", timeout=180_000)
     ui.shot("dashboard-settle")
+    assert page.locator("#errors .notice.error").count() == 0, page.inner_text("#errors")
+    (op,) = _new_ops(ui, before)
+    assert op["kind"] == "settle" and op["state"] == "done", op
+    assert op["result"]["released_count"] >= len(ids) and int(op["result"]["withdrawn_wei"]) > 0, op["result"]
 
 
 def test_withdraw(ui):
@@ -367,19 +411,35 @@ def test_models_page(ui):
 
 
 def test_speedtest_page(ui):
+    """The page agent has no Ollama (it is the one fake of the suite, not started here): the speed test must fail
+    with the agent's ollama_down error and its fix on the page, and show no results."""
+    _idle_online(ui)
     page = ui.open("speedtest", "#run")
     ui.shot("speedtest")
+    before = {o["id"] for o in ui.client.get("/api/history?limit=50")["items"]}
     page.click("#run")
     page.wait_for_selector("#results-card:not([hidden]), #errors .notice.error", timeout=240_000)
     ui.shot("speedtest-result")
+    (op,) = _new_ops(ui, before)
+    assert op["kind"] == "speedtest" and op["state"] == "failed" and op["error"]["code"] == "ollama_down", op
+    assert page.locator("#results-card").is_hidden()
+    text = page.inner_text("#errors")
+    assert op["error"]["message"] in text and f"How to fix: {op['error']['fix']}" in text, text
+    assert page.locator("#run").is_enabled()  # can be run again
 
 
 def test_stuck_page(ui):
     page = ui.open("stuck", "#stuck tbody tr")
     page.wait_for_function("!document.querySelector('#stuck tbody').textContent.includes('Loading')")
     data = ui.client.get("/api/stuck")
+    table = page.inner_text("#stuck")
     if not data["jobs"]:
-        assert "No stuck jobs" in page.inner_text("#stuck") and page.locator("#clear").is_disabled()
+        assert "No stuck jobs" in table and page.locator("#clear").is_disabled()
+    else:  # every stuck job the agent knows is listed, and they can be cleared
+        for job in data["jobs"]:
+            assert str(job["job_id"]) in table, (job, table)
+        assert page.locator("#stuck tbody tr").count() == len(data["jobs"])
+        assert page.locator("#clear").is_enabled()
     ui.shot("stuck")
 
 
@@ -478,11 +538,20 @@ def test_every_page_at_800x600(browser, real_agent, shots, scheme):
 
 def test_history_csv_download(ui):
     req = urllib.request.Request(f"{ui.client.base_url}/api/history.csv",
-                                 headers={"Authorization": f"Bearer {ui.client.info.token}"})
+                                 headers={"Authorization": f"Bearer {ui.client.token}"})
+    _wait(lambda: all(o["state"] != "running" for o in ui.client.get("/api/history?limit=5")["items"]), 180,
+          "no operation running")
+    items = [o for o in ui.client.get("/api/history?limit=1000")["items"] if o["network"] == "devnet"]
     with urllib.request.urlopen(req, timeout=10) as r:
         assert r.headers["Content-Type"].startswith("text/csv")
-        assert r.read().decode().startswith("type,time")
-    assert json.loads(json.dumps(ui.client.get("/api/history")))["items"] is not None
+        assert "attachment" in r.headers["Content-Disposition"]
+        text = r.read().decode()
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0] == ["type", "time", "network", "detail", "amount_wei", "fee_wei", "state"]
+    ops = [(r[3], r[6]) for r in rows[1:] if r[0] == "operation"]
+    # the download holds every operation of the history, oldest first, with its final state
+    assert ops == [(o["kind"], o["state"]) for o in reversed(items)], (ops, items)
+    assert ("onboarding", "done") in ops and ("settle", "done") in ops, ops
 
 
 def test_remove_worker_then_recover_the_key(ui):

@@ -117,9 +117,31 @@ def test_tooltip_is_bounded():
     assert len(render(st).tooltip) <= TOOLTIP_MAX
 
 
-def test_render_is_pure():
-    st = Status(state=WorkerState.ONLINE, updated_at=1.0)
-    assert render(st) == render(st)
+def test_render_is_pure(monkeypatch):
+    """Same Status in, same view out, whatever the clock says; no I/O; the Status is not changed; and the view
+    does follow its input (a different Status gives a different view)."""
+    import copy
+    import socket
+    import time as time_mod
+
+    st = Status(state=WorkerState.ONLINE, updated_at=1.0, alerts=(Alert.LOW_GAS,), releasable_wei=WEI,
+                served_models=("llama3-8b",), registered=True, address="0xabc")
+    snapshot = copy.deepcopy(st)
+    first = render(st, ViewContext())
+
+    def no_io(*a, **k):
+        raise AssertionError("render did I/O")
+
+    monkeypatch.setattr(time_mod, "time", lambda: 9e9)
+    monkeypatch.setattr(time_mod, "monotonic", lambda: 9e9)
+    monkeypatch.setattr("builtins.open", no_io)
+    monkeypatch.setattr(socket, "socket", no_io)
+    again = render(copy.deepcopy(st), ViewContext())
+    monkeypatch.undo()
+    assert again == first
+    assert st == snapshot
+    assert render(st.evolve(state=WorkerState.ERROR), ViewContext()) != first
+    assert render(st.evolve(releasable_wei=2 * WEI), ViewContext()) != first
 
 
 

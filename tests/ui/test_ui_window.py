@@ -33,7 +33,7 @@ def test_dashboard_window_opens_focuses_and_closes(display, real_agent, tmp_path
     report = tmp_path / "window-report.json"
     monkeypatch.setenv("LCAI_WINDOW_REPORT", str(report))
     monkeypatch.setenv("PYWEBVIEW_GUI", "qt")
-    client = real_agent.client()
+    client = real_agent.client
     issued = []
 
     def login_url(next_path: str) -> str:
