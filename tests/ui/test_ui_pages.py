@@ -411,8 +411,8 @@ def test_models_page(ui):
 
 
 def test_speedtest_page(ui):
-    """The page agent has no Ollama (it is the one fake of the suite, not started here): the speed test must fail
-    with the agent's ollama_down error and its fix on the page, and show no results."""
+    """Devnet ships a simulated Ollama (issue 13 §4): the speed test runs in the demo and the page shows a verdict
+    per served model against the chain's completion timeout."""
     _idle_online(ui)
     page = ui.open("speedtest", "#run")
     ui.shot("speedtest")
@@ -421,10 +421,11 @@ def test_speedtest_page(ui):
     page.wait_for_selector("#results-card:not([hidden]), #errors .notice.error", timeout=240_000)
     ui.shot("speedtest-result")
     (op,) = _new_ops(ui, before)
-    assert op["kind"] == "speedtest" and op["state"] == "failed" and op["error"]["code"] == "ollama_down", op
-    assert page.locator("#results-card").is_hidden()
-    text = page.inner_text("#errors")
-    assert op["error"]["message"] in text and f"How to fix: {op['error']['fix']}" in text, text
+    assert op["kind"] == "speedtest" and op["state"] == "done", op
+    assert page.locator("#results-card").is_visible()
+    text = page.inner_text("#results-card")
+    for m in op["result"]["models"]:
+        assert m["model"] in text, (m["model"], text)
     assert page.locator("#run").is_enabled()  # can be run again
 
 
