@@ -67,6 +67,7 @@ class Mocked:
         self.posts: list[tuple[str, dict]] = []
         self.op_result: dict = {}
         self.op_progress: list = []
+        self.op_state = "done"
         self.ctx = browser.new_context(viewport={"width": size[0], "height": size[1]}, color_scheme=scheme)
         self.page = self.ctx.new_page()
         self.errors: list[str] = []
@@ -93,7 +94,7 @@ class Mocked:
             return route.fulfill(status=202, content_type="application/json", body=json.dumps({"op_id": f"op-{kind}"}))
         op_kind = kind.removeprefix("op-")
         return route.fulfill(status=200, content_type="application/json", body=json.dumps(
-            {"op_id": kind, "kind": op_kind, "state": "done", "progress": self.op_progress, "result": self.op_result}))
+            {"op_id": kind, "kind": op_kind, "state": self.op_state, "progress": self.op_progress, "result": self.op_result}))
 
     def json_route(self, pattern: str, data: dict) -> None:
         self.page.route(pattern, lambda r: r.fulfill(status=200, content_type="application/json", body=json.dumps(data)))
@@ -393,3 +394,111 @@ def test_chart_and_table_agree(browser, real_agent, shots):
     assert page.inner_text("#t-settled") == "4,400 LCAI" and page.inner_text("#t-slashed") == "100 LCAI"
     m.close()
     every_look(browser, real_agent, shots, st, "dashboard", "state-chart", "#chart canvas", prepare=prepare)
+
+
+# --- §5 onboarding ------------------------------------------------------------------------------------------------------
+def test_onboarding_preselects_the_agents_network_and_has_back_on_every_step(browser, real_agent, shots):
+    """Against the real devnet agent: devnet is preselected (one Continue never switches networks); Back works."""
+    m = Mocked(browser, real_agent, shots, base_status(state=WorkerState.SETUP_NEEDED, registered=False))
+    page = m.open("onboarding", "form input[name=network]")
+    assert real_agent.client().get("/api/onboarding")["network"] == "devnet"
+    assert page.is_checked("input[name=network][value=devnet]")
+    assert not page.is_checked("input[name=network][value=testnet]")
+    assert page.locator("#back").count() == 1
+    m.shot("onboarding-network")
+    page.click("#next")
+    page.wait_for_selector("[data-verdict]")
+    assert page.inner_text("#steps li[aria-current=step]").endswith("Machine")
+    assert real_agent.client().get("/api/onboarding")["network"] == "devnet"
+    labels = [t.strip() for t in page.locator("#hw-checks th[scope=row], table tbody th[scope=row]").all_inner_texts()]
+    assert "CPU cores" in labels and "Memory (total)" in labels and not any("_" in x for x in labels)
+    assert " GB" not in page.inner_text("table") and "GiB" in page.inner_text("table")
+    m.shot("onboarding-hardware")
+    page.click("#back")
+    page.wait_for_selector("form input[name=network]")
+    assert page.is_checked("input[name=network][value=devnet]")
+    page.click("#next")
+    page.wait_for_selector("[data-verdict]")
+    page.click("#next")
+    page.wait_for_selector(".model-list input[type=checkbox]")
+    page.click("#back")
+    page.wait_for_selector("[data-verdict]")
+    page.click("#next")
+    page.wait_for_selector(".model-list input[type=checkbox]")
+    assert page.locator("#back").count() == 1
+    m.close()
+
+
+def test_onboarding_models_errors_are_sentences_and_a_set_that_does_not_fit_is_blocked(browser, real_agent, shots):
+    m = Mocked(browser, real_agent, shots, base_status(state=WorkerState.SETUP_NEEDED, registered=False))
+    verdict = {"verdict": "fits"}
+    m.page.route("**/api/models/fit", lambda r: r.fulfill(status=200, content_type="application/json", body=json.dumps(
+        {"verdict": verdict["verdict"], "required_bytes": 40 * 2**30, "available_bytes": 16 * 2**30, "usable_bytes": 14 * 2**30,
+         "drop": ["llama3-70b"] if verdict["verdict"] == "wont_fit" else [], "message": ""})))
+    page = m.open("onboarding", "#panel form")
+    client = real_agent.client()
+    if client.get("/api/onboarding")["step"] == "network":
+        page.click("#next")
+        page.wait_for_selector("[data-verdict]")
+    if client.get("/api/onboarding")["step"] in ("network", "hardware"):
+        page.click("#next")
+    page.wait_for_selector(".model-list input[type=checkbox]")
+    boxes = page.locator(".model-list input[type=checkbox]")
+    for i in range(boxes.count()):
+        boxes.nth(i).uncheck()
+    page.click("#next")
+    page.wait_for_selector("#errors .notice.error")
+    err = page.locator("#errors .notice.error")
+    assert err.locator("strong").inner_text() == "Choose at least one model to serve."
+    assert "non-empty list" not in err.inner_text() and "e.g." not in err.inner_text()
+    assert err.locator("details").count() == 1 and not err.locator("details").get_attribute("open") is not None
+    assert "code:" not in err.locator("strong").inner_text()
+    assert page.get_attribute(".model-list", "aria-invalid") == "true"
+    m.shot("onboarding-models-error")
+    # a set that does not fit: Continue is blocked
+    verdict["verdict"] = "wont_fit"
+    boxes.nth(0).check()
+    page.wait_for_selector("#fit-blocked")
+    assert page.locator("#next").is_disabled()
+    m.shot("onboarding-models-wont-fit")
+    # a tight set: Continue asks for an explicit yes first
+    verdict["verdict"] = "tight"
+    boxes.nth(0).uncheck()
+    boxes.nth(0).check()
+    page.wait_for_selector("#fit-ack")
+    page.click("#next")
+    page.wait_for_selector("#errors .notice.error")
+    assert page.get_attribute("#fit-ack", "aria-invalid") == "true"
+    assert client.get("/api/onboarding")["step"] == "models"  # nothing was saved
+    m.close()
+
+
+def _auto_onboarding(m, step="registered"):
+    steps = ["network", "hardware", "models", "password", "key", "funding", "models_ready", "registered", "container", "online"]
+    m.json_route("**/api/onboarding", {"step": step, "steps": steps, "done": False, "network": "devnet", "network_confirmed": True,
+                                       "models": ["llama3-8b"], "address": ADDR, "op_id": "op-onboarding",
+                                       "funding": {"address": ADDR, "threshold_wei": str(5050 * LCAI), "balance_wei": str(5150 * LCAI),
+                                                   "funded": True}})
+    m.op_state = "running"
+    m.op_progress = [{"message": "registering with stake 5000000000000000000000 wei", "fraction": 0.6}]
+
+
+def test_onboarding_one_progress_display_on_one_row(browser, real_agent, shots):
+    """The ten steps are one row of pills at 1280 px; the automatic steps do not repeat them as a checklist."""
+    for size in SIZES.values():
+        for scheme in ("light", "dark"):
+            m = Mocked(browser, real_agent, shots, base_status(state=WorkerState.SETUP_NEEDED), scheme=scheme, size=size)
+            _auto_onboarding(m)
+            page = m.open("onboarding", "#auto-steps")
+            page.wait_for_function("document.querySelector('#auto-msg').textContent.includes('LCAI')")
+            tops = page.eval_on_selector_all("#steps li", "ls => ls.map(l => l.getBoundingClientRect().top)")
+            assert len(tops) == 10
+            if size[0] >= 1280:
+                assert len(set(tops)) == 1, tops
+            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+            assert page.locator("ul.progress").count() == 0  # no second checklist
+            assert "5,000 LCAI" in page.inner_text("#auto-msg") and "wei" not in page.inner_text("#auto-msg")
+            assert "Step 8 of 10" in page.inner_text("#step-now")
+            assert page.locator("#back").count() == 1
+            m.shot("onboarding-automatic")
+            m.close()
