@@ -292,7 +292,7 @@ const PAGES = [
   ["settings.html", "Settings"],
 ];
 const GLYPH = { online: "✓", starting: "↻", stale: "!", paused: "❚❚", stopping: "■", error: "!", docker_missing: "×",
-  docker_down: "–", setup_needed: "+" };
+  docker_down: "–", setup_needed: "…" };
 export function statePill(status) {
   const st = status?.state || "starting";
   return el("span", { class: `pill ${st}`, "data-state": st },
