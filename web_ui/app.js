@@ -150,7 +150,8 @@ export function sentence(text) {
 /** {message, fix, details[]} for a person from an ApiError / agent error dict. */
 export function humanError(err) {
   const raw = err?.message || String(err || "Something went wrong");
-  const fix = err?.fix || "";
+  // the UI offers no "force" (it keeps the gas reserve; Max sends what may go): never tell people to force it
+  const fix = String(err?.fix || "").replace(/,? or force it$/, ", or press Max");
   const known = err?.field && FIELD_SENTENCES[err.field] && (err.code === "invalid_input" || DEV_TEXT.test(raw) || DEV_TEXT.test(fix));
   let message = known ? FIELD_SENTENCES[err.field][0] : DEV_TEXT.test(raw) ? "The agent refused this request." : sentence(raw);
   let howTo = known ? FIELD_SENTENCES[err.field][1] : fix && !DEV_TEXT.test(fix) ? sentence(fix) : "";

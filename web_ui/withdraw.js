@@ -1,5 +1,5 @@
 // Withdraw: live address validation and fee preview through /api/withdraw/preview, Max, in-page confirmation.
-import { $, api, clearErrors, confirmDialog, debounce, el, header, lcai, on, progressBox, runOp, showError } from "./app.js";
+import { $, api, clearErrors, confirmDialog, debounce, el, header, lcai, on, progressBox, runOp, sentence, showError } from "./app.js";
 
 header();
 const to = $("#to"), amount = $("#amount");
@@ -23,8 +23,9 @@ const check = debounce(async () => {
   const err = res.error || {};
   const toBad = !res.ok && (err.field === "to" || /address/i.test(err.message || ""));
   const amtBad = !res.ok && !toBad;
-  if (addr) field(to, $("#to-msg"), toBad ? `${err.message}${err.fix ? " — " + err.fix : ""}` : "✓ valid address", !toBad);
-  if (amt) field(amount, $("#amount-msg"), amtBad ? `${err.message}${err.fix ? " — " + err.fix : ""}` : "", !amtBad);
+  const said = (e) => `${sentence(e.message)}${e.fix ? " " + sentence(e.fix.replace(/,? or force it$/, ", or press Max")) : ""}`;
+  if (addr) field(to, $("#to-msg"), toBad ? said(err) : "✓ valid address", !toBad);
+  if (amt) field(amount, $("#amount-msg"), amtBad ? said(err) : "", !amtBad);
   else if (!toBad) field(amount, $("#amount-msg"), "Enter an amount or press Max.", false);
   $("#fee").textContent = res.fee_wei !== undefined ? lcai(res.fee_wei) : "—";
   $("#remaining").textContent = res.remaining_wei !== undefined ? lcai(res.remaining_wei) : "—";

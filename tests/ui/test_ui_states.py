@@ -502,3 +502,39 @@ def test_onboarding_one_progress_display_on_one_row(browser, real_agent, shots):
             assert page.locator("#back").count() == 1
             m.shot("onboarding-automatic")
             m.close()
+
+
+# --- §6/§7 words and units on the other pages ------------------------------------------------------------------------
+def test_withdraw_reserve_error_is_a_sentence_without_force(browser, real_agent, shots):
+    """The agent's fix says 'or force it'; the UI has no force option, so it must not say so."""
+    m = Mocked(browser, real_agent, shots, base_status())
+    m.json_route("**/api/withdraw/preview*", {"ok": False, "error": {
+        "code": "invalid_input", "field": "amount",
+        "message": "this would leave less than 50 LCAI for gas while the worker is registered",
+        "fix": "send at most 100.52 LCAI, or force it"}})
+    page = m.open("withdraw", "#to")
+    page.fill("#to", "0x" + "11" * 20)
+    page.fill("#amount", "150")
+    page.wait_for_selector("#amount-msg.bad")
+    text = page.inner_text("#amount-msg")
+    assert "force" not in text and text.startswith("This would leave") and "press Max" in text
+    assert page.get_attribute("#amount", "aria-invalid") == "true"
+    m.close()
+
+
+def test_plural_forms_and_gib_units(browser, real_agent, shots):
+    m = Mocked(browser, real_agent, shots, base_status(stuck_jobs=1))
+    m.json_route("**/api/stuck", {"jobs": [{"job_id": 7, "state": "Assigned", "deadline": time.time() - 60,
+                                             "no_fault_at": time.time() + 600, "slash_wei": "0"}], "slash_applies": False})
+    page = m.open("dashboard", "#stuck-note .notice")
+    assert "1 stuck job." in page.inner_text("#stuck-note") and "(s)" not in page.inner_text("main")
+    page = m.open("stuck", "#stuck tbody td.mono")
+    page.click("#clear")
+    page.wait_for_selector("[data-testid=confirm-dialog]")
+    assert "Clear 1 stuck job?" in page.inner_text("[data-testid=confirm-dialog]")
+    page.click("#dlg-cancel")
+    page = m.open("models", ".model-list input")
+    page.wait_for_selector("#picker [data-verdict], #picker .field-msg.bad")
+    text = page.inner_text("#picker")
+    assert "GiB" in text and not re.search(r"\d GB\b", text)
+    m.close()
