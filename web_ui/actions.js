@@ -96,6 +96,12 @@ export async function topUpFlow(progressTarget, suggestedWei = null) {
   const amount = await new Promise((resolve) => {
     const cancel = el("button", { type: "button", id: "topup-cancel" }, "Cancel");
     const nextBtn = el("button", { type: "button", class: "primary", id: "topup-next" }, "Next");
+    const devnet = el("button", { type: "button", class: "link", id: "topup-devnet" }, "get LCAI from the devnet wallet");
+    devnet.addEventListener("click", async () => {
+      devnet.disabled = true;
+      try { await runOp("devnet_fund", {}, (p) => { msg.className = "field-msg"; msg.textContent = humanizeMoney(p.message || ""); }); msg.textContent = "Funded from the devnet wallet."; }
+      catch (e) { msg.className = "field-msg bad"; msg.textContent = sentence(e.message); devnet.disabled = false; }
+    });
     const dlg = el("dialog", { "aria-labelledby": "tu-h", "data-testid": "topup-dialog" }, el("h2", { id: "tu-h" }, "Top up the stake"),
       el("dl", { class: "kv" },
         el("dt", {}, "Stake now"), el("dd", {}, lcai(s.stake_wei)),
@@ -103,6 +109,8 @@ export async function topUpFlow(progressTarget, suggestedWei = null) {
         el("dt", {}, "Missing"), el("dd", { id: "topup-missing" }, missing > 0n ? lcai(missing) : "nothing"),
         el("dt", {}, "Worker wallet"), el("dd", {}, lcai(s.wallet_wei))),
       el("label", { for: "topup-amount" }, "Amount to add from the worker wallet (LCAI)"), input, msg,
+      s.network === "devnet" && missing > toBig(s.wallet_wei) ? el("p", { class: "small" },
+        "The worker wallet holds less than that. On devnet, ", devnet, " first.") : null,
       el("div", { class: "row end" }, cancel, nextBtn));
     const done = (v) => { dlg.close(); dlg.remove(); resolve(v); };
     cancel.addEventListener("click", () => done(null));

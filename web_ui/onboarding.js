@@ -5,7 +5,7 @@ import { modelPicker } from "./picker.js";
 
 header();
 // short labels: the ten steps are one row at 1280 px (one progress display; the automatic steps have no second list)
-const LABELS = { network: "Network", hardware: "Machine", models: "Models", password: "Password", key: "Key",
+const LABELS = { network: "Network", hardware: "Hardware check", models: "Models", password: "Password", key: "Key",
   funding: "Funding", models_ready: "Download", registered: "Register", container: "Start", online: "Online" };
 const LONG = { network: "Choose the network", hardware: "Check this machine", models: "Choose models", password: "Protect the key",
   key: "Create the worker key", funding: "Fund the worker wallet", models_ready: "Download and load the models",

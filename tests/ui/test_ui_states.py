@@ -408,7 +408,7 @@ def test_onboarding_preselects_the_agents_network_and_has_back_on_every_step(bro
     m.shot("onboarding-network")
     page.click("#next")
     page.wait_for_selector("[data-verdict]")
-    assert page.inner_text("#steps li[aria-current=step]").endswith("Machine")
+    assert page.inner_text("#steps li[aria-current=step]").endswith("Hardware check")
     assert real_agent.client().get("/api/onboarding")["network"] == "devnet"
     labels = [t.strip() for t in page.locator("#hw-checks th[scope=row], table tbody th[scope=row]").all_inner_texts()]
     assert "CPU cores" in labels and "Memory (total)" in labels and not any("_" in x for x in labels)
@@ -537,4 +537,28 @@ def test_plural_forms_and_gib_units(browser, real_agent, shots):
     page.wait_for_selector("#picker [data-verdict], #picker .field-msg.bad")
     text = page.inner_text("#picker")
     assert "GiB" in text and not re.search(r"\d GB\b", text)
+    m.close()
+
+
+def test_top_up_asks_only_what_is_missing_and_offers_the_devnet_wallet(browser, real_agent, shots):
+    """Registered and 100 LCAI under the minimum: fund.html asks 100 LCAI, not the registration sum again; the
+    top-up dialog on devnet offers the devnet wallet when the worker wallet holds less than what is missing."""
+    st = base_status(stake_wei=4900 * LCAI, wallet_wei=20 * LCAI, alerts=(Alert.UNDERSTAKED,))
+    m = Mocked(browser, real_agent, shots, st)
+    m.json_route("**/api/onboarding", {"step": "online", "steps": [], "done": True, "network": "devnet", "address": ADDR,
+                                       "funding": {"address": ADDR, "threshold_wei": str(5050 * LCAI),
+                                                   "balance_wei": str(20 * LCAI), "funded": False,
+                                                   "chain": {"chain_id_hex": "0x7a69", "name": "devnet"}}})
+    page = m.open("fund", "#address:not(:text('—'))")
+    page.wait_for_function("document.querySelector('#amount').value !== ''")
+    assert page.input_value("#amount") == "100"
+    assert "100 LCAI" in page.inner_text("#needed") and "5,0" not in page.inner_text("#needed")
+    m.shot("state-fund-registered")
+    page = m.open("dashboard", "#btn-topup:not([disabled])")
+    page.click("#btn-topup")
+    page.wait_for_selector("[data-testid=topup-dialog]")
+    assert page.input_value("#topup-amount") == "100"
+    page.click("#topup-devnet")
+    page.wait_for_function("document.querySelector('#topup-msg').textContent.includes('devnet wallet')")
+    assert m.posts == [("devnet_fund", {})]
     m.close()
