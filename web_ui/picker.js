@@ -1,6 +1,6 @@
 // Model picker shared by onboarding and models pages: checkboxes with fee and size, a memory bar against
 // this machine's capacity, and the agent's fit verdict (fits / tight / won't fit) with its reasons.
-import { api, gib, debounce, el, lcai } from "./app.js";
+import { api, debounce, el, gib, lcai, showError } from "./app.js";
 
 const VERDICT = { fits: ["ok", "Fits this machine"], tight: ["warn", "Tight: it may be slow or unload under load"],
   wont_fit: ["bad", "Won't fit in this machine's memory"], unknown: ["warn", "Memory unknown"] };
@@ -57,7 +57,7 @@ export async function modelPicker(root, initial = null) {
     } catch (e) {
       if (mine !== seq) return;
       verdict = null;
-      fitBox.replaceChildren(el("div", { class: "notice error" }, el("strong", {}, e.message), e.fix ? el("div", {}, e.fix) : null));
+      showError(e, fitBox);
     }
     fire();
   }, 250);
@@ -69,8 +69,8 @@ export async function modelPicker(root, initial = null) {
     meter.setAttribute("aria-valuemax", String(cap || 1));
     meter.setAttribute("aria-valuenow", String(used));
     meterText.textContent = cap
-      ? `${gib(used)} needed of ${gib(cap)} (${pct.toFixed(0)}%)${usable && usable < cap ? ` — ${gib(usable)} usable after headroom` : ""}`
-      : `${gib(used)} needed; capacity unknown`;
+      ? `${gib(used)} needed of ${gib(cap)} available for models (${pct.toFixed(0)}%)${usable && usable < cap ? ` — ${gib(usable)} usable after headroom` : ""}`
+      : `${gib(used)} needed; the memory available for models is unknown`;
   }
   function update() {
     const used = catalog.filter((m) => chosen.has(m.name)).reduce((a, m) => a + Number(m.footprint_bytes || m.size_bytes || m.disk_bytes || 0), 0);
