@@ -6,7 +6,19 @@ import { confirmStop, deregisterFlow, missingStake, renderNotices, showDeregiste
 header();
 let status = null;
 let totals = {};
-let deregistered = null; // the result of a deregistration made on this page
+let deregistered = null; // the result of the last deregistration on this network (this page or the history)
+let historyChecked = "";
+
+/** After a reload the dashboard still knows the worker left: the last done deregister operation of this network. */
+async function checkDeregistered(s) {
+  if (s.registered || !s.address || historyChecked === s.network) return;
+  historyChecked = s.network;
+  try {
+    const { items = [] } = await api("/api/history?kind=deregister&limit=5");
+    const last = items.find((o) => o.network === s.network && o.state === "done" && o.result && !o.result.already_deregistered);
+    if (last && !deregistered) { deregistered = last.result; renderStatus(status); }
+  } catch { /* the history is a hint only */ }
+}
 
 /** "No job for 14 min: <reason>" once no job has come for a while (the agent fills idle_reason then). */
 function renderIdle(s) {
@@ -24,11 +36,14 @@ function renderStatus(s) {
   renderNotices($("#banner"), s.notices || [], { progressTarget: $("#op-progress"), busy });
   const msg = $("#state-msg");
   msg.replaceChildren();
-  if (!s.registered && s.address && toBig(s.wallet_wei) > 0n && ["setup_needed", "paused", "error"].includes(s.state)) {
-    // after a deregistration (or before registering): the money is in the worker wallet — lead to Withdraw first
+  checkDeregistered(s);
+  if (!s.registered && deregistered && s.address && !s.operation) {
+    // after a deregistration: the money is in the worker wallet — lead to Withdraw first, not to "Finish setup"
+    const stake = toBig(deregistered.stake_returned_wei);
     msg.append(el("div", { class: "notice info", role: "status", id: "not-registered" },
-      el("strong", {}, `This worker is not registered. ${lcai(s.wallet_wei)} is in the worker wallet.`),
-      el("div", {}, "Withdraw it to your own wallet, or set the worker up again to rejoin the network."),
+      el("strong", {}, `Deregistered. ${lcai(s.wallet_wei)} is in the worker wallet.`),
+      el("div", {}, stake > 0n ? `The stake of ${lcai(stake)} came back. ` : "",
+        "Withdraw it to your own wallet, or set the worker up again to rejoin the network."),
       el("p", { class: "row" }, el("a", { class: "button primary", href: "withdraw.html", id: "withdraw-now" }, "Withdraw to your wallet…"),
         s.state === "setup_needed" ? el("a", { href: "onboarding.html", id: "continue-setup" }, "Set up again…") : null)));
   } else if (s.state === "setup_needed") {

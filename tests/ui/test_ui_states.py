@@ -321,6 +321,8 @@ def test_deregister_from_the_dashboard_shows_amounts_and_leads_to_withdraw(brows
     assert m.posts == [("deregister", {"confirm": True})]
     assert page.inner_text("#dereg-stake") == "4,200 LCAI" and page.inner_text("#dereg-earnings") == "150.52 LCAI"
     assert page.get_attribute("#go-withdraw", "href") == "withdraw.html"
+    m.json_route("**/api/history?kind=deregister*", {"items": [{"kind": "deregister", "network": "devnet", "state": "done",
+                                                                  "result": m.op_result}]})
     page.reload()
     page.wait_for_selector("#state-pill .pill")
     page.wait_for_function("document.querySelector('#btn-deregister').disabled")
@@ -329,8 +331,23 @@ def test_deregister_from_the_dashboard_shows_amounts_and_leads_to_withdraw(brows
     assert "4,350.52 LCAI" in page.inner_text("#leaving")
     assert "4,350.52 LCAI" in page.inner_text("#not-registered")  # not "Finish setup": the money comes first
     assert page.get_attribute("#withdraw-now", "href") == "withdraw.html"
+    assert "4,200 LCAI came back" in page.inner_text("#not-registered") and "Finish setup" not in page.inner_text("#state-msg")
     m.close()
-    every_look(browser, real_agent, shots, m.status, "dashboard", "state-after-deregister", "#leaving")
+
+    def prepare(mm):
+        mm.json_route("**/api/history?kind=deregister*", {"items": [{"kind": "deregister", "network": "devnet",
+                                                                       "state": "done", "result": m.op_result}]})
+
+    every_look(browser, real_agent, shots, m.status, "dashboard", "state-after-deregister", "#not-registered", prepare=prepare)
+    # before the first registration (funding under way) the dashboard leads back to setup, not to Withdraw
+    first = base_status(registered=False, stake_wei=0, wallet_wei=20 * LCAI, state=WorkerState.SETUP_NEEDED,
+                        message="Finish setup to start the worker")
+    m = Mocked(browser, real_agent, shots, first)
+    m.json_route("**/api/history?kind=deregister*", {"items": []})
+    page = m.open("dashboard", "#continue-setup")
+    page.wait_for_timeout(300)
+    assert page.locator("#not-registered").count() == 0
+    m.close()
 
 
 def test_deregister_result_screens(browser, real_agent, shots):
