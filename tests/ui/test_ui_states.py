@@ -300,6 +300,13 @@ def test_replace_worker_key_explains_the_old_stake(browser, real_agent, shots):
     page.click("#dlg-ok")
     page.wait_for_function("document.querySelector('#op-progress progress')?.value === 1")
     assert m.posts == [("replace_key", {"confirm": True})]
+    # "Remove the worker container" says the same about the stake (it used to say only "Keys: kept in the archive")
+    page.click("#remove")
+    page.wait_for_selector("[data-testid=confirm-dialog]")
+    text = page.inner_text("[data-testid=confirm-dialog]")
+    assert "4,200 LCAI" in text and "stays with it" in text and "Deregister first" in text
+    page.click("#dlg-cancel")
+    assert len(m.posts) == 1
     m.close()
 
 
@@ -580,4 +587,26 @@ def test_top_up_asks_only_what_is_missing_and_offers_the_devnet_wallet(browser, 
     page.click("#topup-devnet")
     page.wait_for_function("document.querySelector('#topup-msg').textContent.includes('devnet wallet')")
     assert m.posts == [("devnet_fund", {})]
+    m.close()
+
+
+def test_restoring_a_staked_key_leads_back_to_a_running_worker(browser, real_agent, shots):
+    """§2: after Restore the page says what is left (start the staked worker) and does it in one click."""
+    st = base_status(state=WorkerState.PAUSED, stake_wei=4200 * LCAI, container_running=False)
+    old = "0x" + "cd" * 20
+    m = Mocked(browser, real_agent, shots, st)
+    m.json_route("**/api/keys", {"active": {"address": ADDR, "network": "devnet"},
+                                 "archive": [{"id": "k1", "address": old, "network": "devnet", "created": time.time() - 86400,
+                                              "archived": time.time() - 600, "reason": "replaced", "still_staked": True}]})
+    page = m.open("recover", "button[data-id=k1]")
+    page.click("button[data-id=k1]")
+    page.wait_for_selector("[data-testid=confirm-dialog]")
+    assert "registered with its stake" in page.inner_text("[data-testid=confirm-dialog]")
+    page.click("#dlg-ok")
+    page.wait_for_selector("#restored")
+    assert "4,200 LCAI" in page.inner_text("#restored")
+    m.shot("state-recover-restored")
+    page.click("#start-restored")
+    page.wait_for_function("document.querySelector('#next-step progress')?.value === 1")
+    assert [k for k, _ in m.posts] == ["recover", "start"]
     m.close()
