@@ -96,6 +96,8 @@ export const lcai = (wei) => `${lcaiNumber(wei)} LCAI`;
 export function humanizeMoney(text) {
   if (typeof text !== "string") return text;
   return text
+    .replace(/\b1 ([a-z]+)\(s\) need\b/g, "1 $1 needs")
+    .replace(/\b(\d+) ([a-z]+)\(s\)/g, (_, n, w) => `${n} ${Number(n) === 1 ? w : `${w}s`}`) // "2 model(s)" → "2 models"
     .replace(/\b(\d+) wei\b/g, (_, n) => lcai(n))
     .replace(/\b(\d+)(?:\.(\d+))? LCAI\b/g, (m, w, f = "") => (f.length > 4 || w.length > 3 ? lcai(BigInt(w) * WEI + BigInt(f.slice(0, 18).padEnd(18, "0"))) : m));
 }

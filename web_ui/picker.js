@@ -1,6 +1,6 @@
 // Model picker shared by onboarding and models pages: checkboxes with fee and size, a memory bar against
 // this machine's capacity, and the agent's fit verdict (fits / tight / won't fit) with its reasons.
-import { api, debounce, el, gib, lcai, showError } from "./app.js";
+import { api, debounce, el, gib, humanizeMoney, lcai, showError } from "./app.js";
 
 const VERDICT = { fits: ["ok", "Fits this machine"], tight: ["warn", "Tight: it may be slow or unload under load"],
   wont_fit: ["bad", "Won't fit in this machine's memory"], unknown: ["warn", "Memory unknown"] };
@@ -51,9 +51,9 @@ export async function modelPicker(root, initial = null) {
       fitBox.replaceChildren(el("div", { class: `notice ${cls === "ok" ? "ok" : cls === "warn" ? "warn" : "error"}`, "data-verdict": verdict.verdict,
         "data-models": names.join(",") },
         el("strong", {}, text),
-        verdict.message ? el("div", { class: "small" }, verdict.message) : null,
+        verdict.message ? el("div", { class: "small" }, humanizeMoney(verdict.message)) : null,
         drop.length ? el("div", {}, `Drop ${drop.join(", ")} to make it fit.`) : null,
-        ...(verdict.reasons || []).map((r) => el("div", { class: "small" }, r))));
+        ...(verdict.reasons || []).map((r) => el("div", { class: "small" }, humanizeMoney(r)))));
     } catch (e) {
       if (mine !== seq) return;
       verdict = null;

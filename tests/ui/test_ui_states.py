@@ -563,6 +563,9 @@ def test_plural_forms_and_gib_units(browser, real_agent, shots):
     page.wait_for_selector("#picker [data-verdict], #picker .field-msg.bad")
     text = page.inner_text("#picker")
     assert "GiB" in text and not re.search(r"\d GB\b", text)
+    page.locator(".model-list input[type=checkbox]").first.check()
+    page.wait_for_selector("#picker [data-verdict]")
+    assert "(s)" not in page.inner_text("#picker")  # the agent's "model(s)" reads as a plural form
     m.close()
 
 
