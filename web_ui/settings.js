@@ -48,9 +48,9 @@ form.addEventListener("submit", async (e) => {
   }
 });
 
-async function op(kind, body, title, rows = [], danger = false, text = "") {
+async function op(kind, body, title, rows = [], danger = false, text = "", confirm = "Continue") {
   clearErrors();
-  if (title && !(await confirmDialog({ title, rows, danger, text, confirm: "Continue" }))) return;
+  if (title && !(await confirmDialog({ title, rows, danger, text, confirm }))) return;
   const box = progressBox($("#op-progress"));
   try {
     const res = await runOp(kind, body, (p) => box.update(p));
@@ -75,7 +75,7 @@ $("#remove").addEventListener("click", () => {
   op("remove_worker", { confirm: true }, "Remove the worker container?", [["Container", "stopped and removed"], ["Key", "archived, never deleted"],
     ["Stake on this key", lcai(st.stake_wei)]], true,
   staked ? `The key still holds ${lcai(st.stake_wei)} of stake, which stays with it. Deregister first to get it back, or restore the key later under Recover key.`
-    : "The key is archived (never deleted); restore it under Recover key.");
+    : "The key is archived (never deleted); restore it under Recover key.", "Remove the container");
 });
 on("status", (s) => {
   $("#deregister").disabled = !s.registered || Boolean(s.operation);

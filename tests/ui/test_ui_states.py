@@ -613,3 +613,43 @@ def test_restoring_a_staked_key_leads_back_to_a_running_worker(browser, real_age
     page.wait_for_function("document.querySelector('#next-step progress')?.value === 1")
     assert [k for k, _ in m.posts] == ["recover", "start"]
     m.close()
+
+
+@pytest.mark.parametrize("name,page_name,click,status_kw", [
+    ("state-replace-key-confirm", "settings", "#replace-key", dict(stake_wei=4200 * LCAI)),
+    ("state-deregister-confirm", "dashboard", "#btn-deregister", dict(stake_wei=4200 * LCAI)),
+    ("state-topup-dialog", "dashboard", "#btn-topup", dict(stake_wei=4900 * LCAI, wallet_wei=20 * LCAI)),
+    ("state-remove-confirm", "settings", "#remove", dict(stake_wei=4200 * LCAI)),
+])
+def test_flow_dialogs_in_every_look(browser, real_agent, shots, name, page_name, click, status_kw):
+    """The §2–§3 confirmations at 1280×800 and 800×600, light and dark: nothing cut off, the buttons reachable."""
+    for size in SIZES.values():
+        for scheme in ("light", "dark"):
+            m = Mocked(browser, real_agent, shots, base_status(**status_kw), scheme=scheme, size=size)
+            page = m.open(page_name, f"{click}:not([disabled])")
+            page.click(click)
+            dialog = page.locator("dialog[open]")
+            dialog.wait_for()
+            box = dialog.bounding_box()
+            assert box["y"] >= 0 and box["y"] + box["height"] <= size[1] + 1, (name, size, box)
+            assert dialog.locator("button").last.is_visible()
+            m.shot(name)
+            m.close()
+
+
+def test_recover_restored_in_every_look(browser, real_agent, shots):
+    st = base_status(state=WorkerState.PAUSED, stake_wei=4200 * LCAI, container_running=False)
+    keys = {"active": {"address": ADDR, "network": "devnet"},
+            "archive": [{"id": "k1", "address": "0x" + "cd" * 20, "network": "devnet", "created": time.time() - 86400,
+                         "archived": time.time() - 600, "reason": "replaced", "still_staked": True}]}
+    for size in SIZES.values():
+        for scheme in ("light", "dark"):
+            m = Mocked(browser, real_agent, shots, st, scheme=scheme, size=size)
+            m.json_route("**/api/keys", keys)
+            page = m.open("recover", "button[data-id=k1]")
+            page.click("button[data-id=k1]")
+            page.click("#dlg-ok")
+            page.wait_for_selector("#restored")
+            page.locator("#restored").scroll_into_view_if_needed()
+            m.shot("state-recover-restored")
+            m.close()
