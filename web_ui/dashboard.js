@@ -74,7 +74,9 @@ function renderStatus(s) {
   $("#btn-start").disabled = busy || noWorker || !["paused", "error", "docker_down"].includes(s.state);
   $("#btn-stop").disabled = busy || noWorker || !["online", "starting", "stale"].includes(s.state);
   $("#btn-restart").disabled = busy || noWorker || s.state === "stopping";
-  $("#btn-settle").disabled = busy || noWorker || !s.registered;
+  const settleable = toBig(s.releasable_wei) > 0n || toBig(s.worker_balance_wei) > 0n;
+  $("#btn-settle").disabled = busy || noWorker || !s.registered || !settleable; // nothing to settle: no pause for nothing
+  $("#btn-settle").title = settleable ? "" : "Nothing is ready to settle yet: earnings wait out the dispute window first.";
   $("#btn-settle").textContent = toBig(s.releasable_wei) > 0n ? `Settle ${lcai(s.releasable_wei)}` : "Settle earnings";
   // leaving: Deregister while registered; afterwards the way to Withdraw, and the actions that no longer apply are off
   $("#btn-deregister").disabled = busy || !s.registered;

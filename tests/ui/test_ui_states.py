@@ -383,6 +383,11 @@ def test_money_one_format_settle_is_exact(browser, real_agent, shots):
     body = page.inner_text("main")
     assert not re.search(r"\d\.\d{5,} LCAI", body.replace("0.0000", "")), "no long decimal tails"
     m.close()
+    m = Mocked(browser, real_agent, shots, base_status(releasable_wei=0, worker_balance_wei=0))
+    page = m.open("dashboard", "#state-pill .pill")
+    page.wait_for_function("document.querySelector('#btn-settle').title !== ''")
+    assert page.locator("#btn-settle").is_disabled()  # nothing to settle: the worker is not paused for nothing
+    m.close()
     m = Mocked(browser, real_agent, shots, base_status(worker_balance_wei=2 * LCAI))
     page = m.open("dashboard", "#state-pill .pill")
     page.wait_for_function("!document.querySelector('#row-credited').hidden")
