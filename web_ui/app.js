@@ -49,6 +49,8 @@ export function el(tag, attrs = {}, ...children) {
     if (v === null || v === undefined || v === false) continue;
     if (k.startsWith("on") && typeof v === "function") node.addEventListener(k.slice(2), v);
     else if (k === "html") node.innerHTML = v;
+    else if (k === "style") node.style.cssText = v; // CSSOM, allowed by a CSP without 'unsafe-inline'
+
     else if (k === "text") node.textContent = v;
     else node.setAttribute(k, v === true ? "" : v);
   }
@@ -67,23 +69,49 @@ const WEI = 10n ** 18n;
 export function toBig(x) {
   try { return BigInt(x ?? 0); } catch { return 0n; }
 }
-/** "1234.5678" LCAI from wei (string|bigint), rounded down to `places` decimals, with thousands separators. */
-export function lcai(wei, places = 4) {
+/**
+ * The one LCAI formatting rule (UI; the CLI and tray should match it): amounts are truncated, never rounded
+ * up, with thousands separators. At least 1 LCAI: up to 4 decimals. Below 1 LCAI: up to 4 significant digits,
+ * so small fees stay exact (0.000021) and 0.096 is never cut to 0.09. Trailing zeros are dropped; no amount
+ * ever shows 18 decimals. `lcai(wei)` adds the unit, `lcaiNumber(wei)` does not.
+ */
+export function lcaiNumber(wei) {
   const w = toBig(wei);
   const neg = w < 0n;
   const a = neg ? -w : w;
   const whole = a / WEI;
-  let frac = (a % WEI).toString().padStart(18, "0").slice(0, places).replace(/0+$/, "");
-  if (!frac && a > 0n && whole === 0n) return `${neg ? "-" : ""}<0.${"0".repeat(places - 1)}1 LCAI`;
-  return `${neg ? "-" : ""}${whole.toLocaleString("en-US")}${frac ? "." + frac : ""} LCAI`;
+  const digits = (a % WEI).toString().padStart(18, "0");
+  let places = 4;
+  if (whole === 0n && a > 0n) {
+    const first = digits.search(/[1-9]/); // leading zeros after the point
+    places = Math.min(18, Math.max(4, first + 4));
+  }
+  const frac = digits.slice(0, places).replace(/0+$/, "");
+  return `${neg ? "-" : ""}${whole.toLocaleString("en-US")}${frac ? "." + frac : ""}`;
 }
+export const lcai = (wei) => `${lcaiNumber(wei)} LCAI`;
+
+/** Money in free text (progress lines, results, errors from the agent) in the same rule: "… 100000000000000000000 wei"
+ *  and "5050.000000000000000000 LCAI" become "100 LCAI" and "5,050 LCAI". */
+export function humanizeMoney(text) {
+  if (typeof text !== "string") return text;
+  return text
+    .replace(/\b1 ([a-z]+)\(s\) need\b/g, "1 $1 needs")
+    .replace(/\b(\d+) ([a-z]+)\(s\)/g, (_, n, w) => `${n} ${Number(n) === 1 ? w : `${w}s`}`) // "2 model(s)" → "2 models"
+    .replace(/\b(\d+) wei\b/g, (_, n) => lcai(n))
+    .replace(/\b(\d+)(?:\.(\d+))? LCAI\b/g, (m, w, f = "") => (f.length > 4 || w.length > 3 ? lcai(BigInt(w) * WEI + BigInt(f.slice(0, 18).padEnd(18, "0"))) : m));
+}
+
 /** Parse a decimal LCAI amount typed by the user into wei (BigInt); null when not a number. */
 export function parseLcai(text) {
   const m = String(text).trim().match(/^(\d+)(?:\.(\d{0,18}))?$/);
   if (!m) return null;
   return BigInt(m[1]) * WEI + BigInt((m[2] || "").padEnd(18, "0"));
 }
-export const bytesGB = (b) => `${(Number(b || 0) / 1e9).toFixed(1)} GB`;
+/** Memory and disk sizes, one unit family everywhere: GiB (2^30 bytes). */
+export const gib = (b) => `${(Number(b || 0) / 2 ** 30).toLocaleString("en-US", { maximumFractionDigits: 1, minimumFractionDigits: 1 })} GiB`;
+/** "1 job", "3 jobs": plural forms instead of "job(s)". */
+export const plural = (n, one, many = `${one}s`) => `${Number(n).toLocaleString("en-US")} ${Number(n) === 1 ? one : many}`;
 export function duration(s) {
   s = Math.max(0, Math.floor(Number(s) || 0));
   const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
@@ -99,13 +127,66 @@ export function when(t) {
 export const shortAddr = (a) => (a && a.length > 14 ? `${a.slice(0, 8)}…${a.slice(-6)}` : a || "—");
 
 // ---- errors and notices ----------------------------------------------------------------------------
-/** Show an error (message + how to fix it) in the page's alert region, or in `target`. */
+// Errors are sentences for a person: the agent's message and fix are written for the CLI too and may carry
+// developer text (JSON examples, routes, field names), so known fields get a sentence of their own and the
+// technical lines (code, raw message) go behind a "Details" toggle. The field named by the error is marked.
+const FIELD_SENTENCES = {
+  models: ["Choose at least one model to serve.", "Tick one or more models in the list."],
+  network: ["Choose a network.", "Pick testnet, mainnet or devnet."],
+  password: ["That password cannot be used.", "Use at least 12 characters, or let the app generate one."],
+  to: ["That address cannot receive the withdrawal.", "Paste a 0x address of 40 hexadecimal characters that you control."],
+  amount: ["That amount cannot be sent.", "Type a number of LCAI, like 12.5, or press Max."],
+  webhook_url: ["The webhook address is not valid.", "Use an https:// address, or leave the field empty."],
+  rpc_override: ["The RPC address cannot be used.", "Use the https:// address of an RPC of this network, or leave it empty."],
+};
+const DEV_TEXT = /[[\]{}`]|\b(POST|GET) \/|\be\.g\.\s*[[{"]|_wei\b|\b[a-z]+_[a-z_]+\b(?= must| is)/;
+
+/** A sentence: first letter upper case, a full stop at the end, money in the one LCAI format. */
+export function sentence(text) {
+  const t = humanizeMoney(String(text || "").trim());
+  if (!t) return "";
+  const up = t[0].toUpperCase() + t.slice(1);
+  return /[.!?…)]$/.test(up) ? up : `${up}.`;
+}
+
+/** {message, fix, details[]} for a person from an ApiError / agent error dict. */
+export function humanError(err) {
+  const raw = err?.message || String(err || "Something went wrong");
+  // the UI offers no "force" (it keeps the gas reserve; Max sends what may go): never tell people to force it
+  const fix = String(err?.fix || "").replace(/,? or force it$/, ", or press Max");
+  const known = err?.field && FIELD_SENTENCES[err.field] && (err.code === "invalid_input" || DEV_TEXT.test(raw) || DEV_TEXT.test(fix));
+  let message = known ? FIELD_SENTENCES[err.field][0] : DEV_TEXT.test(raw) ? "The agent refused this request." : sentence(raw);
+  let howTo = known ? FIELD_SENTENCES[err.field][1] : fix && !DEV_TEXT.test(fix) ? sentence(fix) : "";
+  const details = [];
+  if (message !== sentence(raw)) details.push(raw);
+  if (fix && !howTo.includes(sentence(fix))) details.push(`fix: ${fix}`);
+  if (err?.code && err.code !== "internal_error") details.push(`code: ${err.code}`);
+  if (!known && DEV_TEXT.test(raw) && !howTo) howTo = "Open Details for the technical reason, or try again.";
+  return { message, fix: howTo, details };
+}
+
+/** Mark the input named by an error's `field` (aria-invalid + focus); clears earlier marks in `root`. */
+export function markField(field, root = document) {
+  for (const e of $$("[aria-invalid='true'][data-error-mark]", root)) { e.removeAttribute("aria-invalid"); e.removeAttribute("data-error-mark"); }
+  if (!field) return null;
+  const target = root.querySelector(`[name="${field}"], #${CSS.escape(field)}, [data-field="${field}"]`);
+  if (!target) return null;
+  target.setAttribute("aria-invalid", "true");
+  target.setAttribute("data-error-mark", "");
+  (target.matches("input, select, textarea, button") ? target : target.querySelector("input, select, textarea, button"))?.focus?.();
+  return target;
+}
+
+/** Show an error (a sentence, how to fix it, technical details folded) in the page's alert region, or in `target`. */
 export function showError(err, target = $("#errors")) {
   if (!target) { console.error(err); return; }
-  target.replaceChildren(el("div", { class: "notice error", role: "alert" },
-    el("strong", {}, err.message || String(err)),
-    err.fix ? el("div", { class: "fix" }, "How to fix: ", err.fix) : null,
-    err.code && err.code !== "internal_error" ? el("div", { class: "small muted" }, `code: ${err.code}`) : null));
+  const h = humanError(err);
+  target.replaceChildren(el("div", { class: "notice error", role: "alert", "data-code": err?.code || null },
+    el("strong", {}, h.message),
+    h.fix ? el("div", { class: "fix" }, "How to fix: ", h.fix) : null,
+    h.details.length ? el("details", { class: "small" }, el("summary", {}, "Details"),
+      ...h.details.map((d) => el("div", { class: "mono" }, d))) : null));
+  if (err?.field) markField(err.field);
   target.scrollIntoView?.({ block: "nearest" });
 }
 export function showNotice(text, kind = "ok", target = $("#errors")) {
@@ -116,18 +197,24 @@ export function clearErrors(target = $("#errors")) { target?.replaceChildren(); 
 
 // ---- confirmation dialog ----------------------------------------------------------------------------
 /** In-page modal; resolves true on confirm. `rows` are [label, value] pairs (amount, fee, …). */
-export function confirmDialog({ title, text = "", rows = [], confirm = "Confirm", danger = false }) {
+export function confirmDialog({ title, text = "", rows = [], confirm = "Confirm", danger = false, extra = null, require = null }) {
   return new Promise((resolve) => {
     const dlg = el("dialog", { "aria-labelledby": "dlg-title", "data-testid": "confirm-dialog" },
       el("h2", { id: "dlg-title" }, title),
       text ? el("p", {}, text) : null,
       rows.length ? el("dl", { class: "kv" }, rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])) : null,
+      extra,
       el("div", { class: "row end" },
         el("button", { type: "button", value: "cancel", id: "dlg-cancel" }, "Cancel"),
         el("button", { type: "button", value: "ok", id: "dlg-ok", class: danger ? "danger" : "primary" }, confirm)));
     const done = (ok) => { dlg.close(); dlg.remove(); resolve(ok); };
+    const okBtn = dlg.querySelector("#dlg-ok");
+    // `require`: a checkbox in `extra` that must be ticked before the confirm button works
+    const gate = require ? dlg.querySelector(require) : null;
+    if (gate) { okBtn.disabled = true; gate.addEventListener("change", () => { okBtn.disabled = !gate.checked; }); }
     dlg.querySelector("#dlg-cancel").addEventListener("click", () => done(false));
-    dlg.querySelector("#dlg-ok").addEventListener("click", () => done(true));
+    okBtn.addEventListener("click", () => done(true));
+    for (const a of dlg.querySelectorAll("a[href]")) a.addEventListener("click", () => done(false));
     dlg.addEventListener("cancel", (e) => { e.preventDefault(); done(false); });
     document.body.append(dlg);
     dlg.showModal();
@@ -195,8 +282,8 @@ export function progressBox(target) {
   const bar = el("progress", { max: "1", "aria-label": "progress" });
   target.replaceChildren(el("div", { class: "card" }, msg, bar));
   return {
-    update(p) { if (p.message) msg.textContent = p.message; if (typeof p.fraction === "number") bar.value = p.fraction; else bar.removeAttribute("value"); },
-    done(text) { msg.textContent = text; bar.value = 1; },
+    update(p) { if (p.message) msg.textContent = humanizeMoney(p.message); if (typeof p.fraction === "number") bar.value = p.fraction; else bar.removeAttribute("value"); },
+    done(text) { msg.textContent = humanizeMoney(text); bar.value = 1; },
     fail(err) { showError(err, target); },
   };
 }
@@ -208,7 +295,7 @@ const PAGES = [
   ["settings.html", "Settings"],
 ];
 const GLYPH = { online: "✓", starting: "↻", stale: "!", paused: "❚❚", stopping: "■", error: "!", docker_missing: "×",
-  docker_down: "–", setup_needed: "+" };
+  docker_down: "–", setup_needed: "…" };
 export function statePill(status) {
   const st = status?.state || "starting";
   return el("span", { class: `pill ${st}`, "data-state": st },

@@ -1,44 +1,90 @@
 import uPlot from "./vendor/uPlot.esm.js";
-import { $, api, clearErrors, confirmDialog, copyButton, duration, el, header, lcai, on, progressBox, runOp,
+import { $, api, clearErrors, confirmDialog, copyButton, duration, el, header, lcai, on, plural, progressBox, runOp,
   showError, showNotice, statePill, toBig, when } from "./app.js";
+import { confirmStop, deregisterFlow, missingStake, renderNotices, showDeregistered, topUpFlow } from "./actions.js";
 
 header();
 let status = null;
-let withdrawn = 0n;
+let totals = {};
+let deregistered = null; // the result of the last deregistration on this network (this page or the history)
+let historyChecked = "";
+
+/** After a reload the dashboard still knows the worker left: the last done deregister operation of this network. */
+async function checkDeregistered(s) {
+  if (s.registered || !s.address || historyChecked === s.network) return;
+  historyChecked = s.network;
+  try {
+    const { items = [] } = await api("/api/history?kind=deregister&limit=5");
+    const last = items.find((o) => o.network === s.network && o.state === "done" && o.result && !o.result.already_deregistered);
+    if (last && !deregistered) { deregistered = last.result; renderStatus(status); }
+  } catch { /* the history is a hint only */ }
+}
+
+/** "No job for 14 min: <reason>" once no job has come for a while (the agent fills idle_reason then). */
+function renderIdle(s) {
+  const box = $("#idle");
+  if (!s.idle_reason) { box.replaceChildren(); return; }
+  const since = Number(s.last_job_at) > 0 ? `No job for ${duration(Date.now() / 1000 - Number(s.last_job_at))}` : "No job yet";
+  box.replaceChildren(el("div", { class: "notice info", role: "status", id: "idle-reason" },
+    el("strong", {}, `${since}.`), el("div", {}, s.idle_reason.replace(/^./, (c) => c.toUpperCase()).replace(/([^.!?])$/, "$1."))));
+}
 
 function renderStatus(s) {
   status = s;
   $("#state-pill").replaceChildren(statePill(s));
+  const busy = Boolean(s.operation);
+  renderNotices($("#banner"), s.notices || [], { progressTarget: $("#op-progress"), busy });
   const msg = $("#state-msg");
   msg.replaceChildren();
-  if (s.state === "setup_needed") {
+  checkDeregistered(s);
+  if (!s.registered && deregistered && s.address && !s.operation) {
+    // after a deregistration: the money is in the worker wallet — lead to Withdraw first, not to "Finish setup"
+    const stake = toBig(deregistered.stake_returned_wei);
+    msg.append(el("div", { class: "notice info", role: "status", id: "not-registered" },
+      el("strong", {}, `Deregistered. ${lcai(s.wallet_wei)} is in the worker wallet.`),
+      el("div", {}, stake > 0n ? `The stake of ${lcai(stake)} came back. ` : "",
+        "Withdraw it to your own wallet, or set the worker up again to rejoin the network."),
+      el("p", { class: "row" }, el("a", { class: "button primary", href: "withdraw.html", id: "withdraw-now" }, "Withdraw to your wallet…"),
+        s.state === "setup_needed" ? el("a", { href: "onboarding.html", id: "continue-setup" }, "Set up again…") : null)));
+  } else if (s.state === "setup_needed") {
     msg.append(el("div", { class: "notice info", role: "status" }, el("strong", {}, s.message || "Setup is not finished."),
       el("div", {}, el("a", { href: "onboarding.html", id: "continue-setup" }, "Continue setup…"))));
-  } else if (s.message || s.fix) {
+  } else if ((s.message || s.fix) && !(s.notices || []).length) {
     const kind = ["error", "docker_missing", "docker_down", "stale"].includes(s.state) ? "warn" : s.state === "online" ? "ok" : "info";
     msg.append(el("div", { class: `notice ${kind}`, role: "status" }, el("strong", {}, s.message || s.state_label),
       s.fix ? el("div", { class: "fix" }, "How to fix: ", s.fix) : null));
   }
   $("#uptime").textContent = s.uptime_s ? duration(s.uptime_s) : "—";
   $("#active-jobs").textContent = String(s.active_jobs ?? 0);
+  $("#expected-jobs").textContent = String(s.expected_jobs ?? 0);
   $("#network").textContent = s.network;
-  $("#keep-awake").textContent = s.keep_awake ? "On" : "Off";
-  $("#keep-awake-reason").textContent = s.keep_awake ? "" : s.keep_awake_reason || "";
+  const available = s.keep_awake_available !== false;
+  $("#keep-awake").textContent = !available ? "Unavailable" : s.keep_awake ? "On" : "Off";
+  $("#keep-awake-reason").textContent = !available || !s.keep_awake ? s.keep_awake_reason || "" : "";
+  renderIdle(s);
   $("#address").textContent = s.address || "no key yet";
   if (s.address && !$("#copy-addr").childElementCount) $("#copy-addr").append(copyButton(() => status.address, "Copy address"));
   const served = s.served_models || [];
   $("#served").replaceChildren(...(served.length ? served.map((m) => el("li", {}, m)) : [el("li", { class: "muted" }, "none yet")]));
   $("#stuck-note").replaceChildren(s.stuck_jobs > 0
-    ? el("div", { class: "notice warn" }, `${s.stuck_jobs} stuck job(s). `, el("a", { href: "stuck.html" }, "Clear stuck jobs…"))
+    ? el("div", { class: "notice warn" }, `${plural(s.stuck_jobs, "stuck job")}. `, el("a", { href: "stuck.html" }, "Clear stuck jobs…"))
     : "");
   renderBalances();
-  const busy = Boolean(s.operation);
   const noWorker = ["setup_needed", "docker_missing"].includes(s.state);
   $("#btn-start").disabled = busy || noWorker || !["paused", "error", "docker_down"].includes(s.state);
   $("#btn-stop").disabled = busy || noWorker || !["online", "starting", "stale"].includes(s.state);
   $("#btn-restart").disabled = busy || noWorker || s.state === "stopping";
-  $("#btn-settle").disabled = busy || noWorker || !s.registered;
-  $("#btn-settle").textContent = toBig(s.releasable_wei) > 0n ? `Settle ${lcai(s.releasable_wei, 2)}` : "Settle earnings";
+  const settleable = toBig(s.releasable_wei) > 0n || toBig(s.worker_balance_wei) > 0n;
+  $("#btn-settle").disabled = busy || noWorker || !s.registered || !settleable; // nothing to settle: no pause for nothing
+  $("#btn-settle").title = settleable ? "" : "Nothing is ready to settle yet: earnings wait out the dispute window first.";
+  $("#btn-settle").textContent = toBig(s.releasable_wei) > 0n ? `Settle ${lcai(s.releasable_wei)}` : "Settle earnings";
+  // leaving: Deregister while registered; afterwards the way to Withdraw, and the actions that no longer apply are off
+  $("#btn-deregister").disabled = busy || !s.registered;
+  $("#btn-topup").disabled = busy || !s.registered;
+  $("#leaving").hidden = !s.registered && !deregistered && !(s.address && toBig(s.wallet_wei) > 0n);
+  $("#leaving-text").textContent = s.registered
+    ? "Deregister stops the worker, waits out the dispute window of its last jobs, settles them and returns the stake to the worker wallet. Then withdraw it to your own wallet."
+    : `This worker is not registered. ${toBig(s.wallet_wei) > 0n ? `${lcai(s.wallet_wei)} is in the worker wallet: withdraw it to your own wallet.` : ""}`;
 }
 
 function renderBalances() {
@@ -47,8 +93,13 @@ function renderBalances() {
     credited: status.worker_balance_wei, wallet: status.wallet_wei };
   let total = 0n;
   for (const [k, v] of Object.entries(parts)) { $(`#b-${k}`).textContent = lcai(v); total += toBig(v); }
+  $("#row-credited").hidden = toBig(status.worker_balance_wei) === 0n; // normally 0: Settle pays it out at once
   $("#b-total").textContent = lcai(total);
-  $("#b-withdrawn").textContent = lcai(withdrawn);
+  const t = (k, fallback) => (totals[k] !== undefined ? lcai(totals[k]) : fallback);
+  $("#t-earned").textContent = t("earned_wei", "not reported yet");
+  $("#t-settled").textContent = t("settled_wei", "not reported yet");
+  $("#t-slashed").textContent = totals.slashed_wei !== undefined ? lcai(totals.slashed_wei) : lcai(status.slashed_wei);
+  $("#t-withdrawn").textContent = t("withdrawn_wei", "—");
 }
 
 async function loadJobs() {
@@ -72,10 +123,9 @@ let plot = null;
 async function loadEarnings() {
   try {
     const data = await api("/api/earnings");
+    totals = data.totals || {};
     const series = data.series || [];
-    const totals = data.totals || {};
-    if (totals.withdrawn_wei !== undefined) withdrawn = toBig(totals.withdrawn_wei);
-    else if (series.length) withdrawn = toBig(series[series.length - 1].withdrawn_wei);
+    if (totals.withdrawn_wei === undefined && series.length) totals.withdrawn_wei = series[series.length - 1].withdrawn_wei;
     renderBalances();
     drawChart(series);
   } catch (e) {
@@ -84,24 +134,36 @@ async function loadEarnings() {
   }
 }
 
+// Series named by what they are. The samples' withdrawn_wei is what the registry paid out of the worker's
+// balance (settled earnings, cumulative), not what went to the user's own wallet — so it is named "Settled".
 const SERIES = [
-  ["escrowed_wei", "Escrowed", "#9a6700"], ["releasable_wei", "Releasable", "#0969da"],
-  ["worker_balance_wei", "Credited", "#8250df"], ["released_wei", "Released", "#1a7f37"],
-  ["withdrawn_wei", "Withdrawn", "#cf222e"],
+  ["escrowed_wei", "Escrowed (dispute window)", "#9a6700", "b-escrowed"],
+  ["releasable_wei", "Ready to settle", "#0969da", "b-releasable"],
+  ["worker_balance_wei", "Credited, not paid out", "#8250df", "b-credited"],
+  ["wallet_wei", "Worker wallet", "#1a7f37", "b-wallet"],
+  ["withdrawn_wei", "Settled so far (total)", "#cf222e", null],
 ];
 function drawChart(series) {
   const box = $("#chart");
-  const keys = SERIES.filter(([k]) => series.some((p) => p[k] !== undefined));
+  const keys = SERIES.filter(([k]) => series.some((p) => p[k] !== undefined && (k !== "worker_balance_wei" || toBig(p[k]) > 0n)));
   const empty = series.length < 2 || !keys.length;
   $("#chart-empty").hidden = !empty;
   box.hidden = empty;
+  $("#chart-legend").hidden = empty;
   if (empty) return;
+  const last = series[series.length - 1];
+  // legend with the latest values, readable without hovering; the same numbers as the table above
+  $("#chart-legend").replaceChildren(...keys.map(([k, label, stroke]) => el("li", { "data-series": k },
+    el("span", { class: "swatch", style: `background:${stroke}` }), el("span", {}, label), " ",
+    el("strong", { class: "num" }, lcai(last[k])))));
   const xs = series.map((p) => Number(p.t) > 1e12 ? Number(p.t) / 1000 : Number(p.t));
   const ys = keys.map(([k]) => series.map((p) => Number(toBig(p[k])) / 1e18));
+  const ink = getComputedStyle(document.body).color;
   const opts = {
     width: Math.max(300, box.clientWidth - 4), height: 240,
-    series: [{}, ...keys.map(([, label, stroke]) => ({ label, stroke, width: 2, value: (u, v) => v == null ? "—" : `${v.toFixed(2)} LCAI` }))],
-    axes: [{ stroke: getComputedStyle(document.body).color }, { stroke: getComputedStyle(document.body).color, size: 60 }],
+    legend: { show: false },
+    series: [{}, ...keys.map(([, label, stroke]) => ({ label, stroke, width: 2 }))],
+    axes: [{ stroke: ink }, { stroke: ink, size: 70, label: "LCAI", labelSize: 18, values: (u, vals) => vals.map((v) => v.toLocaleString("en-US")) }],
   };
   if (plot) plot.destroy();
   plot = new uPlot(opts, [xs, ...ys], box);
@@ -122,9 +184,12 @@ async function doOp(kind, body = {}, doneText = "Done.") {
   }
 }
 
-for (const b of document.querySelectorAll("button[data-op]")) {
-  b.addEventListener("click", () => doOp(b.dataset.op, {}, `${b.textContent} requested.`));
-}
+$("#btn-start").addEventListener("click", () => doOp("start", {}, "Worker started."));
+$("#btn-restart").addEventListener("click", () => doOp("restart", {}, "Worker restarted."));
+$("#btn-stop").addEventListener("click", async () => {
+  if (status?.registered && !(await confirmStop(status))) return;
+  doOp("stop", {}, "Worker stopped.");
+});
 $("#btn-settle").addEventListener("click", async () => {
   const ok = await confirmDialog({
     title: "Settle earnings",
@@ -134,9 +199,17 @@ $("#btn-settle").addEventListener("click", async () => {
   });
   if (ok) doOp("settle", { confirm: true }, "Earnings settled.");
 });
+$("#btn-deregister").addEventListener("click", () => deregisterFlow($("#op-progress"), (r) => {
+  deregistered = r;
+  loadEarnings(); loadJobs();
+}));
+$("#btn-topup").addEventListener("click", () => topUpFlow($("#op-progress"), missingStake(status) > 0n ? missingStake(status) : null));
 
 on("status", renderStatus);
-on("result", (r) => { if (r.ok === false && r.error) showError(typeof r.error === "object" ? r.error : { message: String(r.error) }); });
+on("result", (r) => {
+  if (r.ok === false && r.error) showError(typeof r.error === "object" ? r.error : { message: String(r.error) });
+  if (r.ok && r.kind === "deregister" && r.result && !deregistered) { deregistered = r.result; showDeregistered($("#op-progress"), r.result); }
+});
 on("notify", (n) => showNotice(`${n.title}: ${n.message}`, n.level === "error" ? "error" : n.level === "warning" ? "warn" : "info", $("#op-progress")));
 api("/api/status").then(renderStatus).catch(showError);
 loadJobs(); loadEarnings();

@@ -5,22 +5,26 @@ header();
 let funding = null;
 
 async function load() {
+  let st = null;
   try {
     const ob = await api("/api/onboarding");
+    st = await api("/api/status");
     funding = ob.funding || null;
-    if (!funding) {
-      const s = await api("/api/status");
-      funding = s.address ? { address: s.address, balance_wei: s.wallet_wei, threshold_wei: "0", chain: null } : null;
-    }
+    if (!funding) funding = st.address ? { address: st.address, balance_wei: st.wallet_wei, threshold_wei: "0", chain: null } : null;
   } catch (e) { showError(e); return; }
   if (!funding) { showError({ message: "There is no worker key yet.", fix: "Finish the first setup steps (network, models, password)." }); $("#send").disabled = true; return; }
   const bal = toBig(funding.balance_wei), thr = toBig(funding.threshold_wei);
+  // registered: the registration sum is not asked again; what is missing is the stake below the minimum (if any)
+  const stakeMissing = st?.registered && toBig(st.min_stake_wei) > toBig(st.stake_wei) ? toBig(st.min_stake_wei) - toBig(st.stake_wei) : 0n;
+  const missing = st?.registered ? stakeMissing : thr > bal ? thr - bal : 0n;
   $("#chain").textContent = funding.chain ? `${funding.chain.name} (chain id ${parseInt(funding.chain.chain_id_hex, 16)})` : "—";
   $("#address").textContent = funding.address;
   $("#balance").textContent = lcai(bal);
-  $("#needed").textContent = thr > bal ? `${lcai(thr - bal)} more (stake + gas)` : "nothing more: the wallet is funded";
+  $("#needed").textContent = st?.registered
+    ? (missing > 0n ? `${lcai(missing)} to bring the stake to the minimum (then use Top up the stake)` : "nothing: the worker is registered and its stake is complete")
+    : missing > 0n ? `${lcai(missing)} more (stake + gas)` : "nothing more: the wallet is funded";
   const amount = $("#amount");
-  if (!amount.value && thr > bal) amount.value = weiToDecimal(thr - bal);
+  if (!amount.value && missing > 0n) amount.value = weiToDecimal(missing);
 }
 
 function weiToDecimal(w) {

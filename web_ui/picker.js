@@ -1,6 +1,6 @@
 // Model picker shared by onboarding and models pages: checkboxes with fee and size, a memory bar against
 // this machine's capacity, and the agent's fit verdict (fits / tight / won't fit) with its reasons.
-import { api, bytesGB, debounce, el, lcai } from "./app.js";
+import { api, debounce, el, gib, humanizeMoney, lcai, showError } from "./app.js";
 
 const VERDICT = { fits: ["ok", "Fits this machine"], tight: ["warn", "Tight: it may be slow or unload under load"],
   wont_fit: ["bad", "Won't fit in this machine's memory"], unknown: ["warn", "Memory unknown"] };
@@ -23,8 +23,8 @@ export async function modelPicker(root, initial = null) {
       m.label ? el("span", { class: "small muted" }, ` ${m.label}`) : null),
       el("span", { class: "spacer" }),
       el("span", { class: "small muted" }, `fee ${lcai(m.fee_wei)} / job`),
-      el("span", { class: "small muted" }, `needs ${bytesGB(m.footprint_bytes || m.size_bytes || m.disk_bytes)}`),
-      m.pulled ? el("span", { class: "tag ok" }, "downloaded") : el("span", { class: "tag" }, `download ${bytesGB(m.size_bytes ?? m.disk_bytes)}`),
+      el("span", { class: "small muted" }, `needs ${gib(m.footprint_bytes || m.size_bytes || m.disk_bytes)}`),
+      m.pulled ? el("span", { class: "tag ok" }, "downloaded") : el("span", { class: "tag" }, `download ${gib(m.size_bytes ?? m.disk_bytes)}`),
       m.served ? el("span", { class: "tag ok" }, "served") : null));
   }
   const bar = el("span", { style: "width:0%" });
@@ -51,13 +51,13 @@ export async function modelPicker(root, initial = null) {
       fitBox.replaceChildren(el("div", { class: `notice ${cls === "ok" ? "ok" : cls === "warn" ? "warn" : "error"}`, "data-verdict": verdict.verdict,
         "data-models": names.join(",") },
         el("strong", {}, text),
-        verdict.message ? el("div", { class: "small" }, verdict.message) : null,
+        verdict.message ? el("div", { class: "small" }, humanizeMoney(verdict.message)) : null,
         drop.length ? el("div", {}, `Drop ${drop.join(", ")} to make it fit.`) : null,
-        ...(verdict.reasons || []).map((r) => el("div", { class: "small" }, r))));
+        ...(verdict.reasons || []).map((r) => el("div", { class: "small" }, humanizeMoney(r)))));
     } catch (e) {
       if (mine !== seq) return;
       verdict = null;
-      fitBox.replaceChildren(el("div", { class: "notice error" }, el("strong", {}, e.message), e.fix ? el("div", {}, e.fix) : null));
+      showError(e, fitBox);
     }
     fire();
   }, 250);
@@ -69,8 +69,8 @@ export async function modelPicker(root, initial = null) {
     meter.setAttribute("aria-valuemax", String(cap || 1));
     meter.setAttribute("aria-valuenow", String(used));
     meterText.textContent = cap
-      ? `${bytesGB(used)} needed of ${bytesGB(cap)} (${pct.toFixed(0)}%)${usable && usable < cap ? ` — ${bytesGB(usable)} usable after headroom` : ""}`
-      : `${bytesGB(used)} needed; capacity unknown`;
+      ? `${gib(used)} needed of ${gib(cap)} available for models (${pct.toFixed(0)}%)${usable && usable < cap ? ` — ${gib(usable)} usable after headroom` : ""}`
+      : `${gib(used)} needed; the memory available for models is unknown`;
   }
   function update() {
     const used = catalog.filter((m) => chosen.has(m.name)).reduce((a, m) => a + Number(m.footprint_bytes || m.size_bytes || m.disk_bytes || 0), 0);

@@ -1,5 +1,5 @@
 // Recover a replaced key: the archive with network, address and on-chain stake; restore as the active key.
-import { $, api, clearErrors, confirmDialog, copyButton, el, header, progressBox, runOp, showError, when } from "./app.js";
+import { $, api, clearErrors, confirmDialog, copyButton, el, header, lcai, progressBox, runOp, showError, when } from "./app.js";
 
 header();
 async function load() {
@@ -22,7 +22,8 @@ async function restore(k) {
   const ok = await confirmDialog({
     title: "Restore this key?",
     text: "The current key is archived (never deleted) and the worker restarts with the restored one.",
-    rows: [["Address", el("code", {}, k.address)], ["Network", k.network], ["Still staked", String(k.still_staked ?? "unknown")]],
+    rows: [["Address", el("code", {}, k.address)], ["Network", k.network],
+      ["Still staked", k.still_staked === true ? "yes: it is registered with its stake" : k.still_staked === false ? "no" : "unknown"]],
     confirm: "Restore",
   });
   if (!ok) return;
@@ -30,7 +31,32 @@ async function restore(k) {
   try {
     await runOp("recover", { id: k.id }, (p) => box.update(p));
     box.done(`Restored ${k.address}.`);
+    await nextStep(k);
   } catch (e) { $("#op-progress").replaceChildren(); showError(e); }
   load();
+}
+
+/** After a restore, one flow back to a running worker: start it (staked key) or finish its setup. */
+async function nextStep(k) {
+  let s = {};
+  try { s = await api("/api/status"); } catch { /* shown below as "open the dashboard" */ }
+  const running = ["online", "starting"].includes(s.state);
+  const target = $("#next-step");
+  const start = el("button", { type: "button", class: "primary", id: "start-restored" }, "Start the worker");
+  start.addEventListener("click", async () => {
+    const box = progressBox(target);
+    try { await runOp("start", {}, (p) => box.update(p)); box.done("Worker started with the restored key."); }
+    catch (e) { target.replaceChildren(); showError(e); }
+  });
+  target.replaceChildren(el("div", { class: "notice ok", role: "status", id: "restored" },
+    el("strong", {}, "Next step"),
+    s.registered
+      ? el("div", {}, `It is registered${s.stake_wei && s.stake_wei !== "0" ? ` with ${lcai(s.stake_wei)} of stake` : ""}. `,
+        running ? "The worker is running with it." : "Start the worker to take jobs with it again.")
+      : el("div", {}, "It is not registered on this network: finish its setup (funding and registration) to use it."),
+    el("p", { class: "row" },
+      s.registered && !running ? start : null,
+      !s.registered ? el("a", { class: "button primary", href: "onboarding.html", id: "setup-restored" }, "Continue setup…") : null,
+      el("a", { class: "button", href: "dashboard.html" }, "Open the dashboard"))));
 }
 load();

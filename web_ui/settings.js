@@ -1,5 +1,6 @@
 // Settings: autostart, keep-awake, alerts, webhook, RPC override (per network), network switch, maintenance ops.
-import { $, api, clearErrors, confirmDialog, currentStatus, el, header, lcai, on, parseLcai, progressBox, runOp, showError } from "./app.js";
+import { $, api, clearErrors, confirmDialog, currentStatus, header, humanizeMoney, lcai, on, progressBox, runOp, showError, toBig } from "./app.js";
+import { deregisterFlow, replaceKeyFlow, topUpFlow } from "./actions.js";
 
 header();
 const form = $("#form");
@@ -47,13 +48,13 @@ form.addEventListener("submit", async (e) => {
   }
 });
 
-async function op(kind, body, title, rows = [], danger = false, text = "") {
+async function op(kind, body, title, rows = [], danger = false, text = "", confirm = "Continue") {
   clearErrors();
-  if (title && !(await confirmDialog({ title, rows, danger, text, confirm: "Continue" }))) return;
+  if (title && !(await confirmDialog({ title, rows, danger, text, confirm }))) return;
   const box = progressBox($("#op-progress"));
   try {
     const res = await runOp(kind, body, (p) => box.update(p));
-    box.done(res.result?.message || "Done.");
+    box.done(humanizeMoney(res.result?.message) || "Done.");
   } catch (e) { $("#op-progress").replaceChildren(); showError(e); }
 }
 
@@ -65,21 +66,22 @@ $("#net-form").addEventListener("submit", (e) => {
     target === "mainnet" ? "Mainnet needs a stake of 50,000 LCAI in real money." : "The worker on the current network stops; its key and history stay.");
 });
 for (const b of document.querySelectorAll("button[data-op]")) b.addEventListener("click", () => op(b.dataset.op, {}));
-$("#top-up").addEventListener("click", async () => {
-  const input = el("input", { type: "text", id: "topup-amount", inputmode: "decimal", "aria-label": "Amount in LCAI" });
-  const amount = await new Promise((resolve) => {
-    const dlg = el("dialog", { "aria-labelledby": "tu-h" }, el("h2", { id: "tu-h" }, "Top up the stake"),
-      el("label", { for: "topup-amount" }, "Amount (LCAI) from the worker wallet"), input,
-      el("div", { class: "row end" }, el("button", { type: "button", onclick: () => { dlg.close(); dlg.remove(); resolve(null); } }, "Cancel"),
-        el("button", { type: "button", class: "primary", onclick: () => { const v = input.value.trim(); dlg.close(); dlg.remove(); resolve(v); } }, "Next")));
-    document.body.append(dlg); dlg.showModal(); input.focus();
-  });
-  if (!amount) return;
-  if (parseLcai(amount) === null) { showError({ message: "That is not an amount.", fix: "Type a number like 100 or 12.5", field: "amount" }); return; }
-  op("top_up", { amount, confirm: true }, "Top up the stake?", [["Amount", `${amount} LCAI`], ["From", "the worker wallet"], ["Wallet now", lcai(currentStatus()?.wallet_wei)]]);
+$("#top-up").addEventListener("click", () => topUpFlow($("#op-progress")));
+$("#deregister").addEventListener("click", () => deregisterFlow($("#op-progress")));
+$("#replace-key").addEventListener("click", () => replaceKeyFlow($("#op-progress")));
+$("#remove").addEventListener("click", () => {
+  const st = currentStatus() || {};
+  const staked = toBig(st.stake_wei) > 0n;
+  op("remove_worker", { confirm: true }, "Remove the worker container?", [["Container", "stopped and removed"], ["Key", "archived, never deleted"],
+    ["Stake on this key", lcai(st.stake_wei)]], true,
+  staked ? `The key still holds ${lcai(st.stake_wei)} of stake, which stays with it. Deregister first to get it back, or restore the key later under Recover key.`
+    : "The key is archived (never deleted); restore it under Recover key.", "Remove the container");
 });
-$("#deregister").addEventListener("click", () => op("deregister", { confirm: true }, "Deregister this worker?",
-  [["Stake returned", lcai(currentStatus()?.stake_wei)], ["Takes", "the dispute window (a countdown shows the wait)"]], true,
-  "The worker stops taking jobs, waits out the dispute window, settles, then deregisters. You can withdraw afterwards."));
-$("#remove").addEventListener("click", () => op("remove_worker", { confirm: true }, "Remove the worker container?", [["Keys", "kept in the archive"]], true));
+on("status", (s) => {
+  $("#deregister").disabled = !s.registered || Boolean(s.operation);
+  $("#top-up").disabled = !s.registered || Boolean(s.operation);
+  $("#replace-key").disabled = !s.address || Boolean(s.operation);
+  const reinstate = document.querySelector("button[data-op=reinstate]");
+  if (reinstate) reinstate.disabled = !(Number(s.suspended_until) > 0 || (s.alerts || []).includes("suspended")) || Boolean(s.operation);
+});
 load();

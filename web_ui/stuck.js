@@ -1,5 +1,5 @@
 // Clear stuck jobs: list with slash amounts, explicit opt-in to a slash, confirmation, the clear_stuck operation.
-import { $, api, clearErrors, confirmDialog, el, header, lcai, progressBox, runOp, showError, toBig, when } from "./app.js";
+import { $, api, clearErrors, confirmDialog, el, header, lcai, plural, progressBox, runOp, showError, toBig, when } from "./app.js";
 
 header();
 let data = { jobs: [], slash_applies: false };
@@ -29,8 +29,8 @@ $("#clear").addEventListener("click", async () => {
     return;
   }
   const ok = await confirmDialog({
-    title: `Clear ${jobs.length} stuck job(s)?`,
-    rows: [["Jobs", jobs.map((j) => j.job_id).join(", ")], ["Slash", slash > 0n && allow ? lcai(slash) : "none"], ["Gas", "one transaction per job"]],
+    title: `Clear ${plural(jobs.length, "stuck job")}?`,
+    rows: [["Jobs", jobs.map((j) => j.job_id).join(", ")], ["Slash", slash > 0n && allow ? lcai(slash) : "none"], ["Gas", jobs.length === 1 ? "one transaction" : "one transaction per job"]],
     confirm: "Clear", danger: slash > 0n && allow,
   });
   if (!ok) return;

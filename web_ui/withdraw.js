@@ -1,5 +1,5 @@
 // Withdraw: live address validation and fee preview through /api/withdraw/preview, Max, in-page confirmation.
-import { $, api, clearErrors, confirmDialog, debounce, el, header, lcai, on, progressBox, runOp, showError } from "./app.js";
+import { $, api, clearErrors, confirmDialog, debounce, el, header, lcai, on, progressBox, runOp, sentence, showError } from "./app.js";
 
 header();
 const to = $("#to"), amount = $("#amount");
@@ -23,10 +23,11 @@ const check = debounce(async () => {
   const err = res.error || {};
   const toBad = !res.ok && (err.field === "to" || /address/i.test(err.message || ""));
   const amtBad = !res.ok && !toBad;
-  if (addr) field(to, $("#to-msg"), toBad ? `${err.message}${err.fix ? " — " + err.fix : ""}` : "✓ valid address", !toBad);
-  if (amt) field(amount, $("#amount-msg"), amtBad ? `${err.message}${err.fix ? " — " + err.fix : ""}` : "", !amtBad);
+  const said = (e) => `${sentence(e.message)}${e.fix ? " " + sentence(e.fix.replace(/,? or force it$/, ", or press Max")) : ""}`;
+  if (addr) field(to, $("#to-msg"), toBad ? said(err) : "✓ valid address", !toBad);
+  if (amt) field(amount, $("#amount-msg"), amtBad ? said(err) : "", !amtBad);
   else if (!toBad) field(amount, $("#amount-msg"), "Enter an amount or press Max.", false);
-  $("#fee").textContent = res.fee_wei !== undefined ? lcai(res.fee_wei, 6) : "—";
+  $("#fee").textContent = res.fee_wei !== undefined ? lcai(res.fee_wei) : "—";
   $("#remaining").textContent = res.remaining_wei !== undefined ? lcai(res.remaining_wei) : "—";
   if (res.ok && amt && addr) { preview = res; $("#send").disabled = false; }
 }, 300);
@@ -49,7 +50,7 @@ $("#form").addEventListener("submit", async (e) => {
   const ok = await confirmDialog({
     title: "Send this withdrawal?",
     text: "The worker pauses for a moment while the transfer is sent from its key.",
-    rows: [["To", el("code", {}, p.to || to.value.trim())], ["Amount", lcai(p.amount_wei, 6)], ["Network fee", lcai(p.fee_wei, 6)],
+    rows: [["To", el("code", {}, p.to || to.value.trim())], ["Amount", lcai(p.amount_wei)], ["Network fee", lcai(p.fee_wei)],
       ["Left in the worker wallet", lcai(p.remaining_wei)]],
     confirm: "Send",
   });
@@ -59,7 +60,7 @@ $("#form").addEventListener("submit", async (e) => {
   try {
     const op = await runOp("withdraw", { to: p.to || to.value.trim(), amount: amount.value.trim(), confirm: true }, (x) => box.update(x));
     const tx = op.result?.tx || op.result?.tx_hash || op.result?.hash;
-    $("#op-progress").replaceChildren(el("div", { class: "notice ok", role: "status" }, el("strong", {}, `Sent ${lcai(p.amount_wei, 6)}.`),
+    $("#op-progress").replaceChildren(el("div", { class: "notice ok", role: "status" }, el("strong", {}, `Sent ${lcai(p.amount_wei)}.`),
       tx ? el("div", { class: "mono" }, `Transaction ${tx}`) : null));
     amount.value = ""; preview = null;
   } catch (err) {

@@ -1,4 +1,5 @@
-"""Tray icons: one distinct image per state, crisp at 16-64 px, light and dark panels, alert badge; app icons."""
+"""Tray icons: the app's logo with a state badge, one distinct image per state, crisp at 16-64 px, light and dark
+panels, alert dot; app icons."""
 
 from __future__ import annotations
 
@@ -6,7 +7,16 @@ import pytest
 from PIL import Image
 
 from tray_agent.common.status import Alert, WorkerState
-from tray_agent.tray.icons import LOOKS, app_icon, app_icon_svg, icon_key, render_icon, write_app_icons
+from tray_agent.tray.icons import (
+    FAMILIES,
+    LOOKS,
+    app_icon,
+    app_icon_svg,
+    icon_key,
+    look_of,
+    render_icon,
+    write_app_icons,
+)
 
 SIZES = (16, 22, 32, 64)
 
@@ -33,6 +43,38 @@ def test_states_differ_in_shape_and_glyph_not_only_colour():
     # greyscale versions are pairwise different at 22 px (colour-blind / monochrome panels)
     grey = {s: render_icon(s.value, 22).convert("LA").tobytes() for s in WorkerState}
     assert len(set(grey.values())) == len(WorkerState)
+
+
+def test_every_state_is_the_app_logo_with_a_state_badge():
+    """Issue 13: the tray icon is the app's logo with a badge for online, working, setup needed, paused, warning
+    and error — no unbranded shape (the old setup-needed icon was a purple diamond with a "+")."""
+    assert {look.family for look in LOOKS.values()} == set(FAMILIES) == {"online", "working", "setup", "paused",
+                                                                           "warning", "error"}
+    assert all(look.glyph != "plus" for look in LOOKS.values())
+    logo = app_icon(64).convert("RGB")
+    for state in WorkerState:
+        img = render_icon(icon_key(state), 64, dark_panel=True).convert("RGB")
+        # the upper-left part (outside the badge and the alert dot) is the logo: its teal and its white bolt
+        px = [img.getpixel((x, y)) for x in range(8, 30) for y in range(8, 30)]
+        teal = sum(1 for r, g, b in px if b > r + 40 and g > r + 30)
+        white = sum(1 for r, g, b in px if min(r, g, b) > 220)
+        assert teal > len(px) * 0.4 and white > 10, state
+        close = sum(1 for (a, b) in zip(px, [logo.getpixel((x, y)) for x in range(8, 30) for y in range(8, 30)], strict=True)
+                    if sum(abs(i - j) for i, j in zip(a, b, strict=True)) < 90)
+        assert close > len(px) * 0.8, state
+        # the badge, lower right, has the family colour
+        fill = LOOKS[state].fill
+        want = tuple(int(fill[i:i + 2], 16) for i in (1, 3, 5))
+        corner = [img.getpixel((x, y)) for x in range(40, 64) for y in range(40, 64)]
+        assert any(sum(abs(i - j) for i, j in zip(p, want, strict=True)) < 40 for p in corner), state
+
+
+def test_working_badge_for_an_online_worker_that_runs_jobs():
+    key = icon_key(WorkerState.ONLINE, (), working=True)
+    assert key == "online:working" and look_of(key).family == "working"
+    assert icon_key(WorkerState.PAUSED, (), working=True) == "paused"  # only an online worker works
+    assert icon_key(WorkerState.ONLINE, (Alert.LOW_GAS,), working=True) == "online:working+badge"
+    assert render_icon(key, 32).tobytes() != render_icon("online", 32).tobytes()
 
 
 def test_alert_badge_changes_the_top_right_corner():

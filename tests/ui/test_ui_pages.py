@@ -456,6 +456,9 @@ def test_stuck_jobs_cleared(ui):
     page = ui.open("dashboard", "#state-pill .pill")
     page.wait_for_selector("#btn-stop:not([disabled])", timeout=60_000)
     page.click("#btn-stop")
+    page.wait_for_selector("[data-testid=confirm-dialog]")  # Stop says what it means for claimed sessions first
+    ui.shot("dashboard-stop-confirm")
+    page.click("#dlg-ok")
     try:
         _wait(lambda: status(ui)["state"] == "paused", 180, "the worker to stop")
     except AssertionError:

@@ -1,8 +1,11 @@
-"""Tray and app icons drawn with Pillow: one shape + colour + glyph per WorkerState, optional alert badge.
+"""Tray and app icons drawn with Pillow: the app's logo with a state badge, optional alert dot.
 
-Shapes differ per state so the icon reads without colour (colour-blind users, monochrome panels); every
-shape gets a contrasting rim so it stays visible on light and dark panels. Drawn 4x and downsampled, so
-16-64 px are crisp. ``python -m tray_agent.tray.icons [DIR]`` writes the app icons (PNG, ICO, SVG).
+The tray icon is always the application logo (teal rounded square, white bolt) so users find *this* app in a
+crowded panel; a badge in the lower-right corner tells the state. Six badge families — online, working, setup
+needed, paused, warning, error — each with its own colour *and* shape, and a glyph per state inside, so the icon
+reads without colour (colour-blind users, monochrome panels). A yellow dot in the upper-right corner means an
+alert. Logo and badge get a contrasting rim so they stay visible on light and dark panels. Drawn 4x and
+downsampled, so 16-64 px are crisp. ``python -m tray_agent.tray.icons [DIR]`` writes the app icons (PNG, ICO, SVG).
 """
 
 from __future__ import annotations
@@ -23,39 +26,65 @@ _SS = 4  # supersampling factor
 
 @dataclass(frozen=True)
 class Look:
-    """How a state is drawn: shape, fill colour and white glyph."""
+    """How a state's badge is drawn: family, shape, fill colour and white glyph."""
 
+    family: str  # online | working | setup | paused | warning | error
     shape: str  # circle | triangle | octagon | square | diamond
     fill: str
-    glyph: str  # check | ring | bang | pause | stop | cross | dash | plus
+    glyph: str  # check | ring | bang | pause | stop | cross | dash | dots
 
 
-# Okabe-Ito inspired hues (distinguishable with the common colour-vision deficiencies) + distinct shapes.
-LOOKS: dict[WorkerState, Look] = {
-    WorkerState.ONLINE: Look("circle", "#1a7f37", "check"),
-    WorkerState.STARTING: Look("circle", "#0969da", "ring"),
-    WorkerState.STALE: Look("triangle", "#b35900", "bang"),
-    WorkerState.PAUSED: Look("circle", "#6e7781", "pause"),
-    WorkerState.STOPPING: Look("circle", "#57606a", "stop"),
-    WorkerState.ERROR: Look("octagon", "#cf222e", "bang"),
-    WorkerState.DOCKER_MISSING: Look("square", "#a40e26", "cross"),
-    WorkerState.DOCKER_DOWN: Look("square", "#b35900", "dash"),
-    WorkerState.SETUP_NEEDED: Look("diamond", "#8250df", "plus"),
+# Okabe-Ito inspired hues (distinguishable with the common colour-vision deficiencies) + distinct shapes per family.
+FAMILIES = {
+    "online": ("circle", "#1a7f37"),
+    "working": ("square", "#0969da"),
+    "setup": ("diamond", "#8250df"),
+    "paused": ("circle", "#6e7781"),
+    "warning": ("triangle", "#b35900"),
+    "error": ("octagon", "#cf222e"),
 }
 
-# Alerts that earn a badge (informational ones would make the badge permanent on servers).
+
+def _look(family: str, glyph: str) -> Look:
+    shape, fill = FAMILIES[family]
+    return Look(family, shape, fill, glyph)
+
+
+LOOKS: dict[WorkerState, Look] = {
+    WorkerState.ONLINE: _look("online", "check"),
+    WorkerState.STARTING: _look("working", "ring"),
+    WorkerState.STOPPING: _look("working", "stop"),
+    WorkerState.SETUP_NEEDED: _look("setup", "dots"),
+    WorkerState.PAUSED: _look("paused", "pause"),
+    WorkerState.STALE: _look("warning", "bang"),
+    WorkerState.DOCKER_DOWN: _look("warning", "dash"),
+    WorkerState.ERROR: _look("error", "bang"),
+    WorkerState.DOCKER_MISSING: _look("error", "cross"),
+}
+WORKING = _look("working", "ring")  # an online worker that is running jobs or an operation (key "online:working")
+
+# Alerts that earn the dot (informational ones would make it permanent on servers).
 BADGE_ALERTS = frozenset(set(Alert) - {Alert.KEEP_AWAKE_UNAVAILABLE, Alert.IMAGE_UPDATE})
 BADGE_FILL = "#ffd33d"  # yellow dot with a dark ring: readable on every state colour
 
 
-def icon_key(state: WorkerState, alerts: tuple[Alert, ...] | frozenset[Alert] = ()) -> str:
-    """Stable cache key of the tray image for a state and its alerts."""
-    return state.value + ("+badge" if BADGE_ALERTS.intersection(alerts) else "")
+def icon_key(state: WorkerState, alerts: tuple[Alert, ...] | frozenset[Alert] = (), *, working: bool = False) -> str:
+    """Stable cache key of the tray image for a state and its alerts (``working``: an online worker busy with jobs)."""
+    base = state.value + (":working" if working and state is WorkerState.ONLINE else "")
+    return base + ("+badge" if BADGE_ALERTS.intersection(alerts) else "")
 
 
 def parse_key(key: str) -> tuple[WorkerState, bool]:
     state, _, badge = key.partition("+")
-    return WorkerState(state), bool(badge)
+    return WorkerState(state.partition(":")[0]), bool(badge)
+
+
+def look_of(key: str) -> Look:
+    """The badge drawn for an :func:`icon_key`."""
+    base = key.partition("+")[0]
+    if base.endswith(":working"):
+        return WORKING
+    return LOOKS[WorkerState(base)]
 
 
 def _shape_points(shape: str, box: tuple[float, float, float, float]) -> list[tuple[float, float]]:
@@ -113,31 +142,47 @@ def _draw_glyph(d: ImageDraw.ImageDraw, glyph: str, box, shape: str, ink: str) -
         d.line([(cx - h, cy + h), (cx + h, cy - h)], fill=ink, width=int(w))
     elif glyph == "dash":
         d.rectangle((cx - h, cy - w / 2, cx + h, cy + w / 2), fill=ink)
-    elif glyph == "plus":
-        d.rectangle((cx - h, cy - w / 2, cx + h, cy + w / 2), fill=ink)
-        d.rectangle((cx - w / 2, cy - h, cx + w / 2, cy + h), fill=ink)
+    elif glyph == "dots":  # "…": steps still to do
+        r = w * 0.62
+        for dx in (-h * 0.85, 0.0, h * 0.85):
+            d.ellipse((cx + dx - r, cy - r, cx + dx + r, cy + r), fill=ink)
     else:
         raise ValueError(glyph)
 
 
+def _draw_logo(d: ImageDraw.ImageDraw, box, rim: str, rim_w: float) -> None:
+    """The app logo (rounded square, hexagon ring, bolt) inside ``box``, with a rim for the panel."""
+    x0, y0, x1, y1 = box
+    size = x1 - x0
+    d.rounded_rectangle(box, radius=size * 0.22, fill=rim)
+    inner = _grow(box, -rim_w)
+    d.rounded_rectangle(inner, radius=size * 0.2, fill=APP_BG)
+    c_x, c_y, r = (x0 + x1) / 2, (y0 + y1) / 2, size * 0.40
+    hexagon = [(c_x + r * math.cos(math.radians(90 + 60 * i)), c_y + r * math.sin(math.radians(90 + 60 * i))) for i in range(6)]
+    d.polygon(hexagon, outline="#7fd4e0", width=max(1, int(size * 0.035)))
+    d.polygon([(x0 + x * size, y0 + y * size) for x, y in APP_BOLT], fill="#ffffff")
+
+
 @lru_cache(maxsize=256)
 def render_icon(key: str, size: int = 64, dark_panel: bool = True) -> Image.Image:
-    """RGBA tray image for an :func:`icon_key` at ``size`` px, for a dark or light panel."""
-    state, badge = parse_key(key)
-    look = LOOKS[state]
+    """RGBA tray image for an :func:`icon_key` at ``size`` px, for a dark or light panel: logo + state badge."""
+    _, badge = parse_key(key)
+    look = look_of(key)
     big = size * _SS
     img = Image.new("RGBA", (big, big), (0, 0, 0, 0))
     d = ImageDraw.Draw(img)
     rim = "#ffffff" if dark_panel else "#1f2328"
-    pad = big * 0.06
-    box = (pad, pad, big - pad, big - pad)
-    rim_w = max(1.5 * _SS, big * 0.05)  # >= 1.5 px at the final size
-    _draw_shape(d, look.shape, box, rim)
-    _draw_shape(d, look.shape, _grow(box, -rim_w), look.fill)
-    _draw_glyph(d, look.glyph, box, look.shape, "#ffffff")
-    if badge:
-        r = big * 0.22
-        bx, by = big - r - pad * 0.2, r + pad * 0.2
+    rim_w = max(1.0 * _SS, big * 0.045)  # >= 1 px at the final size
+    _draw_logo(d, (0, 0, big, big), rim, rim_w)
+    # state badge, lower right: 62 % of the icon so it reads at 16 px
+    bs = big * 0.62
+    bbox = (big - bs, big - bs, big, big)
+    _draw_shape(d, look.shape, bbox, rim)
+    _draw_shape(d, look.shape, _grow(bbox, -rim_w * 1.2), look.fill)
+    _draw_glyph(d, look.glyph, _grow(bbox, -rim_w * 0.5), look.shape, "#ffffff")
+    if badge:  # alert dot, upper right
+        r = big * 0.2
+        bx, by = big - r, r
         d.ellipse((bx - r, by - r, bx + r, by + r), fill="#1f2328")
         r2 = r - max(_SS, big * 0.05)
         d.ellipse((bx - r2, by - r2, bx + r2, by + r2), fill=BADGE_FILL)
@@ -198,9 +243,9 @@ def write_app_icons(dest: Path) -> list[Path]:
     out += [dest / "app.png", dest / "app.ico", dest / "app.svg"]
     tray = dest / "tray"
     tray.mkdir(exist_ok=True)
-    for state in WorkerState:
-        p = tray / f"{state.value}.png"
-        render_icon(state.value, 64).save(p)
+    for key in [*(state.value for state in WorkerState), icon_key(WorkerState.ONLINE, working=True)]:
+        p = tray / f"{key.replace(':', '-')}.png"
+        render_icon(key, 64).save(p)
         out.append(p)
     return out
 
