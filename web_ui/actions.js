@@ -4,7 +4,8 @@ import { $, clearErrors, confirmDialog, currentStatus, el, humanizeMoney, lcai, 
   progressBox, put, runOp, sentence, showError, toBig, when } from "./app.js";
 
 // operations that move funds or stake (tray_agent/common/ops.py MONEY_OPS): the agent wants confirm: true
-const MONEY_OPS = new Set(["settle", "withdraw", "deregister", "clear_stuck", "top_up", "remove_worker", "replace_key"]);
+const MONEY_OPS = new Set(["settle", "withdraw", "deregister", "clear_stuck", "top_up", "remove_worker", "replace_key",
+  "stop_foreign", "stop_now"]);
 const LEVEL_CLASS = { error: "error", warning: "warn", info: "info" };
 
 /** "Tue, 1 Dec 2026, 14:00 (in 3 h 20 min)" for a unix time. */

@@ -292,7 +292,7 @@ export function progressBox(target) {
 const PAGES = [
   ["dashboard.html", "Dashboard"], ["models.html", "Models"], ["speedtest.html", "Speed test"],
   ["withdraw.html", "Withdraw"], ["stuck.html", "Stuck jobs"], ["recover.html", "Recover key"],
-  ["settings.html", "Settings"],
+  ["preflight.html", "Preflight"], ["settings.html", "Settings"],
 ];
 const GLYPH = { online: "✓", starting: "↻", stale: "!", paused: "❚❚", stopping: "■", error: "!", docker_missing: "×",
   docker_down: "–", setup_needed: "…" };

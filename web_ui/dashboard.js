@@ -211,7 +211,11 @@ on("result", (r) => {
   if (r.ok && r.kind === "deregister" && r.result && !deregistered) { deregistered = r.result; showDeregistered($("#op-progress"), r.result); }
 });
 on("notify", (n) => showNotice(`${n.title}: ${n.message}`, n.level === "error" ? "error" : n.level === "warning" ? "warn" : "info", $("#op-progress")));
-api("/api/status").then(renderStatus).catch(showError);
+api("/api/status").then((s) => {
+  renderStatus(s);
+  // the tray's "Settle earnings" opens this page to confirm here (money actions are never posted from the menu)
+  if (new URLSearchParams(location.search).get("confirm") === "settle" && !$("#btn-settle").disabled) $("#btn-settle").click();
+}).catch(showError);
 loadJobs(); loadEarnings();
 setInterval(loadJobs, 20000);
 setInterval(loadEarnings, 30000);

@@ -93,8 +93,8 @@ function renderNetwork() {
   const sync = () => {
     const v = form.network.value;
     ack.hidden = v !== "mainnet";
-    warn.replaceChildren(v === "mainnet" ? el("div", { class: "notice warn", role: "alert" }, el("strong", {}, "Mainnet stake: 50,000 LCAI"),
-      nets.mainnet || "Mainnet needs a stake of 50,000 LCAI plus gas.") : "");
+    warn.replaceChildren(v === "mainnet" ? el("div", { class: "notice warn", role: "alert" }, el("strong", {}, "Mainnet: real money. "),
+      nets.mainnet || "Mainnet needs a real-money stake (the minimum is read on-chain) plus gas.") : "");
   };
   form.addEventListener("change", sync);
   form.addEventListener("submit", async (e) => {

@@ -63,7 +63,7 @@ $("#net-form").addEventListener("submit", (e) => {
   const target = $("#network").value;
   if (target === network) { showError({ message: `Already on ${target}.`, fix: "Choose another network to switch." }); return; }
   op("switch_network", { network: target }, `Switch to ${target}?`, [["From", network], ["To", target]], false,
-    target === "mainnet" ? "Mainnet needs a stake of 50,000 LCAI in real money." : "The worker on the current network stops; its key and history stay.");
+    target === "mainnet" ? "Mainnet needs a real-money stake (the minimum is read on-chain after the switch) plus gas." : "The worker on the current network stops; its key and history stay.");
 });
 for (const b of document.querySelectorAll("button[data-op]")) b.addEventListener("click", () => op(b.dataset.op, {}));
 $("#top-up").addEventListener("click", () => topUpFlow($("#op-progress")));
@@ -85,3 +85,7 @@ on("status", (s) => {
   if (reinstate) reinstate.disabled = !(Number(s.suspended_until) > 0 || (s.alerts || []).includes("suspended")) || Boolean(s.operation);
 });
 load();
+// the tray's "Deregister" opens this page to confirm here (money actions are never posted from the menu)
+if (new URLSearchParams(location.search).get("confirm") === "deregister") {
+  api("/api/status").then((s) => { if (s.registered && !s.operation) $("#deregister").click(); }).catch(showError);
+}

@@ -261,7 +261,7 @@ def test_verdict_table(cores, ram, gpus, storage, level) -> None:
     failing = [c for c in checks if c.name != "storage" and c.status in ("below_minimum", "unknown")]
     assert len(reasons) == len(failing)  # every failing check explains itself
     if storage < 512 * GB * 90 // 100:
-        assert any("storage" not in n and "GB" in n for n in notes)
+        assert any("storage" not in n and "GiB total" in n for n in notes)
 
 
 def test_low_free_disk_blocks_and_warns() -> None:
@@ -270,7 +270,7 @@ def test_low_free_disk_blocks_and_warns() -> None:
     assert level == "below_minimum" and "free at least 5 GiB" in reasons[-1]
     warn = [DiskInfo("docker", "/d", "/d", 10 * GiB, 2000 * GB)]
     level, _, _, notes = hw.assess(16, 64 * GiB, [GPU24], 2000 * GB, warn, None)
-    assert level == "recommended" and any("~10 GB" in n for n in notes)
+    assert level == "recommended" and any("about 10 GiB" in n for n in notes)
 
 
 def test_nvidia_runtime_missing_is_a_note() -> None:

@@ -123,7 +123,7 @@ def test_product_pull_pin_and_speed_test_work_against_it():
         m.pull("llama3-8b", on_progress=seen.append)  # pulls llama3:8b, copies to the on-chain name
         assert seen and "llama3-8b" in {n.split(":")[0] for n in m.tags()}
         assert m.pin(["llama3-8b"]) == [] and "llama3-8b" in m.loaded()
-        r = run_speed_test(url, ["llama3-8b"], active_jobs=lambda: 0, runs=1, unload_settle_s=0)
+        r = run_speed_test(url, ["llama3-8b"], active_jobs=lambda: 0, runs=1, unload_settle_s=0, deadline_s=120)
         assert r.verdict in ("comfortable", "tight") and r.models and r.models[0].decode_tps, r
     finally:
         stop()

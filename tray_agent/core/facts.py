@@ -167,11 +167,11 @@ def _notices(f: Facts, chain: ChainFacts | None, state: WorkerState, now: float)
                           f"Stake below the minimum: top up {format_lcai(missing, 6)} LCAI",
                           f"The minimum stake is {format_lcai(chain.min_stake_wei)} LCAI; yours is "
                           f"{format_lcai(chain.stake_wei, 6)} LCAI, so the worker is not selected.",
-                          "page:topup", "Top up", amount_wei=missing))
+                          "top_up", "Top up", amount_wei=missing))
     if f.slashed_wei > 0:
         out.append(Notice(Alert.SLASHED.value, "warning", f"Slashed {format_lcai(f.slashed_wei, 6)} LCAI",
                           "Jobs that time out cost part of the stake. Keep the worker online, or Deregister to leave.",
-                          "page:dashboard#history", "See history", amount_wei=f.slashed_wei))
+                          "top_up", "Top up the stake", amount_wei=f.slashed_wei))
     if chain is not None and chain.registered and state == WorkerState.PAUSED:
         out.append(Notice(Alert.PAUSED_WITH_SESSIONS.value, "warning",
                           "Paused while registered: jobs sent to this worker will time out",

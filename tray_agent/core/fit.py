@@ -114,7 +114,8 @@ def check_fit(
     usable = max(0, available_bytes - headroom)
     drop = suggest_drop(footprints, usable, keep) if verdict != "fits" else ()
     where = {"vram": "GPU memory", "unified": "unified memory (GPU share)", "ram": "RAM (CPU mode)"}[memory_kind]
-    need = f"{len(footprints)} model(s) need {fmt_bytes(required)} of {fmt_bytes(available_bytes)} {where}"
+    n = len(footprints)
+    need = f"{n} {'model needs' if n == 1 else 'models need'} {fmt_bytes(required)} of {fmt_bytes(available_bytes)} {where}"
     if verdict == "fits":
         message = f"{need}; {fmt_bytes(usable - required)} to spare after {fmt_bytes(headroom)} headroom"
     elif verdict == "tight":

@@ -196,8 +196,9 @@ def _check(name: str, value: int | None, minimum: int, recommended: int, unit: s
     return Check(name, value, minimum, recommended, "below_minimum", f"{fmt(value)} is below the minimum ({want})")
 
 
-def _gb(n: int) -> str:
-    return f"{n / GB:.0f} GB"
+def _disk_total(n: int) -> str:
+    """Disk sizes in the same unit as memory (GiB), said to be the disk's total (free space is shown apart)."""
+    return f"{n / GiB:.0f} GiB total"
 
 
 def assess(
@@ -216,7 +217,7 @@ def assess(
         _check("cpu_cores", cores, MIN_CORES, REC_CORES, "cores", lambda n: f"{n} cores"),
         _check("ram", ram_bytes, MIN_RAM, REC_RAM, "bytes", fmt_bytes),
         _check("vram", vram, MIN_VRAM, REC_VRAM, "bytes", fmt_bytes),
-        _check("storage", storage_bytes, MIN_STORAGE, REC_STORAGE, "bytes", _gb),
+        _check("storage", storage_bytes, MIN_STORAGE, REC_STORAGE, "bytes", _disk_total),
     ]
     by = {c.name: c for c in checks}
     if not gpus:
@@ -252,7 +253,7 @@ def assess(
             reasons.append(f"only {fmt_bytes(d.free_bytes)} free for {d.purpose} at {d.measured_path}: free at least 5 GiB")
             level = "below_minimum"
         elif d.free_bytes < DISK_WARN_FREE:
-            notes.append(f"{fmt_bytes(d.free_bytes)} free for {d.purpose}: a model and the worker image need ~10 GB")
+            notes.append(f"{fmt_bytes(d.free_bytes)} free for {d.purpose}: a model and the worker image need about 10 GiB")
     return level, checks, reasons, notes
 
 

@@ -24,8 +24,13 @@ log = logging.getLogger(__name__)
 
 STEPS = ("network", "hardware", "models", "password", "key", "funding", "models_ready", "registered",
          "container", "online")
-MAINNET_WARNING = ("Mainnet needs a stake of 50,000 LCAI (read on-chain) plus gas. "
-                   "Start on testnet unless you know you want mainnet.")
+def mainnet_warning(min_stake_wei: int, read_on_chain: bool) -> str:
+    """The mainnet stake in words: the on-chain minimum when this agent runs on mainnet, else the shipped figure."""
+    from tray_agent.common.amounts import format_lcai
+
+    source = "read on-chain" if read_on_chain else "the last known minimum; read on-chain when you switch"
+    return (f"Mainnet needs a real-money stake of {format_lcai(min_stake_wei)} LCAI ({source}) plus gas. "
+            "Start on testnet unless you know you want mainnet.")
 
 
 class Onboarding:
@@ -87,7 +92,8 @@ class Onboarding:
         out: dict[str, Any] = {
             "step": step, "steps": list(STEPS), "done": self.done, "network": self.net,
             "network_confirmed": bool(self.store.get("network_confirmed")),
-            "networks": {"testnet": "", "mainnet": MAINNET_WARNING, "devnet": "local chain for demos, no real money"},
+            "networks": {"testnet": "", "mainnet": self._mainnet_warning(),
+                         "devnet": "local chain for demos, no real money"},
             "models": self.chosen_models(), "address": st.address or None,
         }
         if a.custody.has_key():
@@ -96,6 +102,15 @@ class Onboarding:
         if op and op.kind == "onboarding" and op.state in ("queued", "running"):
             out["op_id"] = op.op_id
         return out
+
+    def _mainnet_warning(self) -> str:
+        a = self.agent
+        chain = a.owner.facts.chain
+        if self.net == "mainnet" and chain is not None and chain.min_stake_wei:
+            return mainnet_warning(chain.min_stake_wei, True)
+        from .networks import load_networks
+
+        return mainnet_warning(load_networks(a.paths.networks_override)["mainnet"].min_stake_fallback_wei, False)
 
     # --- user choices -----------------------------------------------------------------------------
     def set_network(self, network: Any) -> dict:

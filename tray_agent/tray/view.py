@@ -170,7 +170,8 @@ def render(status: Status, ctx: ViewContext | None = None) -> TrayView:
             MenuItem("Quit and stop the worker", "quit:stop", enabled=live),
         )),
     ]
-    return TrayView(icon_key(state, alerts), tooltip(status, ctx), tuple(items))
+    working = status.active_jobs > 0 or bool(status.operation)
+    return TrayView(icon_key(state, alerts, working=working), tooltip(status, ctx), tuple(items))
 
 
 def keep_awake_item(status: Status, ctx: ViewContext) -> MenuItem:
