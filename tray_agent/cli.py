@@ -369,7 +369,7 @@ def _op(client: ApiClient, kind: str, body: dict) -> int:
 def _follow(client: ApiClient, op_id: str) -> int:
     from rich.console import Console
 
-    from .cli_format import fmt_result
+    from .cli_format import fmt_result, unfinished
 
     console = Console(stderr=True)
     seen = 0
@@ -383,13 +383,14 @@ def _follow(client: ApiClient, op_id: str) -> int:
                 pct = f" [{frac * 100:3.0f}%]" if isinstance(frac, (int, float)) else ""
                 console.print(f"  {item['message']}{pct}", markup=False)
                 seen = item.get("i", 0) + 1
-            if rec["state"] in ("done", "failed", "interrupted"):
+            if rec["state"] in ("done", "failed", "interrupted", "cancelled"):
                 break
             spinner.update(f"{rec['kind']}: {rec['progress'][-1]['message'] if rec.get('progress') else 'working'}")
             time.sleep(0.5)
     if rec["state"] == "done":
         print(fmt_result(rec["kind"], rec.get("result")))
-        return EXIT_OK
+        left = unfinished(rec["kind"], rec.get("result"))
+        return _fail(*left) if left else EXIT_OK
     err = rec.get("error") or {}
     return _fail(err.get("message", "failed"), err.get("fix", ""),
                  EXIT_INPUT if err.get("code") in ("invalid_input",) else EXIT_FAILED)

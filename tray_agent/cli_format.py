@@ -88,3 +88,14 @@ def fmt_stuck(d: dict) -> str:
     for j in jobs:
         rows.append(f"  job {j['job_id']} state {j['state']} slash {lcai(j.get('slash_wei', 0))} LCAI")
     return "\n".join(rows)
+
+
+def unfinished(kind: str, result: dict | None) -> tuple[str, str] | None:
+    """(message, fix) when an operation ended without doing what was asked (a non-zero exit), else None."""
+    r = result or {}
+    if kind == "clear_stuck" and r.get("jobs"):
+        cleared = [j for j in r["jobs"] if j.get("action") in ("settled_no_fault", "timed_out", "changed")]
+        if not cleared:
+            return (f"no stuck job was cleared ({len(r['jobs'])} still stuck)",
+                    "wait for the no-fault window shown above, or run again with --allow-slash (costs a slash)")
+    return None
