@@ -170,7 +170,7 @@ class ModelService:
         have = self._pulled() or set()
         for i, m in enumerate(models):
             if m not in have:  # lesson 7: a pull that fills the disk bricks Docker and Ollama alike
-                size = entry_for(m, self.network).size_bytes or 0
+                size = entry_for(m, self.network).disk_bytes or 0
                 require_free(ollama_models_dir(), size, f"downloading {m}")
 
             def on_progress(p, m=m, i=i):
