@@ -18,7 +18,9 @@ async function load() {
   const stakeMissing = st?.registered && toBig(st.min_stake_wei) > toBig(st.stake_wei) ? toBig(st.min_stake_wei) - toBig(st.stake_wei) : 0n;
   const missing = st?.registered ? stakeMissing : thr > bal ? thr - bal : 0n;
   $("#chain").textContent = funding.chain ? `${funding.chain.name} (chain id ${parseInt(funding.chain.chain_id_hex, 16)})` : "—";
-  $("#address").textContent = funding.address;
+  const explorer = funding.chain?.explorer_url;
+  $("#address").parentElement.replaceChildren(el("code", { id: "address" }, funding.address),
+    explorer ? el("a", { href: `${explorer}/address/${funding.address}`, target: "_blank", rel: "noopener" }, " view in the explorer") : "");
   $("#balance").textContent = lcai(bal);
   $("#needed").textContent = st?.registered
     ? (missing > 0n ? `${lcai(missing)} to bring the stake to the minimum (then use Top up the stake)` : "nothing: the worker is registered and its stake is complete")
@@ -68,8 +70,9 @@ $("#send").addEventListener("click", async () => {
     }
     walletStatus("Approve the transfer in your wallet…");
     const tx = await eth.request({ method: "eth_sendTransaction", params: [{ from, to: funding.address,
-      value: "0x" + wei.toString(16), gas: "0x5208" }] });
-    showNotice(`Sent. Transaction ${tx}. The balance updates here and setup continues by itself.`, "ok");
+      value: "0x" + wei.toString(16), gas: "0x5208", ...(funding.tx_fees || {}) }] });
+    const txUrl = funding.chain?.explorer_url ? `${funding.chain.explorer_url}/tx/${tx}` : null;
+    showNotice(`Sent. Transaction ${tx}${txUrl ? ` (${txUrl})` : ""}. The balance updates here and setup continues by itself.`, "ok");
     walletStatus("");
   } catch (e) {
     walletStatus("");

@@ -334,7 +334,7 @@ class AgentProc:
         return rec
 
 
-FINAL_OP_STATES = ("done", "failed", "interrupted")
+FINAL_OP_STATES = ("done", "failed", "interrupted", "cancelled")
 
 
 def wait_op(client: ApiClient, op_id: str, timeout: float = 120.0, interval: float = 0.2) -> dict:

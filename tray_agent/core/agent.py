@@ -244,7 +244,15 @@ class Agent:
     def funding_view(self) -> dict:
         snap = self.session.sync.snapshot if self.session.sync else None
         wallet = self.devnet.user_wallet[0] if self.devnet is not None else None
-        return funding.funding_view(self.network, self.active_address() or "", snap, wallet)
+        view = funding.funding_view(self.network, self.active_address() or "", snap, wallet)
+        if self.chain is not None:  # the browser-wallet send uses explicit fees and 21000 gas, like our own sends
+            try:
+                from .chain.tx import fee_fields
+
+                view["tx_fees"] = {k: hex(v) for k, v in fee_fields(self.chain).items()}
+            except AgentError as e:
+                log.info("fee fields not readable: %s", e)
+        return view
 
     # --- models ---------------------------------------------------------------------------------------------
     def _models(self):
