@@ -104,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     lg = sub.add_parser("logs", help="show the agent log")
     lg.add_argument("-n", type=int, default=50, help="lines")
     lg.add_argument("--path", action="store_true", help="print the log folder only")
+    lg.add_argument("--worker", action="store_true", help="the worker container's log (redacted) instead")
     lg.set_defaults(func=_cmd_logs)
     a = sub.add_parser("autostart", help="start at login (systemd user unit / XDG / LaunchAgent / Task Scheduler)")
     a.add_argument("state", choices=["on", "off"])
@@ -195,6 +196,9 @@ def _cmd_logs(args: argparse.Namespace) -> int:
     paths = _paths()
     if args.path:
         print(paths.logs)
+        return EXIT_OK
+    if args.worker:
+        print("\n".join(_ensure_agent(args).get(f"/api/worker/log?lines={args.n}")["lines"]))
         return EXIT_OK
     f = paths.logs / "agent.log"
     if not f.exists():

@@ -205,6 +205,14 @@ $("#btn-deregister").addEventListener("click", () => deregisterFlow($("#op-progr
 }));
 $("#btn-topup").addEventListener("click", () => topUpFlow($("#op-progress"), missingStake(status) > 0n ? missingStake(status) : null));
 
+$("#worker-log-box").addEventListener("toggle", async (e) => {
+  if (!e.target.open) return;
+  try {
+    const r = await api("/api/worker/log?lines=200");
+    $("#worker-log").textContent = r.lines.length ? r.lines.join("\n") : `No log: the container ${r.container} does not exist yet.`;
+  } catch (err) { $("#worker-log").textContent = ""; showError(err); }
+});
+
 on("status", renderStatus);
 on("result", (r) => {
   if (r.ok === false && r.error) showError(typeof r.error === "object" ? r.error : { message: String(r.error) });

@@ -130,6 +130,13 @@ def build_routes(agent: Agent, codes: LoginCodes, port_ref: list[int]) -> list[R
             raise NotFoundError("no running operation with that id", fix="it may have finished already")
         return {"ok": True}
 
+    async def worker_log(request):
+        try:
+            lines = int(request.query_params.get("lines", "200"))
+        except ValueError:
+            raise ValidationError("lines must be a whole number", fix="e.g. ?lines=200", field="lines") from None
+        return await blocking(agent.session.worker.container_log, lines)
+
     async def stop_preview(request):
         return await blocking(agent.session.worker.stop_consequence)
 
@@ -238,6 +245,7 @@ def build_routes(agent: Agent, codes: LoginCodes, port_ref: list[int]) -> list[R
         R("/api/ops/{op_id}", call(op_get)),
         R("/api/ops/{op_id}/cancel", call(op_cancel), methods=["POST"]),
         R("/api/stop/preview", call(stop_preview)),
+        R("/api/worker/log", call(worker_log)),
         R("/api/history", call(history)),
         R("/api/history.csv", call(history_csv)),
         R("/api/earnings", call(earnings)),

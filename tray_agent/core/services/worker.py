@@ -128,6 +128,24 @@ class WorkerService:
         self.wake()
         return {"stopped": stopped}
 
+    def container_log(self, lines: int = 200) -> dict:
+        """The worker container's last ``lines`` log lines, redacted (keys, passwords, tokens never shown)."""
+        from tray_agent.common.redact import redact
+
+        name = self.paths.container_name(self.network.name)
+        client = self.docker_client()
+        if client is None:
+            raise AgentError("Docker is not reachable, so the worker's log cannot be read",
+                             fix="start Docker, then try again", code="docker_down")
+        import docker
+
+        try:
+            raw = client.containers.get(name).logs(tail=max(1, min(5000, int(lines))), timestamps=True)
+        except docker.errors.NotFound:
+            return {"container": name, "lines": [], "running": False}
+        text = redact(raw.decode("utf-8", errors="replace"))
+        return {"container": name, "lines": text.splitlines(), "running": True}
+
     def docker_client(self):
         return self.runtime.docker_client(quiet=True) if self.runtime is not None else None
 
