@@ -4,6 +4,7 @@ supervisor that keeps it online. Reports what it sees to the state owner; never 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
@@ -181,6 +182,9 @@ class WorkerService:
         self.ollama = self._ollama_manager()
         if not self.manage:
             return
+        if self.ollama is not None and self.local_models():
+            # lesson 8: Ollama starts beside Docker (the supervisor starts the engine), not after it
+            threading.Thread(target=self._start_ollama, name="ollama-start", daemon=True).start()
         from functools import partial
 
         from ..runtime import docker_engine
@@ -206,6 +210,12 @@ class WorkerService:
             except Exception as e:  # Docker gone: nothing to stop
                 log.warning("could not stop the worker: %s", e)
         sup.stop()
+
+    def _start_ollama(self) -> None:
+        try:
+            self.ollama.ensure_running()
+        except Exception as e:  # the supervisor reports Ollama down; the log keeps why
+            log.warning("Ollama did not start: %s", e)
 
     def _on_runtime(self, fields: dict[str, Any]) -> None:
         """The supervisor's report: merged into the runtime facts (extra merged key by key)."""
