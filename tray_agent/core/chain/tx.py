@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from eth_utils import to_checksum_address
 
+from .. import failpoints
 from .abi import Contract, DecodedLog
 from .client import ChainClient, to_int
 from .errors import CallReverted, ChainError, PendingTransaction, TxTimeout
@@ -165,7 +166,10 @@ class TxSender:
         signed = self._account.sign_transaction(tx)
         self._sent[tx["nonce"]] = tx
         raw = "0x" + bytes(signed.raw_transaction).hex()
-        return self.client.rpc.call("eth_sendRawTransaction", [raw])
+        failpoints.hit("tx.before_broadcast")
+        tx_hash = self.client.rpc.call("eth_sendRawTransaction", [raw])
+        failpoints.hit("tx.after_broadcast")
+        return tx_hash
 
     def wait(self, tx_hash: str, nonce: int, timeout_s: float | None = None) -> TxResult:
         timeout = self.receipt_timeout_s if timeout_s is None else timeout_s

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from tray_agent.common.errors import ValidationError
 
+from ... import failpoints
 from ..client import ChainClient
 from ..errors import InsufficientFunds
 from ..revert import fmt_lcai
@@ -59,6 +60,7 @@ def plan_amount(amount: str, balance: int, fee: int, reserve: int) -> int:
     return value
 
 
+@failpoints.scoped("withdraw")
 def withdraw_native(ctx: OpContext, to: str, amount: str, *, force: bool = False,
                     progress: Progress = no_progress) -> WithdrawResult:
     """``amount`` is a decimal LCAI string or "max" (balance minus fee, minus the gas reserve while registered).
