@@ -187,15 +187,20 @@ def test_tx_points_straddle_the_broadcast(chain):
     s = chain.sender(w)
     dead = "0x000000000000000000000000000000000000dEaD"
     n0, b0 = chain.client.nonce(w.address, "latest"), chain.client.balance(dead)
+    announced: list[tuple[str, int]] = []
     fp.configure("tx.before_broadcast=1*raise")
     with pytest.raises(fp.FailpointError):
-        s.send(dead, value=12345, gas=21000)
+        s.send(dead, value=12345, gas=21000, on_signed=lambda h, n: announced.append((h, n)))
     assert chain.client.nonce(w.address, "pending") == n0 and chain.client.balance(dead) == b0
+    assert announced[0][1] == n0 and chain.client.rpc.call("eth_getTransactionByHash", [announced[0][0]]) is None
     fp.configure("tx.after_broadcast=1*raise")
     with pytest.raises(fp.FailpointError):
-        s.send(dead, value=12345, gas=21000)
+        s.send(dead, value=12345, gas=21000, on_signed=lambda h, n: announced.append((h, n)))
     assert chain.client.nonce(w.address, "latest") == n0 + 1  # anvil automines: sent exactly once
     assert chain.client.balance(dead) == b0 + 12345
+    # the hash announced before the broadcast is the transaction that was mined (write-ahead record)
+    rcpt = chain.client.rpc.call("eth_getTransactionReceipt", [announced[1][0]])
+    assert announced[1][1] == n0 and rcpt and int(rcpt["status"], 16) == 1
 
 
 def test_settle_points_between_batches_and_before_withdraw(chain, tmp_path):

@@ -12,7 +12,7 @@ from ..errors import InsufficientFunds
 from ..revert import fmt_lcai
 from ..tx import TxResult, TxSender, fee_fields
 from .common import parse_lcai, validate_destination
-from .context import OpContext, Progress, no_progress
+from .context import OpContext, Progress, announce, no_progress
 
 TRANSFER_GAS = 21_000
 
@@ -79,7 +79,8 @@ def withdraw_native(ctx: OpContext, to: str, amount: str, *, force: bool = False
         reserve = int(c.network.low_gas_wei) if registered and not force else 0
         value = plan_amount(amount, balance, fee, reserve)
         progress(f"sending {fmt_lcai(value)} LCAI to {dest}", 0.5)
-        res = ctx.gate.send(lambda: ctx.sender.send(dest, "0x", value, gas=TRANSFER_GAS), progress)
+        res = ctx.gate.send(lambda: ctx.sender.send(dest, "0x", value, gas=TRANSFER_GAS,
+                                                    on_signed=announce("transfer", progress)), progress)
         assert isinstance(res, TxResult)
         remaining = c.balance(ctx.address)
     progress("sent", 1.0)
