@@ -19,11 +19,18 @@ def no_progress(message: str, fraction: float | None = None) -> None:
     """Default progress callback (ignores updates)."""
 
 
+def short_hash(tx_hash: str) -> str:
+    return f"{tx_hash[:14]}…{tx_hash[-12:]}"
+
+
 def announce(what: str, progress: Progress) -> Callable[[str, int], None]:
-    """``on_signed`` callback: one progress line naming the transaction about to be broadcast."""
+    """``on_signed`` callback: one progress line naming the transaction about to be broadcast.
+
+    The hash is shortened (0x + 12 … 12 hex digits): a full 32-byte hex string is what the log redaction removes
+    as a possible private key. The nonce identifies the transaction on-chain (the gate has the worker stopped)."""
 
     def on_signed(tx_hash: str, nonce: int) -> None:
-        progress(f"sending {what} transaction {tx_hash} (nonce {nonce})", None)
+        progress(f"sending {what} transaction {short_hash(tx_hash)} (nonce {nonce})", None)
 
     return on_signed
 
