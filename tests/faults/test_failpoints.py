@@ -251,3 +251,34 @@ def test_custody_point_sits_between_keychain_and_keystore(secret_service_keyring
     finally:
         for name in (ACTIVE_PW,):
             store.delete(name)
+
+
+def test_gated_send_waits_for_a_pending_tx_a_killed_agent_left(chain):
+    """A kill right after a broadcast on a real chain leaves the transaction pending. The rerun (worker stopped by
+    the gate) must wait for it instead of sending on top of it with the next nonce."""
+    import threading
+
+    w = chain.new_worker(10)
+    dead = "0x000000000000000000000000000000000000dEaD"
+    chain.dn.rpc("anvil_setAutomine", [False])
+    left = chain.sender(w).send(dead, value=1, gas=21000, wait=False)  # the killed agent's transfer, in the pool
+    ctx = chain.ctx(w)
+    out: dict = {}
+
+    def rerun():
+        try:
+            with ctx.gate.session():
+                out["res"] = ctx.sender.send(dead, value=2, gas=21000)
+        except Exception as e:  # surfaced below
+            out["err"] = e
+
+    t = threading.Thread(target=rerun)
+    t.start()
+    time.sleep(1.0)
+    latest, pending = ctx.sender.pending_gap()
+    assert (latest, pending) == (0, 1), "the rerun broadcast on top of the pending transaction"
+    chain.dn.rpc("anvil_setAutomine", [True])
+    chain.mine()  # the pending transfer is mined; the rerun goes on
+    t.join(30)
+    assert "err" not in out, out
+    assert out["res"].nonce == 1 and chain.client.rpc.call("eth_getTransactionReceipt", [left])["status"] == "0x1"

@@ -140,6 +140,11 @@ class TxSender:
         """
         if self.gate is not None:
             self.gate.assert_held()
+            if self.gate.stop_allowed:
+                # The worker is stopped: a pending transaction of this key is one a killed agent (or the container
+                # before it stopped) left in the pool. Wait for it first, so this send is decided on its outcome
+                # and never races it with the next nonce (PendingTransaction when it does not get mined).
+                self.wait_no_pending()
         chain_id = self.client.ensure_chain()  # before any signature
         if gas is None:
             est = self.estimate_gas(to, data, value)
