@@ -276,6 +276,16 @@ def main(argv: list[str] | None = None) -> int:
         if tray is not None:
             tray.stop()
             tray = None
+        if gui and "traystates" not in args.skip:
+            print("[bench] tray first launch (it starts the agent) vs attached…", file=sys.stderr)
+            fl = attempt("tray_first_launch", lambda: shapebench.tray_first_launch(work, agentbench.Tray,
+                                                                                   min(idle_s, 15)))
+            if fl:
+                f, t = fl["first_launch_window_open"], fl["attached_window_open"]
+                top = ", ".join(f"{k} {kb / 1024:+.1f}" for k, kb in fl["first_minus_attached_by_object_kb"][:5])
+                rows.append(row("Tray RSS, first launch (starts the agent) + onboarding window", f["rss_mb_mean"], "—",
+                                None, f"USS {f['uss_mb_mean']:.0f} MB; attached to a running agent: {t['rss_mb_mean']:.0f} "
+                                f"RSS / {t['uss_mb_mean']:.0f} USS MB; extra mappings (MB RSS): {top}", "MB"))
 
         if "dockerd" not in args.skip:
             print("[bench] dockerd restart → online…", file=sys.stderr)

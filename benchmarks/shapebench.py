@@ -160,3 +160,54 @@ def tray_states(work: Path, docker_host: str, tray_cls, seconds: float = 15.0) -
         if tray is not None:
             tray.stop()
         a.cleanup(None)
+
+
+def tray_first_launch(work: Path, tray_cls, seconds: float = 15.0) -> dict:
+    """What a new user runs: ``lcai-tray`` with no agent running. The tray starts the agent itself (a detached
+    child), shows setup-needed and opens the onboarding window. The tray process alone: RSS, USS, mappings; and the
+    same numbers for a tray attached to an already running agent (the agent is then not the tray's child)."""
+    import os
+
+    a = AgentProc(work / "home-first", profile="benchfirst", secrets_file=work / "secrets-first" / "s.json",
+                  extra_env={"LCAI_DOCKER_AUTOSTART": "0"}, log_name="agent-first.log")
+    out: dict = {}
+    tray = None
+    agent_pid = 0
+    try:
+        tray = tray_cls(a, work / "tray-first.log")
+        tray.start()
+        wins = wait_until(lambda: _window_children(tray.proc.pid), 90, 0.2, "onboarding window")
+        time.sleep(10)
+        info = json.loads(a.api_file.read_text())
+        agent_pid = int(info["pid"])
+        import psutil
+
+        kids = psutil.Process(tray.proc.pid).children(recursive=True)
+        out["tray_children"] = sorted({" ".join(c.cmdline()[1:4])[-60:] for c in kids})
+        out["agent_is_tray_child"] = agent_pid in {c.pid for c in kids}
+        out["first_launch_window_open"] = membench.sample({"tray": tray.proc.pid}, seconds)["tray"]
+        out["window_tree_mb"] = sum(membench._mem(c)[0] for c in wins) / membench.MB
+        objs_first = membench.smaps_by_object(tray.proc.pid)
+        out["smaps_first_launch"] = membench.grouped(objs_first)
+        for c in wins:
+            c.send_signal(signal.SIGTERM)
+        tray.stop()
+        tray = tray_cls(a, work / "tray-first.log")  # attach to the running agent, setup needed, window opens
+        tray.start()
+        wins = wait_until(lambda: _window_children(tray.proc.pid), 60, 0.2, "onboarding window")
+        time.sleep(10)
+        out["attached_window_open"] = membench.sample({"tray": tray.proc.pid}, seconds)["tray"]
+        objs_attached = membench.smaps_by_object(tray.proc.pid)
+        out["smaps_attached"] = membench.grouped(objs_attached)
+        out["first_minus_attached_kb"] = membench.top_delta(out["smaps_attached"], out["smaps_first_launch"], 8)
+        out["first_minus_attached_by_object_kb"] = membench.top_delta(objs_attached, objs_first, 10)
+        return out
+    finally:
+        if tray is not None:
+            tray.stop()
+        if agent_pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(agent_pid, signal.SIGTERM)
+            with contextlib.suppress(TimeoutError):
+                wait_until(lambda: not Path(f"/proc/{agent_pid}").exists(), 20, 0.2, "agent gone")
+        a.cleanup(None)
