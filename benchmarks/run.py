@@ -124,10 +124,24 @@ def table(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
-def markdown(rows: list[dict], machine: dict, when: str, quick: bool) -> str:
+def commit() -> str:
+    """The commit measured (with "+dirty" when the working tree differs from it)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
+                               text=True, timeout=10).stdout.strip()
+        return head + ("+dirty" if dirty else "") if head else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def markdown(rows: list[dict], machine: dict, when: str, quick: bool, measured: str = "") -> str:
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     out = ["# Benchmark results", "",
-           f"Run {when} with `python -m benchmarks.run{' --quick' if quick else ''}` (devnet: anvil + replicas, "
-           "private dockerd, simulated worker container).", "",
+           f"Run {when} on commit {measured or commit()} with `python -m benchmarks.run{' --quick' if quick else ''}` "
+           f"(devnet: anvil + replicas, private dockerd, simulated worker container). Load average at the end: {load}.",
+           "",
            "| Benchmark | Result | Target | Met | Detail |", "|---|---|---|---|---|"]
     for r in rows:
         met = {True: "yes", False: "**no**", None: "n/a"}[r["ok"]]
@@ -155,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="lcai-bench-", dir="/tmp"))
     svc = Services(work)
     rows: list[dict] = []
-    raw: dict = {"machine": machine, "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+    raw: dict = {"machine": machine, "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+                 "commit": commit()}
     agent = None
     tray = None
 
@@ -257,12 +272,12 @@ def main(argv: list[str] | None = None) -> int:
                                 "no X display / tray host available"))
             g = idle["agent"]
             rows.append(row("Agent idle RSS", g["rss_mb_mean"], "≤ 90 MB", g["rss_mb_max"] <= 90,
-                            f"USS {g['uss_mb_mean']:.1f} MB; with children (devnet consumer) RSS "
+                            f"USS {g['uss_mb_mean']:.1f} MB; with children (devnet consumer + anvil) RSS "
                             f"{g['rss_tree_mb_mean']:.1f} / USS {g['uss_tree_mb_mean']:.1f} MB; max RSS "
                             f"{g['rss_mb_max']:.1f} MB over {g['seconds']:.0f} s; devnet, worker online, consumer "
-                            "submitting 6 jobs/min (anvil, dockerd, container not counted)", "MB"))
+                            "submitting 6 jobs/min (dockerd, container not counted)", "MB"))
             rows.append(row("Agent idle CPU", g["cpu_pct"], "≤ 0.5 %", g["cpu_pct"] <= 0.5,
-                            f"with children {g['cpu_pct_tree']:.2f} % (devnet consumer); over {g['seconds']:.0f} s", "%"))
+                            f"with children {g['cpu_pct_tree']:.2f} % (devnet consumer + anvil); over {g['seconds']:.0f} s", "%"))
         if gui and tray is not None and "window" not in args.skip:
             print("[bench] window open → close → memory…", file=sys.stderr)
             w = attempt("window", lambda: agentbench.window_memory(agent, tray.proc.pid, min(idle_s, 20)))
@@ -350,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     raw["tray_backend"] = os.environ.get("PYSTRAY_BACKEND") or "auto"
     if not args.no_save:
         (HERE / "results.json").write_text(json.dumps(raw, indent=1, default=str))
-        (HERE / "results.md").write_text(markdown(rows, machine, raw["started"], args.quick))
+        (HERE / "results.md").write_text(markdown(rows, machine, raw["started"], args.quick, raw["commit"]))
     print()
     print(table(rows))
     print()
