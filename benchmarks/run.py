@@ -124,10 +124,24 @@ def table(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
-def markdown(rows: list[dict], machine: dict, when: str, quick: bool) -> str:
+def commit() -> str:
+    """The commit measured (with "+dirty" when the working tree differs from it)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
+                               text=True, timeout=10).stdout.strip()
+        return head + ("+dirty" if dirty else "") if head else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def markdown(rows: list[dict], machine: dict, when: str, quick: bool, measured: str = "") -> str:
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     out = ["# Benchmark results", "",
-           f"Run {when} with `python -m benchmarks.run{' --quick' if quick else ''}` (devnet: anvil + replicas, "
-           "private dockerd, simulated worker container).", "",
+           f"Run {when} on commit {measured or commit()} with `python -m benchmarks.run{' --quick' if quick else ''}` "
+           f"(devnet: anvil + replicas, private dockerd, simulated worker container). Load average at the end: {load}.",
+           "",
            "| Benchmark | Result | Target | Met | Detail |", "|---|---|---|---|---|"]
     for r in rows:
         met = {True: "yes", False: "**no**", None: "n/a"}[r["ok"]]
@@ -140,13 +154,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.run")
     ap.add_argument("--quick", action="store_true", help="fewer repetitions and a 20 s idle window")
     ap.add_argument("--idle-seconds", type=float, default=None)
-    ap.add_argument("--skip", action="append", default=[], help="skip: chain, recovery, dockerd, tray, window")
+    ap.add_argument("--skip", action="append", default=[],
+                    help="skip: chain, recovery, dockerd, tray, window, rpc, shape, traystates")
     ap.add_argument("--no-save", action="store_true", help="print only; keep benchmarks/results.* as they are")
     args = ap.parse_args(argv)
     idle_s = args.idle_seconds or (20.0 if args.quick else 60.0)
     reps = 1 if args.quick else 3
 
-    from benchmarks import agentbench, chainbench
+    from benchmarks import agentbench, chainbench, membench, shapebench
     from benchmarks.machine import describe
     from tests.faults.harness import AgentProc
 
@@ -154,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="lcai-bench-", dir="/tmp"))
     svc = Services(work)
     rows: list[dict] = []
-    raw: dict = {"machine": machine, "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+    raw: dict = {"machine": machine, "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+                 "commit": commit()}
     agent = None
     tray = None
 
@@ -171,11 +187,20 @@ def main(argv: list[str] | None = None) -> int:
         # --- chain side (no Docker) -----------------------------------------------------------------
         if "chain" not in args.skip:
             print("[bench] settle 200 jobs (ours vs sequential)…", file=sys.stderr)
-            s = attempt("settle", lambda: chainbench.settle_200(work))
+            s = attempt("settle", lambda: chainbench.settle_200(work, runs=1 if args.quick else 5))
             if s:
+                m, t = s["median_s"], s["txs"]
+                runs = f"median of {s['runs']} runs each, same run"
                 rows.append(row("Settle 200 releasable jobs: speed-up vs sequential", s["speedup"], "≥ 5×",
-                                s["speedup"] >= 5, f"ours {s['ours_s']:.2f} s in {s['ours_txs']} tx (releaseJobs×50 + "
-                                f"withdraw); sequential {s['sequential_s']:.2f} s in {s['sequential_txs']} tx", "×"))
+                                s["speedup"] >= 5, f"ours {m['ours']:.2f} s in {t['ours']} tx (log discovery, probe, "
+                                f"releaseJobs×50 + withdraw); sequential {m['sequential']:.2f} s in {t['sequential']} tx; "
+                                f"{runs}", "×"))
+                rows.append(row("Settle 200: speed-up vs 200 releaseJob sent back to back", s["speedup_vs_pipelined"],
+                                "—", None, f"pipelined {m['pipelined']:.2f} s in {t['pipelined']} tx (no receipt awaited "
+                                f"between sends, ids given); ours {m['ours']:.2f} s; {runs}", "×"))
+                rows.append(row("Settle 200: speed-up vs the toolkit's batches of 50", s["speedup_vs_toolkit"], "—",
+                                None, f"toolkit {m['toolkit']:.2f} s in {t['toolkit']} tx (releaseJobs×50 of known ids "
+                                f"+ withdraw, no discovery); ours {m['ours']:.2f} s; {runs}", "×"))
             print("[bench] status refresh…", file=sys.stderr)
             r = attempt("refresh", lambda: chainbench.status_refresh(work))
             if r:
@@ -192,6 +217,12 @@ def main(argv: list[str] | None = None) -> int:
 
         c = svc.docker_client()
         images.build_sim_image(c, images.SIM_IMAGE)
+        sim = c.images.get(images.SIM_IMAGE)
+        from tray_agent.core.networks import get_network
+
+        shape = (f"worker image {images.SIM_IMAGE} ({sim.short_id.removeprefix('sha256:')}, simulated worker); "
+                 f"keystore scrypt n={get_network('devnet').scrypt_n} (devnet; real networks 262144)")
+        raw["recovery_shape"] = shape
         home = work / "home"
         agent = AgentProc(home, profile="bench", secrets_file=work / "secrets" / "secrets.json",
                           extra_env={"DOCKER_HOST": engine.url})
@@ -206,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
             if k:
                 rows.append(row("Worker container killed → online again", k["median_s"], "≤ 5 s", k["max_s"] <= 5,
                                 f"median of {len(k['runs'])} (max {k['max_s']:.2f} s), docker kill; states seen: "
-                                f"{' → '.join(k['state_paths'][0]['states'])}", "s"))
+                                f"{' → '.join(k['state_paths'][0]['states'])}; {shape}", "s"))
 
         gui = "tray" not in args.skip and svc.start_display()
         raw["gui"] = {"display": os.environ.get("DISPLAY"), "tray_host": gui,
@@ -223,16 +254,17 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(10)
             raw["tray_backend_loaded"] = tray.backend()
             print(f"[bench] idle RSS/CPU over {idle_s:.0f} s…", file=sys.stderr)
-            idle = attempt("idle", lambda: agentbench.sample({"tray": tray.proc.pid, "agent": agent.pid}, idle_s))
+            idle = attempt("idle", lambda: membench.sample({"tray": tray.proc.pid, "agent": agent.pid}, idle_s))
         else:
             print(f"[bench] idle RSS/CPU over {idle_s:.0f} s (agent only: no display/tray host)…", file=sys.stderr)
-            idle = attempt("idle", lambda: agentbench.sample({"agent": agent.pid}, idle_s))
+            idle = attempt("idle", lambda: membench.sample({"agent": agent.pid}, idle_s))
         if idle:
             if "tray" in idle:
                 t = idle["tray"]
                 rows.append(row("Tray idle RSS", t["rss_mb_mean"], "≤ 35 MB", t["rss_mb_max"] <= 35,
-                                f"max {t['rss_mb_max']:.1f} MB over {t['seconds']:.0f} s, no windows open; pystray backend "
-                                f"{raw.get('tray_backend_loaded')}", "MB"))
+                                f"USS {t['uss_mb_mean']:.1f} MB (RSS counts shared GTK/X libraries); max RSS "
+                                f"{t['rss_mb_max']:.1f} MB over {t['seconds']:.0f} s, online, no windows open; pystray "
+                                f"backend {raw.get('tray_backend_loaded')}", "MB"))
                 rows.append(row("Tray idle CPU", t["cpu_pct"], "≤ 0.5 %", t["cpu_pct"] <= 0.5,
                                 f"over {t['seconds']:.0f} s", "%"))
             else:
@@ -240,10 +272,12 @@ def main(argv: list[str] | None = None) -> int:
                                 "no X display / tray host available"))
             g = idle["agent"]
             rows.append(row("Agent idle RSS", g["rss_mb_mean"], "≤ 90 MB", g["rss_mb_max"] <= 90,
-                            f"max {g['rss_mb_max']:.1f} MB over {g['seconds']:.0f} s; worker online, devnet consumer "
-                            "submitting 6 jobs/min (anvil not counted)", "MB"))
+                            f"USS {g['uss_mb_mean']:.1f} MB; with children (devnet consumer + anvil) RSS "
+                            f"{g['rss_tree_mb_mean']:.1f} / USS {g['uss_tree_mb_mean']:.1f} MB; max RSS "
+                            f"{g['rss_mb_max']:.1f} MB over {g['seconds']:.0f} s; devnet, worker online, consumer "
+                            "submitting 6 jobs/min (dockerd, container not counted)", "MB"))
             rows.append(row("Agent idle CPU", g["cpu_pct"], "≤ 0.5 %", g["cpu_pct"] <= 0.5,
-                            f"over {g['seconds']:.0f} s (refresh loop + supervisor; the devnet consumer is its own process)", "%"))
+                            f"with children {g['cpu_pct_tree']:.2f} % (devnet consumer + anvil); over {g['seconds']:.0f} s", "%"))
         if gui and tray is not None and "window" not in args.skip:
             print("[bench] window open → close → memory…", file=sys.stderr)
             w = attempt("window", lambda: agentbench.window_memory(agent, tray.proc.pid, min(idle_s, 20)))
@@ -257,17 +291,66 @@ def main(argv: list[str] | None = None) -> int:
         if tray is not None:
             tray.stop()
             tray = None
+        if gui and "traystates" not in args.skip:
+            print("[bench] tray first launch (it starts the agent) vs attached…", file=sys.stderr)
+            fl = attempt("tray_first_launch", lambda: shapebench.tray_first_launch(work, agentbench.Tray,
+                                                                                   min(idle_s, 15)))
+            if fl:
+                f, t = fl["first_launch_window_open"], fl["attached_window_open"]
+                top = ", ".join(f"{k} {kb / 1024:+.1f}" for k, kb in fl["first_minus_attached_by_object_kb"][:5])
+                rows.append(row("Tray RSS, first launch (starts the agent) + onboarding window", f["rss_mb_mean"], "—",
+                                None, f"USS {f['uss_mb_mean']:.0f} MB; attached to a running agent: {t['rss_mb_mean']:.0f} "
+                                f"RSS / {t['uss_mb_mean']:.0f} USS MB; extra mappings (MB RSS): {top}", "MB"))
 
         if "dockerd" not in args.skip:
             print("[bench] dockerd restart → online…", file=sys.stderr)
             d = attempt("dockerd_restart", lambda: agentbench.dockerd_restart(agent, svc.docker_client, engine,
                                                                               max(1, reps - 1)))
             if d:
-                rows.append(row("dockerd restarted → worker online", d["median_s_from_engine_ready"], "≤ 15 s",
-                                max(d["runs_from_engine_ready"]) <= 15,
-                                f"from dockerd answering again; incl. stopping + starting dockerd "
-                                f"{d['median_s_total']:.1f} s; states seen: "
-                                f"{' → '.join(d['state_paths'][0]['states'])}", "s"))
+                rows.append(row("dockerd restarted → worker online (from dockerd answering)",
+                                d["median_s_from_engine_ready"], "≤ 15 s", max(d["runs_from_engine_ready"]) <= 15,
+                                f"median of {len(d['runs_total'])}; states seen: "
+                                f"{' → '.join(d['state_paths'][0]['states'])}; {shape}", "s"))
+                rows.append(row("dockerd restarted → worker online (from the restart command)", d["median_s_total"],
+                                "—", None, f"SIGTERM to dockerd (containers stop with it) + start again + worker online; "
+                                f"median of {len(d['runs_total'])} (max {max(d['runs_total']):.1f} s)", "s"))
+        if "rpc" not in args.skip:
+            print(f"[bench] idle agent: every RPC request over {idle_s:.0f} s…", file=sys.stderr)
+            q = attempt("idle_rpc", lambda: shapebench.idle_rpc(agent, idle_s))
+            if q:
+                meth = ", ".join(f"{k} {v:.1f}" for k, v in q["methods_per_min"].items())
+                rows.append(row("Idle agent: RPC HTTP requests per minute", q["requests_per_min"], "—", None,
+                                f"{q['calls_per_min']:.0f} JSON-RPC calls/min ({meth}); eth_getLogs "
+                                f"{q['get_logs_per_min']:.1f}/min; status refresh every 5 s on devnet (10 s on real "
+                                "networks), earnings refresh every 15 s; counted per PID at a proxy (container and "
+                                "consumer excluded)", "req/min"))
+        if "shape" not in args.skip:
+            print("[bench] agent in the shape of a real network…", file=sys.stderr)
+            rs = attempt("real_shape", lambda: shapebench.real_shape_agent(work, engine.url, idle_s))
+            if rs:
+                i = rs["idle"]
+                rows.append(row("Agent idle RSS, real-network shape", i["rss_mb_mean"], "≤ 90 MB", i["rss_mb_max"] <= 90,
+                                f"USS {i['uss_mb_mean']:.1f} MB; with children RSS {i['rss_tree_mb_mean']:.1f} / USS "
+                                f"{i['uss_tree_mb_mean']:.1f} MB; CPU {i['cpu_pct']:.2f} % (tree "
+                                f"{i['cpu_pct_tree']:.2f} %); Ollama manager loaded, keystore scrypt n={rs['scrypt_n']} "
+                                f"(settle incl. unlock {rs['settle_s']:.1f} s, before the idle window), no consumer", "MB"))
+        if gui and "traystates" not in args.skip:
+            print("[bench] tray memory per state…", file=sys.stderr)
+            ts = attempt("tray_states", lambda: shapebench.tray_states(work, engine.url, agentbench.Tray,
+                                                                       min(idle_s, 20)))
+            if ts:
+                parts = []
+                for key, label in (("setup_needed_window_open", "setup needed + onboarding window open"),
+                                   ("setup_needed_after_window_closed", "after the window closed"),
+                                   ("online_same_tray", "online (same tray)"),
+                                   ("operation_running", "operation running"),
+                                   ("online_fresh_tray", "online (fresh tray)")):
+                    v = ts[key]
+                    parts.append(f"{label}: {v['rss_mb_mean']:.0f} RSS / {v['uss_mb_mean']:.0f} USS")
+                extra = "; ".join(f"{k} {kb / 1024:+.1f}" for k, kb in ts["extra_by_family_kb"][:4])
+                rows.append(row("Tray memory per state (MB)", ts["setup_needed_window_open"]["rss_mb_mean"], "—", None,
+                                "; ".join(parts) + f". Window open vs fresh online tray, by mapping (MB RSS): {extra}",
+                                "MB"))
         c.close()
     finally:
         if tray is not None:
@@ -282,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     raw["tray_backend"] = os.environ.get("PYSTRAY_BACKEND") or "auto"
     if not args.no_save:
         (HERE / "results.json").write_text(json.dumps(raw, indent=1, default=str))
-        (HERE / "results.md").write_text(markdown(rows, machine, raw["started"], args.quick))
+        (HERE / "results.md").write_text(markdown(rows, machine, raw["started"], args.quick, raw["commit"]))
     print()
     print(table(rows))
     print()

@@ -4,6 +4,7 @@ the chain has a base fee (else legacy), receipt waited with a timeout, reverts d
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,7 @@ from eth_utils import to_checksum_address
 
 from tray_agent.common.errors import KeyMismatchError
 
+from .. import failpoints
 from .abi import Contract, DecodedLog
 from .client import ChainClient, to_int
 from .errors import CallReverted, ChainError, PendingTransaction, TxTimeout
@@ -152,14 +154,23 @@ class TxSender:
 
     # ---- send ----
     def send(self, to: str | None, data: str = "0x", value: int = 0, *, gas: int | None = None,
-             gas_margin: float | None = None, wait: bool = True) -> TxResult | str:
+             gas_margin: float | None = None, wait: bool = True,
+             on_signed: Callable[[str, int], None] | None = None) -> TxResult | str:
         """Sign locally and send; returns the TxResult (or the hash when ``wait`` is False).
+
+        ``on_signed(tx_hash, nonce)`` runs after signing and before the broadcast (write-ahead: an operation records
+        the hash durably first, so after a crash it can tell whether its transaction was mined).
 
         Raises CallReverted (estimate reverted: nothing sent), WrongChain (nothing signed), NonceConflict,
         InsufficientFunds, TxReverted (mined with status 0, decoded), TxTimeout (outcome unknown).
         """
         if self.gate is not None:
             self.gate.assert_held()
+            if self.gate.stop_allowed:
+                # The worker is stopped: a pending transaction of this key is one a killed agent (or the container
+                # before it stopped) left in the pool. Wait for it first, so this send is decided on its outcome
+                # and never races it with the next nonce (PendingTransaction when it does not get mined).
+                self.wait_no_pending()
         self.check_signer()
         chain_id = self.client.ensure_chain()  # before any signature
         if gas is None:
@@ -172,28 +183,35 @@ class TxSender:
             tx["to"] = to_checksum_address(to)
         if "maxFeePerGas" in tx:
             tx["type"] = 2
-        tx_hash = self._sign_and_send(tx)
+        tx_hash = self._sign_and_send(tx, on_signed)
         if not wait:
             return tx_hash
         return self.wait(tx_hash, nonce)
 
     def call_and_send(self, contract: Contract, fn: str, *args: Any, value: int = 0,
-                      gas_margin: float | None = None) -> TxResult:
+                      gas_margin: float | None = None,
+                      on_signed: Callable[[str, int], None] | None = None) -> TxResult:
         """Preflight by eth_call (decoded revert, nothing sent), then send and wait."""
         self.preflight(contract, fn, *args, value=value)
-        res = self.send(contract.address, contract.encode(fn, *args), value, gas_margin=gas_margin)
+        res = self.send(contract.address, contract.encode(fn, *args), value, gas_margin=gas_margin,
+                        on_signed=on_signed)
         assert isinstance(res, TxResult)
         return res
 
     def preflight(self, contract: Contract, fn: str, *args: Any, value: int = 0) -> Any:
         return self.client.call(contract, fn, *args, sender=self.address, value=value)
 
-    def _sign_and_send(self, tx: dict) -> str:
+    def _sign_and_send(self, tx: dict, on_signed: Callable[[str, int], None] | None = None) -> str:
         self.check_signer()  # the one place that signs: never with a key that is not the target worker's
         signed = self._account.sign_transaction(tx)
         self._sent[tx["nonce"]] = tx
         raw = "0x" + bytes(signed.raw_transaction).hex()
-        return self.client.rpc.call("eth_sendRawTransaction", [raw])
+        if on_signed is not None:
+            on_signed("0x" + bytes(signed.hash).hex(), tx["nonce"])
+        failpoints.hit("tx.before_broadcast")
+        tx_hash = self.client.rpc.call("eth_sendRawTransaction", [raw])
+        failpoints.hit("tx.after_broadcast")
+        return tx_hash
 
     def wait(self, tx_hash: str, nonce: int, timeout_s: float | None = None) -> TxResult:
         timeout = self.receipt_timeout_s if timeout_s is None else timeout_s

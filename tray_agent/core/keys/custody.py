@@ -29,6 +29,7 @@ from tray_agent.common.errors import (
 )
 from tray_agent.common.paths import Paths
 
+from .. import failpoints
 from ..networks import Network
 from . import keystore as ks
 from .secrets import SecretStore, check_password, generate_password
@@ -137,6 +138,7 @@ class KeyCustody:
             ecdh_data, _pub = ks.create_ecdh_file(password)
         # Password first: if the keychain refuses, nothing is written.
         self.secrets.set(ACTIVE_PW, password)
+        failpoints.hit("custody.install.after_keychain")
         stage = self.key_dir.with_name(f".keys-staging-{os.getpid()}-{time.time_ns()}")
         try:
             ensure_private_dir(stage)
@@ -212,6 +214,7 @@ class KeyCustody:
         pw = self.secrets.get(ACTIVE_PW)
         if pw is not None:
             self.secrets.set(f"archive:{entry_id}", pw)
+        failpoints.hit("custody.archive.after_keychain")
         meta.update({"address": address, "network": self.network.name, "archived": archived, "reason": reason})
         atomic_write(self.key_dir / META, json.dumps(meta))
         os.rename(self.key_dir, dest)
@@ -251,6 +254,7 @@ class KeyCustody:
             reason=meta.get("reason", ""),
         )
 
+    @failpoints.scoped("recover")
     def restore(self, entry_id: str) -> str:
         """Make an archived key active again; the current active key is archived in turn."""
         src = self.paths.archive_dir(self.network.name) / entry_id
@@ -267,6 +271,7 @@ class KeyCustody:
         meta.pop("reason", None)
         atomic_write(src / META, json.dumps(meta))
         self.secrets.set(ACTIVE_PW, pw)
+        failpoints.hit("custody.restore.after_keychain")
         os.rename(src, self.key_dir)
         self.secrets.delete(f"archive:{entry_id}")
         return ks.keystore_address(data)

@@ -22,6 +22,22 @@ def no_progress(message: str, fraction: float | None = None) -> None:
     """Default progress callback (ignores updates)."""
 
 
+def short_hash(tx_hash: str) -> str:
+    return f"{tx_hash[:14]}…{tx_hash[-12:]}"
+
+
+def announce(what: str, progress: Progress) -> Callable[[str, int], None]:
+    """``on_signed`` callback: one progress line naming the transaction about to be broadcast.
+
+    The hash is shortened (0x + 12 … 12 hex digits): a full 32-byte hex string is what the log redaction removes
+    as a possible private key. The nonce identifies the transaction on-chain (the gate has the worker stopped)."""
+
+    def on_signed(tx_hash: str, nonce: int) -> None:
+        progress(f"sending {what} transaction {short_hash(tx_hash)} (nonce {nonce})", None)
+
+    return on_signed
+
+
 @dataclass
 class OpContext:
     client: ChainClient
@@ -68,9 +84,13 @@ class OpContext:
 
     def tx(self, contract: Contract, fn: str, *args: Any, value: int = 0, gas_margin: float | None = None,
            progress: Progress = no_progress) -> TxResult:
-        """Preflight (eth_call, decoded revert, nothing sent) then send through the gate and wait."""
+        """Preflight (eth_call, decoded revert, nothing sent) then send through the gate and wait.
+
+        The signed transaction's hash goes to ``progress`` before the broadcast (the runner stores progress in the
+        history at once): after a crash the interrupted operation names the transaction it may have sent."""
         return self.gate.send(
-            lambda: self.sender.call_and_send(contract, fn, *args, value=value, gas_margin=gas_margin), progress
+            lambda: self.sender.call_and_send(contract, fn, *args, value=value, gas_margin=gas_margin,
+                                              on_signed=announce(fn, progress)), progress
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ... import failpoints
 from ..errors import CallReverted, PreconditionFailed
 from ..jobs import COMPLETED, JobIndex
 from ..revert import fmt_time
@@ -36,6 +37,7 @@ def deregister_eta(ctx: OpContext, cache_path: Path | None = None) -> int | None
     return max(ends) if ends else None
 
 
+@failpoints.scoped("deregister")
 def deregister(ctx: OpContext, *, cache_path: Path | None = None, withdraw_earnings: bool = True,
                progress: Progress = no_progress) -> DeregisterResult:
     """deregisterWorker() (returns all stake), then withdraw() of any internal earnings."""
@@ -64,6 +66,7 @@ def deregister(ctx: OpContext, *, cache_path: Path | None = None, withdraw_earni
         progress("deregistering (stake is returned)", 0.4)
         res = ctx.tx(reg, "deregisterWorker", gas_margin=1.5, progress=progress)
         hashes.append(res.tx_hash)
+        failpoints.hit("deregister.before_withdraw")
         if withdraw_earnings and int(c.call(jr, "workerBalance", me)) > 0:
             progress("withdrawing earnings", 0.8)
             w = ctx.tx(jr, "withdraw", progress=progress)

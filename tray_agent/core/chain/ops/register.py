@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from tray_agent.common.amounts import format_lcai
 from tray_agent.common.errors import ValidationError
 
+from ... import failpoints
 from ...networks import funding_threshold_wei
 from ..errors import InsufficientFunds, PreconditionFailed
 from ..models import model_id_bytes
@@ -38,6 +39,7 @@ def validate_encryption_key(key: bytes) -> bytes:
     return bytes(key)
 
 
+@failpoints.scoped("register")
 def register(ctx: OpContext, encryption_pubkey: bytes, models: Sequence[str], *,
              progress: Progress = no_progress, pending_wait_s: float | None = None) -> RegisterResult:
     """registerWorker{value=getMinWorkerStake()} then addSupportedModel per missing model.
@@ -89,6 +91,7 @@ def register(ctx: OpContext, encryption_pubkey: bytes, models: Sequence[str], *,
             hashes.append(res.tx_hash)
             registered_now = True
             stake = min_stake
+        failpoints.hit("register.before_models")
         served = c.read_many([(reg, "workerSupportsModel", (me, model_id_bytes(n))) for n in names])
         added: list[str] = []
         todo = [n for n, s in zip(names, served, strict=False) if not s]

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 
 from tray_agent.common.errors import ValidationError
 
+from ... import failpoints
 from ..client import ChainClient
 from ..errors import CallReverted, ModelNotAllowed, PreconditionFailed
 from ..models import candidate_names, model_id_bytes
@@ -54,6 +55,7 @@ def current_models(client: ChainClient, address: str, candidates: Sequence[str])
     return [n for n, s in zip(names, res, strict=False) if s]
 
 
+@failpoints.scoped("set_models")
 def change_models(ctx: OpContext, desired: Sequence[str], *, known: Sequence[str] = (),
                   progress: Progress = no_progress) -> ModelsResult:
     """Make the on-chain served set equal ``desired``. ``known`` lists other names the worker may serve."""
@@ -77,11 +79,12 @@ def change_models(ctx: OpContext, desired: Sequence[str], *, known: Sequence[str
     total = max(1, len(to_add) + len(to_remove))
     if to_add or to_remove:
         with ctx.gate.session(progress):
-            for i, n in enumerate(to_add):
-                progress(f"adding model {n}", i / total)
-                hashes.append(ctx.tx(reg, "addSupportedModel", model_id_bytes(n), progress=progress).tx_hash)
-            for i, n in enumerate(to_remove):
-                progress(f"removing model {n}", (len(to_add) + i) / total)
-                hashes.append(ctx.tx(reg, "removeSupportedModel", model_id_bytes(n), progress=progress).tx_hash)
+            steps = [("adding", "addSupportedModel", n) for n in to_add] + \
+                    [("removing", "removeSupportedModel", n) for n in to_remove]
+            for i, (verb, fn, n) in enumerate(steps):
+                if i:
+                    failpoints.hit("set_models.between_txs")
+                progress(f"{verb} model {n}", i / total)
+                hashes.append(ctx.tx(reg, fn, model_id_bytes(n), progress=progress).tx_hash)
     progress("models updated", 1.0)
     return ModelsResult(added=to_add, removed=to_remove, unchanged=[n for n in want if n in have], tx_hashes=hashes)

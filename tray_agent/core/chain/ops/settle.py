@@ -7,6 +7,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ... import failpoints
 from ..errors import CallReverted, Reverted
 from ..jobs import COMPLETED, DISPUTED, RELEASED, RESOLVED, JobIndex
 from ..tx import TxResult
@@ -44,6 +45,7 @@ def _released_from(res: TxResult, ctx: OpContext, wanted: set[int]) -> dict[int,
     return out
 
 
+@failpoints.scoped("settle")
 def settle(ctx: OpContext, cache_path: Path | None = None, *, start_block: int | None = None, batch_size: int = 50,
            chunk: int = 5000, withdraw: bool = True, progress: Progress = no_progress) -> SettleResult:
     """Find all of this worker's releasable jobs (JobCompleted logs since registration, cached), probe with
@@ -114,10 +116,13 @@ def settle(ctx: OpContext, cache_path: Path | None = None, *, start_block: int |
                         continue
                     hashes.append(res.tx_hash)
                     released.update(_released_from(res, ctx, {jid}))
+            if start + batch_size < len(ready):
+                failpoints.hit("settle.between_batches")
         for jid in released:
             index.mark_final(jid, "Released")
         index.save()
         if withdraw:
+            failpoints.hit("settle.before_withdraw")
             bal = int(c.call(jr, "workerBalance", me))
             if bal > 0:
                 progress("withdrawing earnings to the worker wallet", 0.95)

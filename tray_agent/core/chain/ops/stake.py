@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from tray_agent.common.amounts import format_lcai
 
+from ... import failpoints
 from ..errors import InsufficientFunds, PreconditionFailed
 from ..revert import fmt_time
 from .common import parse_lcai
@@ -33,6 +34,7 @@ def _state(ctx: OpContext) -> tuple[bool, int, int, bool, int]:
     return bool(registered), int(stake), int(min_stake), bool(suspended), int(until)
 
 
+@failpoints.scoped("top_up")
 def top_up(ctx: OpContext, amount: str | int | None = None, *, progress: Progress = no_progress) -> StakeResult:
     """topUpStake{value}; ``amount`` in LCAI (string) or wei (int); default: the shortfall to the minimum.
     Does not lift a suspension."""
@@ -68,6 +70,7 @@ def top_up(ctx: OpContext, amount: str | int | None = None, *, progress: Progres
     return StakeResult(tx_hash=res.tx_hash, stake_wei=stake, min_stake_wei=min_stake, suspended=suspended)
 
 
+@failpoints.scoped("reinstate")
 def reinstate(ctx: OpContext, *, progress: Progress = no_progress) -> StakeResult:
     """reinstate() once the cooldown is over and the stake is at least the minimum."""
     c = ctx.client

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tray_agent.common.amounts import format_lcai
 
+from ... import failpoints
 from ..client import ChainClient
 from ..errors import Reverted
 from ..jobs import ACKNOWLEDGED, STATE_NAMES, SUBMITTED, JobIndex
@@ -66,6 +67,7 @@ def find_stuck_jobs(c: ChainClient, me: str, cache_path: Path | None = None) -> 
     return out
 
 
+@failpoints.scoped("clear_stuck")
 def clear_stuck_jobs(ctx: OpContext, *, allow_slash: bool = False, cache_path: Path | None = None,
                      progress: Progress = no_progress) -> StuckResult:
     """settleStuckJob (no slash) for each stuck job; with ``allow_slash`` use claimTimeout as a last resort.
@@ -78,6 +80,8 @@ def clear_stuck_jobs(ctx: OpContext, *, allow_slash: bool = False, cache_path: P
         return StuckResult([])
     with ctx.gate.session(progress):
         for i, s in enumerate(stuck):
+            if i:
+                failpoints.hit("clear_stuck.between_jobs")
             progress(f"job {s.job_id}: trying the no-fault settlement", i / len(stuck))
             try:
                 s.tx_hash = ctx.tx(jr, "settleStuckJob", s.job_id, progress=progress).tx_hash

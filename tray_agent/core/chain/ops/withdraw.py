@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from tray_agent.common.amounts import format_lcai
 from tray_agent.common.errors import ValidationError
 
+from ... import failpoints
 from ..client import ChainClient
 from ..errors import InsufficientFunds
 from ..tx import TxResult, TxSender, fee_fields
 from .common import parse_lcai, validate_destination
-from .context import OpContext, Progress, no_progress
+from .context import OpContext, Progress, announce, no_progress
 
 TRANSFER_GAS = 21_000
 
@@ -59,6 +60,7 @@ def plan_amount(amount: str, balance: int, fee: int, reserve: int) -> int:
     return value
 
 
+@failpoints.scoped("withdraw")
 def withdraw_native(ctx: OpContext, to: str, amount: str, *, force: bool = False,
                     progress: Progress = no_progress) -> WithdrawResult:
     """``amount`` is a decimal LCAI string or "max" (balance minus fee, minus the gas reserve while registered).
@@ -77,7 +79,8 @@ def withdraw_native(ctx: OpContext, to: str, amount: str, *, force: bool = False
         reserve = int(c.network.low_gas_wei) if registered and not force else 0
         value = plan_amount(amount, balance, fee, reserve)
         progress(f"sending {format_lcai(value, None)} LCAI to {dest}", 0.5)
-        res = ctx.gate.send(lambda: ctx.sender.send(dest, "0x", value, gas=TRANSFER_GAS), progress)
+        res = ctx.gate.send(lambda: ctx.sender.send(dest, "0x", value, gas=TRANSFER_GAS,
+                                                    on_signed=announce("transfer", progress)), progress)
         assert isinstance(res, TxResult)
         remaining = c.balance(ctx.address)
     progress("sent", 1.0)
