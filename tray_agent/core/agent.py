@@ -16,7 +16,7 @@ from tray_agent.common.ops import SIDE_OPS
 from tray_agent.common.paths import Paths
 from tray_agent.common.status import Status, WorkerState
 
-from . import operations
+from . import interrupted_ops, operations
 from .events import EventBus
 from .facts import Facts
 from .history import History
@@ -138,9 +138,13 @@ class Agent:
         from .updates import UpdateChecker
 
         self._started = True
-        for op in self.history.mark_interrupted():
+        interrupted = self.history.mark_interrupted()
+        for op in interrupted:
             log.warning("operation %s (%s) was interrupted by the last shutdown", op["kind"], op["id"])
         self.session.start()
+        for op in interrupted:
+            if op.get("network") == self.network.name:
+                interrupted_ops.reconcile(op, self.history, self.session.chain, self.custody.address())
         if self.session.exit and self.session.exit.pending:
             log.info("resuming the deregistration that was running when the agent stopped")
             exit_flow = self.session.exit

@@ -333,6 +333,8 @@ def main(network: str | None = None, secrets_file: Path | None = None, profile: 
     from tray_agent.common.paths import Paths
 
     limit_arenas()
+    # GTK would load Mesa's software OpenGL (libLLVM, ~55 MB) for an icon that never draws with GL
+    os.environ.setdefault("GDK_GL", "disable")
     if not logging.getLogger().handlers:
         setup_logging(Paths.for_profile(profile).logs, "tray", console=True)  # redacted, rotating
     return run(profile, network, backend, secrets_file)

@@ -46,7 +46,8 @@ class Deregistration:
 
         self.money.require_key()
         snap = self.sync.refresh()
-        if snap is not None and not snap.registered and not resumed and not self.pending:
+        if snap is not None and not snap.registered and not resumed and not self.pending \
+                and snap.worker_balance_wei == 0:
             raise AgentError("this worker is not registered: there is no stake to return",
                              fix="withdraw the wallet balance with Withdraw funds", code="not_registered")
         self.worker.store.update(deregistering=True)
@@ -92,11 +93,17 @@ class Deregistration:
                 self._pause(POLL_S, progress)
             else:
                 self._countdown(until, progress)
+        withdrawn = 0
+        if res is None and snap is not None and snap.worker_balance_wei > 0:
+            # deregistered already (a resumed run after a kill between deregisterWorker and withdraw, or a rerun):
+            # the released earnings still go to the wallet; settle with no job left does exactly that
+            progress("withdrawing the earnings left in the contract", None)
+            withdrawn = settle(ctx or self.money.context(), self.money.cache_path, progress=progress).withdrawn_wei
         self.worker.store.update(deregistering=False)
         self.worker.set_local_models([])
         self.on_left()
-        out = res.to_dict() if res is not None else {"already_deregistered": True}
-        returned = res.stake_returned_wei + res.withdrawn_wei if res is not None else 0
+        out = res.to_dict() if res is not None else {"already_deregistered": True, "withdrawn_wei": str(withdrawn)}
+        returned = res.stake_returned_wei + res.withdrawn_wei if res is not None else withdrawn
         out["returned_wei"] = str(returned)
         out["next"] = (f"{format_lcai(returned, 6)} LCAI is back in the worker wallet: withdraw it to your own "
                        "wallet with Withdraw funds")

@@ -1,0 +1,22 @@
+"""An interrupted operation says, per announced transaction, whether it was mined (never a generic fix)."""
+
+from tray_agent.core.interrupted_ops import explain, sent_lines
+
+H1 = "0x1234567890ab…cdef01234567"
+H2 = "0xaaaaaaaaaaaa…bbbbbbbbbbbb"
+
+
+def test_lines_written_before_each_broadcast_are_read_back():
+    progress = [{"message": "scanning completed jobs"}, {"message": f"sending transfer transaction {H1} (nonce 7)"},
+                {"message": f"sending releaseJobs transaction {H2} (nonce 8)"}]
+    assert sent_lines(progress) == [("transfer", H1, 7), ("releaseJobs", H2, 8)]
+
+
+def test_mined_says_do_not_send_again_and_unmined_says_run_again():
+    msg, fix = explain([("transfer", H1, 7)], mined_nonce=8)
+    assert H1 in msg and "was mined" in msg and "do not send it again" in fix
+    msg, fix = explain([("transfer", H1, 7)], mined_nonce=7)
+    assert "was not mined" in msg and fix == "nothing was sent: run it again"
+    msg, fix = explain([("releaseJobs", H1, 7), ("withdraw", H2, 8)], mined_nonce=8)
+    assert f"the releaseJobs {H1} was mined" in msg and f"the withdraw {H2} was not" in msg
+    assert explain([], 3)[1] == "nothing was sent: run it again"
