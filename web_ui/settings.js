@@ -14,6 +14,13 @@ async function load() {
   form.keep_awake.checked = Boolean(settings.keep_awake);
   form.offline_alert_minutes.value = settings.offline_alert_minutes ?? "";
   form.webhook_url.value = settings.webhook_url || "";
+  form.ollama_url.value = settings.ollama_url || "";
+  api("/api/network").then((n) => {
+    const box = $("#assumed");
+    box.hidden = !n.assumed?.length;
+    box.textContent = n.assumed?.length ? `Not confirmed for ${n.label}, taken from the old desktop app or inferred: ${n.assumed.join(", ")}. `
+      + "The agent checks what it can on-chain and shows a warning when the chain says otherwise." : "";
+  }).catch(() => {});
   const rpc = settings.rpc_override || {};
   form.rpc_override.value = typeof rpc === "string" ? rpc : rpc[network] || "";
   $("#network").value = network;
@@ -37,6 +44,7 @@ form.addEventListener("submit", async (e) => {
   rpc[network] = form.rpc_override.value.trim();
   if (!rpc[network]) delete rpc[network];
   const body = { autostart: form.autostart.checked, keep_awake: form.keep_awake.checked, webhook_url: form.webhook_url.value.trim(),
+    ollama_url: form.ollama_url.value.trim(),
     offline_alert_minutes: Number.isFinite(mins) && mins > 0 ? Math.round(mins) : settings.offline_alert_minutes, rpc_override: rpc };
   try {
     settings = await api("/api/settings", { method: "POST", body });

@@ -367,6 +367,8 @@ class Agent:
             threading.Thread(target=self.check_updates, daemon=True, name="update-check").start()
         if "autostart" in changes:
             apply_autostart(bool(changes["autostart"]), self.paths.profile)
+        if "ollama_url" in changes:
+            self.session.worker.use_ollama_url()
         if "keep_awake" in changes and self.runtime is not None:
             ka = self.runtime.keep_awake
             ka.enabled = bool(changes["keep_awake"])

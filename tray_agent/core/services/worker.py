@@ -211,6 +211,18 @@ class WorkerService:
                 log.warning("could not stop the worker: %s", e)
         sup.stop()
 
+    def use_ollama_url(self) -> None:
+        """A changed Ollama URL takes effect at once: a new manager for pinning, pulls and the speed test (the
+        container follows through its config hash)."""
+        from ..runtime.pinning import ModelPinner
+
+        self.ollama = self._ollama_manager()
+        if self.runtime is not None:
+            self.runtime.ollama = self.ollama
+            self.runtime.pinner = ModelPinner(self.ollama, self.paths.data / "served-models.json") \
+                if self.ollama is not None else None
+        self.wake()
+
     def _start_ollama(self) -> None:
         try:
             self.ollama.ensure_running()
