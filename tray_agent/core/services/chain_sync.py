@@ -23,7 +23,8 @@ ZERO = "0x0000000000000000000000000000000000000000"
 class ChainSync:
     def __init__(self, network: Network, chain: ChainClient, owner: StateOwner, history: History,
                  address: Callable[[], str | None], model_names: Callable[[], list[str]],
-                 worker_store: JsonStore, cache_path: Path):
+                 worker_store: JsonStore, cache_path: Path,
+                 on_era: Callable[[bool, str], None] = lambda sortition, manager: None):
         self.network = network
         self.chain = chain
         self.owner = owner
@@ -32,6 +33,7 @@ class ChainSync:
         self.model_names = model_names
         self.worker_store = worker_store
         self.cache_path = cache_path
+        self.on_era = on_era  # the worker follows the chain's era (sortition on/off), not only the table
         self.snapshot: ChainSnapshot | None = None
         self.earnings = None  # chain.ops.EarningsResult of the last earnings refresh
 
@@ -129,6 +131,8 @@ class ChainSync:
             log.warning("protocol drift on %s: %s expected %s, chain says %s", self.network.name, d.get("field"),
                         d.get("expected"), d.get("actual"))
         self.owner.report(drift=tuple(res.drift))
+        if res.sortition_enabled is not None:
+            self.on_era(res.sortition_enabled, res.session_manager)
 
     def jobs_view(self) -> dict:
         from ..chain.ops import earnings

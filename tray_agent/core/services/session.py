@@ -88,7 +88,8 @@ class NetworkSession:
         self.chain = ChainClient(net)
         cache = self.paths.network_dir(net.name) / "jobs-cache.json"
         self.sync = ChainSync(net, self.chain, self.owner, self.history, self.active_address,
-                              lambda: self.models.names() if self.models else [], self.worker.store, cache)
+                              lambda: self.models.names() if self.models else [], self.worker.store, cache,
+                              on_era=self.worker.follow_era)
         self.money = MoneyOps(net, self.chain, self.custody, self.worker, self.sync, self.history, cache)
         self.models = ModelService(net, self.settings, self.sync, self.worker,
                                    list(self.devnet.models) if self.devnet else None, self.chosen_models,

@@ -211,6 +211,16 @@ class WorkerService:
                 log.warning("could not stop the worker: %s", e)
         sup.stop()
 
+    def follow_era(self, sortition: bool, session_manager: str) -> None:
+        """Run the worker in the mode the chain is in (sortition on/off and its SessionManager), whatever the
+        shipped table says; a change recreates the container through its config hash (after the drain)."""
+        manager = session_manager or self.network.session_manager
+        if (sortition, manager) == (self.network.sortition_enabled, self.network.session_manager):
+            return
+        log.warning("the chain says sortition=%s (session manager %s): the worker follows it", sortition, manager)
+        self.network = self.network.replace(sortition_enabled=sortition, session_manager=manager)
+        self.wake()
+
     def use_ollama_url(self) -> None:
         """A changed Ollama URL takes effect at once: a new manager for pinning, pulls and the speed test (the
         container follows through its config hash)."""
