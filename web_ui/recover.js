@@ -60,3 +60,25 @@ async function nextStep(k) {
       el("a", { class: "button", href: "dashboard.html" }, "Open the dashboard"))));
 }
 load();
+
+$("#import-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  clearErrors();
+  const form = e.target;
+  for (const i of form.querySelectorAll("input")) i.removeAttribute("aria-invalid");
+  const body = { path: form.path.value.trim(), password: form.password.value, replace_active: form.replace_active.checked };
+  const box = progressBox($("#op-progress"));
+  try {
+    const op = await runOp("import_keys", body, (p) => box.update(p));
+    form.password.value = "";  // never kept on the page after entry
+    box.done(op.result?.worker_started ? `Imported ${op.result.address}: it is registered, so its worker starts now.`
+      : `Imported ${op.result?.address}. Finish setup to fund and register it.`);
+    load();
+  } catch (err) {
+    form.password.value = "";
+    $("#op-progress").replaceChildren();
+    const f = err.field && form.querySelector(`[name="${err.field}"]`);
+    if (f) { f.setAttribute("aria-invalid", "true"); f.focus(); }
+    showError(err);
+  }
+});
