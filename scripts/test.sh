@@ -46,6 +46,7 @@ for _ in $(seq 1 50); do [[ -e /tmp/.X11-unix/X$DISP ]] && break; sleep 0.1; don
 
 export QTWEBENGINE_CHROMIUM_FLAGS="--no-sandbox"
 export LCAI_DOCKER_AUTOSTART=0          # never start a real Docker Desktop/systemd service from tests
+export LCAI_SIM_OLLAMA_TIME_SCALE=0.02  # the devnet simulated Ollama reports real timings, waits 2 % of them
 export PYTHONDONTWRITEBYTECODE=1
 export LCAI_TEST_RUN_DIR="$RUN"
 

@@ -82,6 +82,8 @@ class AgentProc:
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update({"LCAI_TRAY_HOME": str(self.home), "LCAI_TRAY_PROFILE": self.profile, "PYTHONUNBUFFERED": "1"})
+        # the devnet's simulated Ollama reports realistic timings but waits only 2 % of them in tests
+        env.setdefault("LCAI_SIM_OLLAMA_TIME_SCALE", "0.02")
         env.update(self.extra_env)
         return env
 

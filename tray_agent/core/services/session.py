@@ -4,6 +4,7 @@ and model services. A network switch stops one session and starts the next; noth
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 
@@ -121,8 +122,10 @@ class NetworkSession:
         from ...devnet.sim_ollama import start_sim_ollama
 
         store = self.worker.store
+        scale = float(os.environ.get("LCAI_SIM_OLLAMA_TIME_SCALE") or 1.0)  # tests wait a fraction of the real time
         url, self._stop_sim_ollama = start_sim_ollama(port=int(store.get("sim_ollama_port") or 0),
-                                                      state_file=self.paths.network_dir("devnet") / "sim-ollama.json")
+                                                      state_file=self.paths.network_dir("devnet") / "sim-ollama.json",
+                                                      time_scale=scale)
         store.update(sim_ollama_port=int(url.rsplit(":", 1)[1]))
         self.worker.sim_ollama_url = url
         log.info("devnet: simulated Ollama at %s", url)
