@@ -332,7 +332,8 @@ def test_25_nonce_race_detected_and_retried(chain):
     calls["n"] = 0
     chain.dn.rpc("anvil_setAutomine", [False])
     container.send(w.address, "0x", 1, gas=21000, wait=False)
-    strict = WriterGate(max_retries=0)
+    # idle mode (the container runs and owns the nonce): in stop mode a pending transaction is waited for instead
+    strict = WriterGate(stop_allowed=False, max_retries=0)
     ctx2 = chain.ctx(w, strict)
     ctx2.client.nonce = racing_nonce  # type: ignore[method-assign]
     with strict.session(), pytest.raises(NonceConflict):
