@@ -173,9 +173,10 @@ def relaunch(a: AgentProc, spec: str | None) -> None:
     a.start()
 
 
-def run_until_killed(a: AgentProc, kind: str, body: dict, spec: str, point: str, timeout: float = 120) -> str:
+def run_until_killed(a: AgentProc, kind: str, body: dict, spec: str, point: str, timeout: float = 120,
+                     state: str = "online") -> str:
     relaunch(a, spec)
-    a.wait_state("online", 60)
+    a.wait_state(state, 60)
     if spec:
         assert f"failpoints active: {spec.split('=')[0]}" in a.new_log()
     r = a.post(f"/api/ops/{kind}", body)
@@ -235,7 +236,8 @@ def note(point: str, kind: str, **outcome) -> None:
 
 @pytest.fixture(scope="module")
 def agent(module_agent_factory, output_dir):
-    a = module_agent_factory("kmoney").start()
+    # the chain outlives the killed agent, as a real network does: what was mined at the kill is read from it
+    a = module_agent_factory("kmoney", extra_env={"LCAI_DEVNET_CHAIN_OUTLIVES_AGENT": "1"}).start()
     a.onboard()
     a.wait_state("online", 60)
     k = Kit(a)
@@ -404,7 +406,9 @@ def test_kill9_reinstate_after_broadcast(agent):
     wait_until(lambda: a.status()["suspended_until"] or "suspended" in str(a.status()["alerts"]), 30,
                what="suspension seen")
     b0 = k.ch.block()
-    op_id = run_until_killed(a, "reinstate", {}, "reinstate/tx.after_broadcast=kill", "reinstate/tx.after_broadcast")
+    # a suspended worker is a visible error state (issue 13), not "online"
+    op_id = run_until_killed(a, "reinstate", {}, "reinstate/tx.after_broadcast=kill", "reinstate/tx.after_broadcast",
+                             state="error")
     sent = [t for t in k.txs_from(addr, b0) if t["fn"] == "reinstate"]
     assert len(sent) == 1 and sent[0]["ok"]
     assert not k.client.call(k.reg, "isWorkerSuspended", addr)

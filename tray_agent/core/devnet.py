@@ -321,9 +321,12 @@ def start_devnet(work_dir: Path, *, chain_id: int = DEFAULT_CHAIN_ID, port: int 
     cmd = [anvil, "--host", "127.0.0.1", "--port", str(port), "--chain-id", str(chain_id)]
     if state:
         cmd += ["--state", str(work_dir / STATE_NAME), "--state-interval", "5"]
+    outlives = os.environ.get(CHAIN_OUTLIVES_ENV) == "1"
     with open(log, "ab") as logf:
-        # dies with the agent, also after kill -9 (Linux parent-death signal: SIGTERM, so anvil dumps --state)
-        proc = spawn(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        # dies with the agent, also after kill -9 (Linux parent-death signal: SIGTERM, so anvil dumps --state);
+        # CHAIN_OUTLIVES_ENV keeps it running like a real network that outlives a killed agent (crash tests)
+        start = subprocess.Popen if outlives else spawn
+        proc = start(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                      start_new_session=True, cwd=str(work_dir))
     url = f"http://127.0.0.1:{port}"
     owner, user, consumer = _accounts()
@@ -335,6 +338,7 @@ def start_devnet(work_dir: Path, *, chain_id: int = DEFAULT_CHAIN_ID, port: int 
         code = dn.rpc("eth_getCode", [PREDEPLOY, "latest"])
         if state and book.get("chainId") == chain_id and code not in ("0x", "") and book.get("AIConfig"):
             restored = _from_book(dict(book, rpc=url, port=port, pid=proc.pid), work_dir, proc)
+            _keep_chain_time(restored)
             restored.write_book()
             return restored
         deploy_replicas(dn, models=DEVNET_MODELS if models is None else models, min_stake_wei=min_stake_wei)
@@ -343,6 +347,17 @@ def start_devnet(work_dir: Path, *, chain_id: int = DEFAULT_CHAIN_ID, port: int 
         dn.stop()
         raise
     return dn
+
+
+CHAIN_OUTLIVES_ENV = "LCAI_DEVNET_CHAIN_OUTLIVES_AGENT"
+
+
+def _keep_chain_time(dn: Devnet) -> None:
+    """anvil restored from --state forgets time travel (evm_increaseTime): new blocks would carry the wall clock,
+    earlier than the blocks already mined. Keep the chain's clock going from its last block instead."""
+    last = int(dn.rpc("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+    if last >= int(time.time()):
+        dn.rpc("evm_setTime", [last + 1])
 
 
 def deploy_replicas(dn: Devnet, *, models: dict[str, int], min_stake_wei: int) -> None:
