@@ -40,9 +40,9 @@ class FleetAgent(AgentProc):
         self.mode = mode
         self.metrics_port = free_port()
         self.sidecar: subprocess.Popen | None = None
-        self.env.pop("LCAI_METRICS_LISTEN", None)
-        if mode == "env":
-            self.env["LCAI_METRICS_LISTEN"] = self.target
+        self.extra_env.pop("LCAI_METRICS_LISTEN", None)
+        if mode == "env":  # the systemd drop-in way: the agent reads it from its environment
+            self.extra_env["LCAI_METRICS_LISTEN"] = self.target
 
     @property
     def target(self) -> str:
@@ -54,8 +54,6 @@ class FleetAgent(AgentProc):
 
     def start(self, timeout: float = 60):
         """Like AgentProc.start, with ``--metrics-listen`` in ``flag`` mode."""
-        from tray_agent.api.client import ApiClient, read_api_info
-
         self.home.mkdir(parents=True, exist_ok=True)
         out = open(self.log, "ab")
         args = ["--network", self.network, "serve", "--headless"]
@@ -63,20 +61,8 @@ class FleetAgent(AgentProc):
             args += ["--metrics-listen", self.target]
         self.proc = subprocess.Popen([sys.executable, "-m", "tray_agent", *args], env=self.env, stdout=out, stderr=out,
                                      stdin=subprocess.DEVNULL)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            info = read_api_info(self.api_file)
-            if info and info.get("pid") == self.proc.pid:
-                try:
-                    client = ApiClient(info)
-                    client.get("/api/status")
-                    return client
-                except Exception:
-                    pass
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.2)
-        raise RuntimeError(f"agent did not start: {self.log.read_text()[-2000:]}")
+        self.wait_ready(timeout)  # the one meaning of "ready" (tests/harness)
+        return self.client
 
     def start_metrics(self) -> None:
         if self.mode != "sidecar":

@@ -45,8 +45,17 @@ def fleet(tmp_path_factory, docker_ready, sim_image, output_dir):
             a.start_metrics()
         prom = PrometheusProc(home / "prometheus", [a.target for a in agents],
                               fast_rules(RULES, home / "rules-fast.yml")).start()
-        wait_for(lambda: len(prom.query('lcai_worker_state{state="online"} == 1')) == 2, timeout=60,
-                 what="both workers online in Prometheus")
+        seen: list = []
+
+        def both_online() -> bool:
+            seen[:] = [(r["metric"].get("profile"), r["metric"].get("state"))
+                       for r in prom.query("lcai_worker_state == 1")]
+            return sum(1 for _p, st in seen if st == "online") == 2
+
+        try:
+            wait_for(both_online, timeout=60, what="both workers online in Prometheus")
+        except AssertionError as e:
+            raise AssertionError(f"{e}; Prometheus sees {seen}; targets {prom.api('targets')}") from None
         print(f"\nfleet up in {time.monotonic() - t0:.1f} s (metrics: {', '.join(modes)})")
         yield {"agents": agents, "prom": prom, "modes": modes}
     finally:
@@ -136,6 +145,9 @@ def test_every_expression_runs_on_the_server(fleet):
     prom = fleet["prom"]
     exprs = _rule_exprs() + _dashboard_exprs()
     assert len(exprs) >= 25
+    # the last-job time exists once each worker has served a job (the consumer sends one within a minute or so)
+    wait_for(lambda: len(prom.query("lcai_worker_last_job_timestamp_seconds")) == 2, timeout=150,
+             what="a served job on both workers")
     exported = {r["metric"]["__name__"] for r in prom.query('{__name__=~"lcai_worker_.+"}')}
     for where, expr in exprs:
         body = prom.api("query", query=expr)

@@ -188,9 +188,11 @@ class Agent:
                     if was_down or due("selfcheck", SELF_CHECK_EVERY_S):  # hourly and after an RPC reconnect
                         last["selfcheck"] = time.time()
                         threading.Thread(target=s.sync.self_check, name="selfcheck", daemon=True).start()
-                    if due("earnings", EARNINGS_EVERY_S):
-                        s.sync.refresh_earnings()
-                    if due("stuck", STUCK_EVERY_S) and self.owner.facts.chain and self.owner.facts.chain.registered:
+                    chain = self.owner.facts.chain
+                    registered = bool(chain and chain.registered)
+                    if due("earnings", EARNINGS_EVERY_S) or (registered and s.sync.earnings is None):
+                        s.sync.refresh_earnings()  # at once after registration, then every 15 s
+                    if due("stuck", STUCK_EVERY_S) and registered:
                         s.sync.stuck_jobs()
                     if due("sample", SAMPLE_EVERY_S):
                         s.sync.record_samples()
