@@ -47,7 +47,10 @@ class Session:
 
     def __init__(self, browser, agent, shots, scheme="light", size=(1024, 720)):
         self.agent, self.client, self.shots = agent, agent.client, shots
-        self.ctx = browser.new_context(viewport={"width": size[0], "height": size[1]}, color_scheme=scheme)
+        # bypass_csp: Playwright's string predicates (wait_for_function) are evaluated with eval, which our CSP
+        # refuses; the CSP itself is checked in tests/api/test_preflight_api.py with every page loaded under it
+        self.ctx = browser.new_context(viewport={"width": size[0], "height": size[1]}, color_scheme=scheme,
+                                       bypass_csp=True)
         self.page = self.ctx.new_page()
         self.errors: list[str] = []
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))

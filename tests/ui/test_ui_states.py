@@ -62,13 +62,16 @@ class Mocked:
     """A logged-in page whose /api/status, /api/events (and optionally other routes) are intercepted."""
 
     def __init__(self, browser, agent, shots, status: dict, scheme="light", size=(1280, 800)):
-        self.client, self.shots, self.size, self.scheme = agent.client(), shots, size, scheme
+        self.client, self.shots, self.size, self.scheme = agent.client, shots, size, scheme
         self.status = status
         self.posts: list[tuple[str, dict]] = []
         self.op_result: dict = {}
         self.op_progress: list = []
         self.op_state = "done"
-        self.ctx = browser.new_context(viewport={"width": size[0], "height": size[1]}, color_scheme=scheme)
+        # bypass_csp: Playwright's string predicates (wait_for_function) are evaluated with eval, which our CSP
+        # refuses; the CSP itself is checked in tests/api/test_preflight_api.py with every page loaded under it
+        self.ctx = browser.new_context(viewport={"width": size[0], "height": size[1]}, color_scheme=scheme,
+                                       bypass_csp=True)
         self.page = self.ctx.new_page()
         self.errors: list[str] = []
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
@@ -432,7 +435,7 @@ def test_onboarding_preselects_the_agents_network_and_has_back_on_every_step(bro
     """Against the real devnet agent: devnet is preselected (one Continue never switches networks); Back works."""
     m = Mocked(browser, real_agent, shots, base_status(state=WorkerState.SETUP_NEEDED, registered=False))
     page = m.open("onboarding", "form input[name=network]")
-    assert real_agent.client().get("/api/onboarding")["network"] == "devnet"
+    assert real_agent.client.get("/api/onboarding")["network"] == "devnet"
     assert page.is_checked("input[name=network][value=devnet]")
     assert not page.is_checked("input[name=network][value=testnet]")
     assert page.locator("#back").count() == 1
@@ -440,7 +443,7 @@ def test_onboarding_preselects_the_agents_network_and_has_back_on_every_step(bro
     page.click("#next")
     page.wait_for_selector("[data-verdict]")
     assert page.inner_text("#steps li[aria-current=step]").endswith("Hardware check")
-    assert real_agent.client().get("/api/onboarding")["network"] == "devnet"
+    assert real_agent.client.get("/api/onboarding")["network"] == "devnet"
     labels = [t.strip() for t in page.locator("#hw-checks th[scope=row], table tbody th[scope=row]").all_inner_texts()]
     assert "CPU cores" in labels and "Memory (total)" in labels and not any("_" in x for x in labels)
     assert " GB" not in page.inner_text("table") and "GiB" in page.inner_text("table")
@@ -467,7 +470,7 @@ def test_onboarding_models_errors_are_sentences_and_a_set_that_does_not_fit_is_b
         {"verdict": verdict["verdict"], "required_bytes": 40 * 2**30, "available_bytes": 16 * 2**30, "usable_bytes": 14 * 2**30,
          "drop": ["llama3-70b"] if verdict["verdict"] == "wont_fit" else [], "message": ""})))
     page = m.open("onboarding", "#panel form")
-    client = real_agent.client()
+    client = real_agent.client
     if client.get("/api/onboarding")["step"] == "network":
         page.click("#next")
         page.wait_for_selector("[data-verdict]")
