@@ -182,7 +182,8 @@ def test_clear_stuck_job(agent):
 def test_speedtest_runs_against_the_devnet_simulated_ollama(agent):
     """Devnet ships a simulated Ollama (issue 13 §4), so the demo's speed test gives a verdict per model."""
     c = agent.client
-    rec = wait_op(c, c.post("/api/ops/speedtest", {})["op_id"], timeout=300)
+    # a generative model: the speed test measures generation (an embedding model has no generate endpoint)
+    rec = wait_op(c, c.post("/api/ops/speedtest", {"models": ["llama3-8b"]})["op_id"], timeout=300)
     assert rec["state"] == "done", rec
     verdicts = {m["model"]: (m["verdict"], m.get("error")) for m in rec["result"]["models"]}
     measured = {m for m, (v, _e) in verdicts.items() if v in ("comfortable", "tight", "over")}
