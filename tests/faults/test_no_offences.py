@@ -74,12 +74,12 @@ def test_operations_drain_and_stop_now_costs_what_it_said(agent_factory):
     announced = rec["result"]["cancelled_jobs"]
     assert announced == running or announced >= 1
 
-    _stop_consumer(a.rpc_url)  # no new jobs; the ones already sent are served after the restart
+    _stop_consumer(a.rpc_url())  # no new jobs; the ones already sent are served after the restart
     assert a.op("start", {}, timeout=120)["state"] == "done"
     a.wait_state("online", 120)
     time.sleep(8)
     wait_until(lambda: _active_jobs(port) == 0, 120, what="the worker to finish what was sent")
-    chain = Chain(a.rpc_url)
+    chain = Chain(a.rpc_url())
     chain.call("evm_increaseTime", [3600])
     chain.call("evm_mine", [])
     stuck = a.get("/api/stuck").body["jobs"]

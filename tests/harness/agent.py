@@ -345,7 +345,8 @@ def wait_op(client: ApiClient, op_id: str, timeout: float = 120.0, interval: flo
     rec: dict = {}
     while time.monotonic() < deadline:
         r = client.request("GET", f"/api/ops/{op_id}")
-        rec = r.body if isinstance(r.body, dict) else {}
+        body = getattr(r, "body", r)  # the harness client's ApiResult, or the product client's JSON body
+        rec = body if isinstance(body, dict) else {}
         if rec.get("state") in FINAL_OP_STATES:
             return rec
         time.sleep(interval)

@@ -305,9 +305,14 @@ def test_dashboard_restart(ui):
 def test_dashboard_settle_refused_while_busy(ui):
     """Error path: Settle clicked while a restart runs is refused by the agent (409 busy) and the page shows the
     agent's message and its fix; the settle never runs."""
+    from tests.harness import make_releasable
+
     _idle_online(ui)
+    make_releasable(ui.agent, 1)  # Settle is enabled only when something is ready to settle
+    _wait(lambda: int(status(ui)["releasable_wei"]) > 0, 60, "releasable earnings in the status")
     page = ui.open("dashboard", "#state-pill .pill")
     page.wait_for_selector("#btn-restart:not([disabled])", timeout=30_000)
+    page.wait_for_selector("#btn-settle:not([disabled])", timeout=30_000)
     before = {o["id"] for o in ui.client.get("/api/history?limit=50")["items"]}
     # both clicks in one task: the restart request goes out, then the settle dialog opens (before any status event)
     page.evaluate("document.querySelector('#btn-restart').click(); document.querySelector('#btn-settle').click()")
@@ -487,7 +492,9 @@ def test_stuck_jobs_cleared(ui):
     assert page.locator("#errors .notice.error").count() == 0, page.inner_text("#errors")
     _wait(lambda: not ui.client.get("/api/stuck")["jobs"], 60, "the stuck list to empty")
     ui.client.op("start")
-    _wait(lambda: status(ui)["state"] in ("online", "starting"), 120, "the worker to start again")
+    # a timeout claim is an offence: the worker may now be suspended, which is a visible error state (issue 13)
+    _wait(lambda: (s := status(ui))["state"] in ("online", "starting")
+          or (s["container_running"] and "suspended" in s["alerts"]), 120, "the worker to start again")
 
 
 def test_settings_page(ui):

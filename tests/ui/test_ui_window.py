@@ -51,7 +51,7 @@ def test_dashboard_window_opens_focuses_and_closes(display, real_agent, tmp_path
     assert not any("code=" in a for a in child.cmdline())
     wait(report.exists, 60, "the dashboard to load in the window")
     page = json.loads(report.read_text())
-    assert page["path"] == "/ui/dashboard.html" and page["h1"] == "Worker dashboard", page
+    assert page["path"] == "/ui/dashboard.html" and page["url_host"] == "127.0.0.1", page
     tree = [child] + child.children(recursive=True)
     assert any("QtWebEngineProcess" in (p.name() + " ".join(p.cmdline())) for p in tree[1:]), \
         [p.name() for p in tree]
