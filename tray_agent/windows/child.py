@@ -71,7 +71,9 @@ def _report(win, path: str) -> None:
             url = ""
         u = urlparse(url)
         if u.path.endswith(".html"):
-            Path(path).write_text(json.dumps({"path": u.path, "search": u.query, "url_host": u.hostname}))
+            tmp = Path(path + ".tmp")  # whole or absent: the reader never sees a half-written file
+            tmp.write_text(json.dumps({"path": u.path, "search": u.query, "url_host": u.hostname}))
+            os.replace(tmp, path)
             return
         time.sleep(0.25)
 
