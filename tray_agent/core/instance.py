@@ -40,7 +40,8 @@ class RunningInstance(AgentError):
 AlreadyRunning = RunningInstance
 
 
-def _try_lock(fd: int) -> bool:
+def try_lock(fd: int) -> bool:
+    """Take an exclusive, non-blocking lock on ``fd`` (False when another process holds it)."""
     if sys.platform.startswith("win"):
         import msvcrt
 
@@ -85,7 +86,7 @@ class InstanceLock:
     def acquire(self, **info: Any) -> InstanceLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        if not _try_lock(fd):
+        if not try_lock(fd):
             os.close(fd)
             raise RunningInstance(read_info(self.path) or {})
         self.fd = fd
@@ -137,7 +138,7 @@ def running_instance(paths: Paths) -> dict[str, Any] | None:
         return None
     fd = os.open(path, os.O_RDWR)
     try:
-        if _try_lock(fd):
+        if try_lock(fd):
             _unlock(fd)
             return None
         return read_info(path) or {}

@@ -24,8 +24,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tray_agent.core.instance import try_lock  # one non-blocking file lock for every single-instance rule
+
 PR_SET_PDEATHSIG = 1
-_LOCK_OFFSET = 1 << 20  # Windows: lock a byte past the pid text so readers can still read it
 
 
 def _set_pdeathsig() -> None:  # runs in the child between fork and exec
@@ -125,25 +126,6 @@ def chain_lock_path(lock_dir: Path, chain_id: int, rpc_url: str, role: str = "co
     return Path(lock_dir) / f"devnet-{role}-{chain_id}-{tag}.lock"
 
 
-def _try_lock(fd: int) -> bool:
-    if sys.platform.startswith("win"):
-        import msvcrt
-
-        os.lseek(fd, _LOCK_OFFSET, os.SEEK_SET)
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-            return True
-        except OSError:
-            return False
-    import fcntl
-
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except OSError:
-        return False
-
-
 class ChainLock:
     """``acquire()`` → True when this process now owns the chain; the pid is written into the file."""
 
@@ -154,7 +136,7 @@ class ChainLock:
     def acquire(self) -> bool:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        if not _try_lock(fd):
+        if not try_lock(fd):
             os.close(fd)
             return False
         os.lseek(fd, 0, os.SEEK_SET)
