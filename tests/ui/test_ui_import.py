@@ -4,30 +4,15 @@ devnet agent through Chromium; a wrong password is a sentence on the page with t
 from __future__ import annotations
 
 import json
-import os
 import re
 
-import pytest
 from eth_account import Account
 
-from tests.conftest import need
 from tray_agent.core.keys import keystore as ks
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
 PW = "Toolkit-Password-77"
 
 
-@pytest.fixture(scope="module")
-def browser():
-    need(os.path.exists(CHROMIUM), "Chromium at /usr/bin/chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def _toolkit_folder(folder, chain_id: int) -> str:

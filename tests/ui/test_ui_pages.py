@@ -11,7 +11,6 @@ import csv
 import io
 import os
 import re
-import shutil
 import urllib.request
 
 import pytest
@@ -19,20 +18,9 @@ import pytest
 from tests.conftest import need
 
 pytestmark = pytest.mark.slow
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
 PAGES = ["onboarding", "dashboard", "models", "speedtest", "withdraw", "stuck", "recover", "settings", "fund"]
 
 
-@pytest.fixture(scope="module")
-def browser():
-    need(os.path.exists(CHROMIUM), "Chromium at /usr/bin/chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

@@ -12,33 +12,19 @@ Screenshots: test-output/screenshots/state-*.png at 1280×800 and 800×600, ligh
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import time
 
 import pytest
 
-from tests.conftest import need
 from tray_agent.common.status import Alert, Notice, Status, WorkerState
 
 pytestmark = pytest.mark.slow
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
 LCAI = 10**18
 SIZES = {"1280x800": (1280, 800), "800x600": (800, 600)}
 ADDR = "0x" + "ab" * 20
 
 
-@pytest.fixture(scope="module")
-def browser():
-    need(os.path.exists(CHROMIUM), "Chromium at /usr/bin/chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
