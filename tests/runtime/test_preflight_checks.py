@@ -157,15 +157,16 @@ def test_disk_space(tmp_path):
 
 
 def test_clock_skew_against_the_chain(chain):
-    assert pf.check_clock(chain.client).result == "ok"
+    # the session chain is shared (earlier tests move its time): compare against a clock pinned to its head
     head = chain.now()
+    assert pf.check_clock(chain.client, now=lambda: head + 5).result == "ok"
     assert pf.check_clock(chain.client, now=lambda: head + 1000).result == "warn"  # clock ahead / node lags
     assert pf.check_clock(chain.client, now=lambda: head + 1000, idle_chain=True).result == "ok"  # devnet idles
     chain.advance(3600)
     chain.mine()
-    c = pf.check_clock(chain.client)
+    c = pf.check_clock(chain.client, now=lambda: head + 5)
     assert c.result == "warn" and "behind" in c.detail and "NTP" in c.fix
-    assert pf.check_clock(chain.client, idle_chain=True).result == "warn"  # a chain ahead always counts
+    assert pf.check_clock(chain.client, now=lambda: head + 5, idle_chain=True).result == "warn"  # chain ahead counts
     down = ChainClient(chain.network.replace(rpc_url=f"http://127.0.0.1:{free_port()}"))
     assert pf.check_clock(down).result == "warn"
 
