@@ -267,6 +267,8 @@ class TrayApp:
         return client
 
     def _toggle(self, name: str) -> None:
+        # invert what the agent has now, not a cached copy: onboarding or the dashboard may have changed it
+        self._apply_settings(self._client().settings())
         if name == "keep_awake":
             current = self.status.keep_awake if self.ctx.keep_awake is None else self.ctx.keep_awake
             settings = self._client().settings(keep_awake=not current)
