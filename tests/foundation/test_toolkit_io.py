@@ -12,6 +12,7 @@ import sys
 import pytest
 from eth_account import Account
 
+from tests.fakes.secrets import MemSecrets
 from tray_agent.common.errors import (
     CorruptKeystoreError,
     KeyCustodyError,
@@ -30,18 +31,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 PW = "0123456789abcdef0123456789abcdef0123456789abcdef"  # openssl rand -hex 24, as the docs do
 
 
-class MemSecrets:
-    def __init__(self) -> None:
-        self.d: dict[str, str] = {}
-
-    def set(self, name: str, value: str) -> None:
-        self.d[name] = value
-
-    def get(self, name: str) -> str | None:
-        return self.d.get(name)
-
-    def delete(self, name: str) -> None:
-        self.d.pop(name, None)
 
 
 def custody_for(tmp_path, profile: str = "p1", net: str = "testnet") -> KeyCustody:

@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from tests.fakes.secrets import MemSecrets
 from tests.plugins.docker import free_port
 from tests.runtime.conftest import wait_for
 from tray_agent.core.networks import get_network
@@ -22,18 +23,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 PW = "state-dirs-password-0123"
 
 
-class MemSecrets:
-    def __init__(self) -> None:
-        self.d: dict[str, str] = {}
-
-    def set(self, name: str, value: str) -> None:
-        self.d[name] = value
-
-    def get(self, name: str) -> str | None:
-        return self.d.get(name)
-
-    def delete(self, name: str) -> None:
-        self.d.pop(name, None)
 
 
 @pytest.fixture

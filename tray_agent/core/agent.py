@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tray_agent.common.errors import AgentError, NotFoundError, ValidationError
+from tray_agent.common.errors import AgentError, ValidationError
 from tray_agent.common.ops import SIDE_OPS
 from tray_agent.common.paths import Paths
 from tray_agent.common.status import Status, WorkerState
@@ -216,10 +216,7 @@ class Agent:
         return self.session.active_address()
 
     def require_key(self) -> str:
-        addr = self.custody.address()
-        if not addr:
-            raise NotFoundError(f"no worker key on {self.network.name}", fix="finish onboarding first")
-        return addr
+        return self.custody.require_address()
 
     def create_key(self, password: str | None) -> str:
         address = self.custody.generate(password)

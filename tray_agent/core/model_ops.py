@@ -29,4 +29,4 @@ def set_models(models_svc: ModelService, money: MoneyOps, worker: WorkerService,
         money.change_models(old, progress)
         worker.set_local_models(old)
         raise
-    return money._after(res)
+    return money.refreshed(res)

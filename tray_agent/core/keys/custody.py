@@ -88,6 +88,13 @@ class KeyCustody:
             return None
         return ks.keystore_address(ks.parse_keystore(self.keystore_path.read_bytes()))
 
+    def require_address(self) -> str:
+        """The active key's address; NotFoundError with the fix when there is none."""
+        addr = self.address()
+        if not addr:
+            raise NotFoundError(f"no worker key on {self.network.name}", fix="finish onboarding first")
+        return addr
+
     def meta(self) -> dict:
         p = self.key_dir / META
         return json.loads(p.read_text()) if p.exists() else {}

@@ -107,7 +107,7 @@ class Deregistration:
         out["returned_wei"] = str(returned)
         out["next"] = (f"{format_lcai(returned, 6)} LCAI is back in the worker wallet: withdraw it to your own "
                        "wallet with Withdraw funds")
-        self.money._after(None)
+        self.money.refreshed(None)
         return out
 
     def _pause(self, seconds: float, progress) -> None:

@@ -51,7 +51,8 @@ class MoneyOps:
         return OpContext.for_custody(self.network, self.custody, target=self.sync.owner.facts.address or None,
                                      gate=self.gate() if use_gate else None, client=self.chain)
 
-    def _after(self, res: Any) -> Any:
+    def refreshed(self, res: Any) -> Any:
+        """``res``, after one chain refresh so the Status shows the operation's effect."""
         try:
             self.sync.refresh()
         except AgentError:
@@ -59,12 +60,7 @@ class MoneyOps:
         return res
 
     def require_key(self) -> str:
-        addr = self.custody.address()
-        if not addr:
-            from tray_agent.common.errors import NotFoundError
-
-            raise NotFoundError(f"no worker key on {self.network.name}", fix="finish onboarding first")
-        return addr
+        return self.custody.require_address()
 
     # --- operations ---------------------------------------------------------------------------------------
     def register(self, models: list[str], progress) -> None:
@@ -80,7 +76,7 @@ class MoneyOps:
 
         self.require_key()
         progress("the worker pauses briefly while earnings are released (it owns the key's nonce)", None)
-        return self._after(settle(self.context(), self.cache_path, progress=progress))
+        return self.refreshed(settle(self.context(), self.cache_path, progress=progress))
 
     def withdraw_preview(self, to: str, amount: str, force: bool = False) -> dict:
         from ..chain.ops import validate_destination
@@ -102,7 +98,7 @@ class MoneyOps:
 
         res = withdraw_native(self.context(), to, amount, force=force, progress=progress)
         self.history.withdrawal(self.network.name, res.tx_hash, res.to, res.amount_wei, res.fee_wei)
-        return self._after(res)
+        return self.refreshed(res)
 
     def clear_stuck(self, allow_slash: bool, progress):
         from ..chain.ops import clear_stuck_jobs
@@ -112,7 +108,7 @@ class MoneyOps:
             self.sync.stuck_jobs()
         except AgentError:
             pass
-        return self._after(res)
+        return self.refreshed(res)
 
     def change_models(self, models: list[str], progress):
         from ..chain.ops import change_models
@@ -122,12 +118,12 @@ class MoneyOps:
     def top_up(self, amount: str, progress):
         from ..chain.ops import top_up
 
-        return self._after(top_up(self.context(), amount, progress=progress))
+        return self.refreshed(top_up(self.context(), amount, progress=progress))
 
     def reinstate(self, progress):
         from ..chain.ops import reinstate
 
-        return self._after(reinstate(self.context(), progress=progress))
+        return self.refreshed(reinstate(self.context(), progress=progress))
 
     def devnet_fund(self, devnet, missing_wei: int, missing_lcai: str, progress) -> dict:
         """Devnet only: pay the worker from the pre-funded "your wallet" account (stands in for a browser wallet)."""
