@@ -236,8 +236,12 @@ def _wait(pred, timeout: float, what: str):
 
 def test_dashboard_with_jobs(ui):
     """Jobs from the devnet consumer show up in the jobs table (and the earnings chart once sampled)."""
-    st = status(ui)
-    need(st["state"] == "online" and st["registered"], "an online registered worker (onboarding on devnet)")
+    need(status(ui)["registered"], "a registered worker (onboarding on devnet)")
+    # right after onboarding the worker may still be warming its model (starting): wait for it, and say what it was
+    try:
+        st = _wait(lambda: (s := status(ui))["state"] == "online" and s, 120, "the worker to be online")
+    except AssertionError:
+        raise AssertionError(f"worker not online: {status(ui)}\n{ui.agent.tail()}") from None
     from tray_agent.devnet.consumer import Consumer
 
     consumer = Consumer(_devnet_rpc(ui), models=list(st["served_models"]), worker=st["address"])

@@ -110,7 +110,8 @@ def every_look(browser, real_agent, shots, status: dict, page_name: str, shot_na
             if prepare:
                 prepare(m)
             page = m.open(page_name, wait)
-            page.locator(wait).first.scroll_into_view_if_needed()
+            # one in-page call: the dashboard may re-render the banner between a locate and a scroll
+            page.eval_on_selector(wait, "e => e.scrollIntoView({block: 'nearest'})")
             page.wait_for_timeout(300)
             assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), (shot_name, size_name)
             m.shot(shot_name)
