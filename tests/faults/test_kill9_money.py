@@ -84,7 +84,12 @@ class Kit:
         return self.owner.send(contract.address, contract.encode(fn, *args), value)
 
     def txs_from(self, addr: str, b0: int, b1: int | None = None) -> list[dict]:
-        """Every transaction ``addr`` sent in blocks (b0, b1], with its receipt and function name."""
+        """Every transaction ``addr`` sent in blocks (b0, b1], with its receipt and function name.
+
+        Reading up to the head first waits until nothing ``addr`` sent is still pending: anvil's automine may lag
+        the broadcast under load, and a transaction the killed agent broadcast must be counted, not missed."""
+        if b1 is None:
+            self.wait_mined(addr)
         b1 = self.ch.block() if b1 is None else b1
         out = []
         for n in range(b0 + 1, b1 + 1):
@@ -97,6 +102,18 @@ class Kit:
                                 "nonce": int(tx["nonce"], 16), "ok": int(r["status"], 16) == 1,
                                 "fee": int(r["gasUsed"], 16) * int(r["effectiveGasPrice"], 16)})
         return out
+
+    def wait_mined(self, addr: str, timeout: float = 30.0) -> None:
+        """Wait until every transaction ``addr`` broadcast is in a block (pending nonce == latest nonce)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            pending = int(self.ch.call("eth_getTransactionCount", [addr, "pending"]), 16)
+            latest = int(self.ch.call("eth_getTransactionCount", [addr, "latest"]), 16)
+            if pending == latest:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{pending - latest} transaction(s) from {addr} still pending after {timeout} s")
+            time.sleep(0.2)
 
     def events(self, contract, name: str, b0: int, b1: int | None = None) -> list:
         b1 = self.ch.block() if b1 is None else b1

@@ -483,6 +483,8 @@ def test_stuck_jobs_cleared(ui):
     ui.shot("stuck-cleared")
     assert page.locator("#errors .notice.error").count() == 0, page.inner_text("#errors")
     _wait(lambda: not ui.client.get("/api/stuck")["jobs"], 60, "the stuck list to empty")
+    # the list empties once the claim is mined; the operation finishes its refresh just after
+    _wait(lambda: not status(ui)["operation"], 60, "the clear operation to finish")
     ui.client.op("start")
     # a timeout claim is an offence: the worker may now be suspended, which is a visible error state (issue 13)
     # started again = no longer paused (a timeout claim is an offence: the worker may now show as suspended)
