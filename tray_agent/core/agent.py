@@ -24,6 +24,7 @@ from .networks import Network, load_networks, validate_network_name
 from .onboarding import Onboarding
 from .runner import OperationRunner
 from .services import funding
+from .services.autosettle import AutoSettle
 from .services.models import check_model_list
 from .services.session import NetworkSession
 from .services.settings_apply import apply_autostart, probe_rpc_overrides
@@ -70,6 +71,8 @@ class Agent:
         self.update_watch = UpdateWatch(self.owner, self.bus)
         self.session = self._new_session(self.settings["network"])
         self.onboarding = Onboarding(self)
+        self.autosettle = AutoSettle(self.runner, self.owner, self.history, lambda: self.session,
+                                     lambda *n: self.alerts.emit(*n) if self.alerts else None)
 
     # --- the network session ------------------------------------------------------------------------------
     def _new_session(self, name: str) -> NetworkSession:
@@ -194,6 +197,7 @@ class Agent:
                         s.sync.refresh_earnings()  # at once after registration, then every 15 s
                     if due("stuck", STUCK_EVERY_S) and registered:
                         s.sync.stuck_jobs()
+                    self.autosettle.tick()  # the automatic settle policy (off by default)
                     if due("sample", SAMPLE_EVERY_S):
                         s.sync.record_samples()
                         from tray_agent.common.memory import trim
