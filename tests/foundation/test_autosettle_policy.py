@@ -1,5 +1,5 @@
 """The automatic settle policy's pure parts: validation, the decision (threshold, schedule, waits, backoff), the
-integer fee rule, and the CLI's percent → basis points. The devnet behaviour is in tests/agent/test_autosettle.py."""
+integer fee rule, and the CLI's percent → basis points. The devnet behaviour is in tests/faults/test_autosettle.py."""
 
 from __future__ import annotations
 
@@ -7,7 +7,15 @@ import pytest
 
 from tray_agent.cli_autosettle import fee_bps
 from tray_agent.common.errors import ValidationError
-from tray_agent.core.autosettle_policy import DAY_S, DEFAULTS, Inputs, backoff_s, decide, fee_ok, validate_changes
+from tray_agent.core.autosettle_policy import (
+    DAY_S,
+    DEFAULTS,
+    Inputs,
+    backoff_s,
+    decide,
+    fee_ok,
+    validate_changes,
+)
 
 LCAI = 10**18
 NOW = 1_800_000_000.0
