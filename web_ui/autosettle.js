@@ -1,6 +1,6 @@
 // Settings → Automatic settle: the policy (GET/POST /api/autosettle), the one confirmed withdraw address
 // (POST /api/autosettle/address, shown in full in the confirmation) and pause/resume.
-import { $, api, clearErrors, confirmDialog, el, on, showError, when } from "./app.js";
+import { $, api, clearErrors, confirmDialog, el, markField, on, put, sentence, showError, when } from "./app.js";
 
 const form = $("#auto-form");
 let policy = null;
@@ -26,7 +26,7 @@ function render(p) {
   const kind = { retrying: "warn", held: "warn", skipped: "warn", paused: "warn", running: "info" }[p.state] || "info";
   box.className = `notice ${kind}`;
   const last = p.last_action ? `Last: ${p.last_action.ok ? "" : "failed — "}${p.last_action.text} (${when(p.last_action.at)})` : "";
-  box.replaceChildren(el("strong", {}, p.message || p.state), last ? el("div", { class: "small" }, last) : null,
+  put(box, el("strong", {}, p.message || p.state), last ? el("div", { class: "small" }, last) : null,
     p.last_error && p.state === "retrying" ? el("div", { class: "small" }, `Why: ${p.last_error}`) : null);
 }
 
@@ -47,6 +47,7 @@ form.addEventListener("submit", async (e) => {
     every_days: Math.round(Number(form.every_days.value) || 0), max_fee_bps: fee, withdraw: form.withdraw.checked };
   try {
     render(await api("/api/autosettle", { method: "POST", body }));
+    markField(null, form);  // an earlier error's mark goes once the values are saved
     $("#as-saved").textContent = "Saved ✓";
   } catch (err) { showError(err); }
 });
@@ -59,7 +60,7 @@ $("#as-confirm").addEventListener("click", async () => {
   try {
     preview = await api("/api/autosettle/address", { method: "POST", body: { address: form.address.value } });
   } catch (err) {
-    msg.textContent = `${err.message}${err.fix ? `. ${err.fix}` : ""}`; msg.className = "field-msg bad";
+    msg.textContent = `${sentence(err.message)}${err.fix ? ` ${sentence(err.fix)}` : ""}`; msg.className = "field-msg bad";
     form.address.setAttribute("aria-invalid", "true");
     return;
   }

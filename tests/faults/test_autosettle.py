@@ -206,6 +206,28 @@ def test_forwards_settled_earnings_to_the_confirmed_address_only(agent, hooks):
     policy(a, withdraw=False)
 
 
+def test_a_failed_automatic_settle_says_why_and_is_retried(agent, hooks):
+    a = agent
+    k = Kit(a)
+    addr = settled_clean(a, k)
+    relaunch(a, "settle.before_withdraw=1*raise(the RPC went away)")  # fails once, then never again
+    a.wait_state("online", 60)
+    policy(a, enabled=True, threshold_lcai=format_lcai(k.share(), None, grouping=False), max_fee_bps=10000)
+    t0 = time.time()
+    k.completed_jobs(addr, 2)
+    k.advance(61)
+    st = wait_until(lambda: (s := a.status()["autosettle"]).get("state") == "retrying" and s, 90, what="retrying")
+    assert st["failures"] == 1 and "the RPC went away" in st["last_error"] and "next try" in st["message"].lower()
+    assert 50 <= st["next_try_at"] - t0 <= 60 + (time.time() - t0), "the first retry waits about a minute"
+    failed = [o for o in auto_ops(a, "settle") if o["state"] == "failed"]
+    assert failed and "the RPC went away" in failed[0]["error"]["message"]
+    wait_until(lambda: "Automatic settle failed" in hooks.titles(), 20, what="the failure's webhook")
+    a.cli("autosettle", "resume")  # the user's "try again now"; otherwise the backoff's minute
+    wait_until(lambda: k.worker_balance(addr) == 0 and a.status()["autosettle"]["state"] == "armed", 90,
+               what="the retry to finish the settle")
+    assert a.status()["autosettle"]["failures"] == 0
+
+
 def test_kill9_during_an_automatic_settle_loses_nothing_and_the_next_run_finishes_it(agent):
     a = agent
     k = Kit(a)

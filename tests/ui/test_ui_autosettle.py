@@ -59,6 +59,8 @@ def test_policy_settings_and_the_address_confirmation(ui):
     assert (got["enabled"], got["threshold_wei"], got["every_days"], got["max_fee_bps"], got["withdraw"]) == \
         (True, str(12_500_000_000_000_000_000), 7, 250, True)
     page.wait_for_function("document.querySelector('#as-state strong').textContent.includes('not registered')")
+    assert "null" not in page.inner_text("#as-state")
+    assert page.get_attribute("#as-fee", "aria-invalid") != "true", "the fixed field still looks wrong"
     page.locator("#auto-form").screenshot(path=str(ui.shots / "settings-autosettle.png"))
 
     page.click("#as-pause")
@@ -69,3 +71,8 @@ def test_policy_settings_and_the_address_confirmation(ui):
     page.click("#as-pause")
     page.wait_for_function("document.querySelector('#as-pause').textContent === 'Pause'")
     assert ui.client.get("/api/autosettle")["paused"] is False
+
+    # the dashboard says what the policy does now (from the Status)
+    page = ui.open("dashboard", "#autosettle-state")
+    assert "Automatic settle: Waiting: the worker is not registered" in page.inner_text("#autosettle-state")
+    page.locator("#autosettle-state").screenshot(path=str(ui.shots / "dashboard-autosettle.png"))

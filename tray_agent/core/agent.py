@@ -197,12 +197,12 @@ class Agent:
                         s.sync.refresh_earnings()  # at once after registration, then every 15 s
                     if due("stuck", STUCK_EVERY_S) and registered:
                         s.sync.stuck_jobs()
-                    self.autosettle.tick()  # the automatic settle policy (off by default)
                     if due("sample", SAMPLE_EVERY_S):
                         s.sync.record_samples()
                         from tray_agent.common.memory import trim
 
                         trim()
+                    self.autosettle.tick()  # the automatic settle policy (off by default)
             except AgentError as e:
                 log.warning("status refresh failed: %s", e)
             except Exception:

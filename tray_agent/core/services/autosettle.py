@@ -37,6 +37,7 @@ ORIGIN = {"origin": "automatic"}
 WITHDRAW_GAS = 80_000     # JobRegistry.withdraw() upper bound when there is no balance yet to estimate it with
 TRANSFER_GAS = 21_000
 BATCH = 50                # the settle op's releaseJobs batch size
+SKIP_RECHECK_S = 300.0    # a fee skip for the same amount is estimated again after this long (not every refresh)
 Notify = Callable[[str, str, str, str], None]  # (kind, title, message, level)
 
 
@@ -82,6 +83,7 @@ class AutoSettle:
         self._stores: dict[str, JsonStore] = {}
         self._ours: set[str] = set()  # op ids this process started (a "running" record of another = interrupted)
         self._last: dict | None = None
+        self._skip: tuple[int, float, str] | None = None  # (amount, until, message) of the last fee skip
 
     # --- the policy file ----------------------------------------------------------------------------------
     def store(self) -> JsonStore:
@@ -108,6 +110,7 @@ class AutoSettle:
         with self._lock:
             st = self.store()
             valid = validate_changes(changes, st.all())
+            self._skip = None  # a changed policy is evaluated afresh
             if valid.get("paused") is False or valid.get("enabled") is False:
                 valid.update(held="", next_try_at=0.0, failures=0)  # resuming is the user's "try again now"
             st.update(**valid)
@@ -185,6 +188,8 @@ class AutoSettle:
         if not p.get("resume_settle"):
             inp = self._inputs()
             amount = amount_wei(inp)
+            if self._skip is not None and self._skip[0] == amount and self.clock() < self._skip[1]:
+                return Decision("", "skipped", self._skip[2])
             try:
                 addr = s.custody.require_address()
                 _n, head_ts = s.chain.head()
@@ -199,7 +204,8 @@ class AutoSettle:
                 if p.get("last_skip") != str(amount):  # recorded once per amount, not on every refresh
                     self._record_skip(s, why, amount, fee)
                     st.update(last_skip=str(amount))
-                return Decision("", "skipped", why[0].upper() + why[1:])
+                self._skip = (amount, self.clock() + SKIP_RECHECK_S, why[0].upper() + why[1:])
+                return Decision("", "skipped", self._skip[2])
         return self._start(st, s, "settle", d)
 
     def _record_skip(self, s: NetworkSession, why: str, amount: int, fee: int) -> None:
@@ -229,6 +235,7 @@ class AutoSettle:
         def fn(progress):
             progress("automatic settle (policy)", None)
             res = s.money.settle(progress)
+            s.sync.refresh_earnings()  # the Status's releasable amount is current before the next evaluation
             p = st.all()
             forward = int(p["forward_wei"]) + (res.withdrawn_wei if p.get("withdraw") and p.get("withdraw_to") else 0)
             st.update(resume_settle=False, last_settle_at=self.clock(), forward_wei=str(forward), last_skip="")
