@@ -29,8 +29,21 @@ function renderIdle(s) {
     el("strong", {}, `${since}.`), el("div", {}, s.idle_reason.replace(/^./, (c) => c.toUpperCase()).replace(/([^.!?])$/, "$1."))));
 }
 
+/** The automatic settle policy's line (only while it is on): what it does now, why it failed, when it retries. */
+function renderAutosettle(s) {
+  const a = s.autosettle || {};
+  const box = $("#autosettle");
+  if (!a.enabled) { box.replaceChildren(); return; }
+  const warn = ["retrying", "held", "skipped", "paused"].includes(a.state);
+  box.replaceChildren(el("div", { class: `notice ${warn ? "warn" : "info"}`, role: "status", id: "autosettle-state" },
+    el("strong", {}, `Automatic settle: ${a.message || a.state}`),
+    a.last_action ? el("div", { class: "small" }, `Last: ${a.last_action.ok ? "" : "failed — "}${a.last_action.text}`) : null,
+    el("a", { href: "settings.html#auto-form", class: "small" }, "Change in Settings")));
+}
+
 function renderStatus(s) {
   status = s;
+  renderAutosettle(s);
   $("#state-pill").replaceChildren(statePill(s));
   const busy = Boolean(s.operation);
   renderNotices($("#banner"), s.notices || [], { progressTarget: $("#op-progress"), busy });

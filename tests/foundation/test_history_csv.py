@@ -25,3 +25,15 @@ def test_csv_has_amounts_for_settle_slash_and_stake_return(tmp_path):
     assert rows[("operation", "clear_stuck")]["amount_wei"] == "100000000000000000000"
     assert rows[("job", "job")]["amount_wei"] == "12" and rows[("job", "job")]["state"] == "Released"
     h.close()
+
+
+def test_csv_marks_automatic_operations(tmp_path):
+    h = History(tmp_path / "h.sqlite")
+    h.op_started("a1", "settle", "devnet", {"origin": "automatic"})
+    h.op_finished("a1", "done", {"released_wei": "5"}, None)
+    h.op_started("a2", "settle", "devnet", {"origin": "automatic"})
+    h.op_finished("a2", "skipped", None, {"code": "fee_too_high", "message": "skipped: the fee", "fix": "wait"})
+    rows = [r for r in csv.DictReader(io.StringIO(h.csv_export("devnet"))) if r["type"] == "operation"]
+    assert [(r["detail"], r["amount_wei"], r["state"]) for r in rows] == [
+        ("settle (automatic)", "5", "done"), ("settle (automatic)", "0", "skipped")]
+    h.close()

@@ -162,6 +162,25 @@ def test_money_actions_open_their_confirmation_window_and_post_nothing(tray):
     assert agent.ops == [] and "confirmation window" in app.notified[-1].message
 
 
+def test_autosettle_pause_and_resume_post_from_the_menu(tray):
+    """Pausing the automatic settle policy moves no funds: the menu item posts at once (and only then shows)."""
+    app, agent = tray.app, tray.agent
+    agent.publish(Status(state=WorkerState.ONLINE, registered=True, address="0xabc"))
+    wait_for(lambda: find_item(app.icon.menu, "Stop worker").enabled, what="online menu")
+    assert find_item(app.icon.menu, "Pause automatic settle") is None
+    agent.publish(Status(state=WorkerState.ONLINE, registered=True, address="0xabc",
+                         autosettle={"enabled": True, "paused": False, "state": "armed"}))
+    wait_for(lambda: find_item(app.icon.menu, "Pause automatic settle") is not None, what="pause item")
+    find_item(app.icon.menu, "Pause automatic settle").action(app.icon, None)
+    wait_for(lambda: agent.autosettle_posts == [{"paused": True}], what="pause posted")
+    agent.publish(Status(state=WorkerState.ONLINE, registered=True, address="0xabc",
+                         autosettle={"enabled": True, "paused": True, "state": "paused"}))
+    wait_for(lambda: find_item(app.icon.menu, "Resume automatic settle") is not None, what="resume item")
+    find_item(app.icon.menu, "Resume automatic settle").action(app.icon, None)
+    wait_for(lambda: agent.autosettle_posts[-1] == {"paused": False}, what="resume posted")
+    assert agent.ops == []
+
+
 def test_busy_operation_shows_and_disables_the_menu(tray):
     app, agent = tray.app, tray.agent
     agent.publish(Status(state=WorkerState.ONLINE, registered=True, address="0xabc", operation="settle"))

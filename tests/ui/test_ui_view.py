@@ -145,3 +145,21 @@ def test_render_is_pure(monkeypatch):
 
 
 
+
+
+def test_autosettle_pause_item_follows_the_policy_state():
+    """The pause item is a pure render of Status.autosettle: absent while the policy is off, Pause while on,
+    Resume while paused, and it posts an action (pausing moves no funds)."""
+    base = Status(state=WorkerState.ONLINE, address="0xabc", registered=True)
+    assert render(base).find("autosettle:pause") is None and render(base).find("autosettle:resume") is None
+    on = base.evolve(autosettle={"enabled": True, "paused": False, "state": "armed"})
+    item = render(on).find("autosettle:pause")
+    assert item is not None and item.enabled and item.label == "Pause automatic settle"
+    assert render(on.evolve(autosettle={"enabled": True, "paused": False, "state": "retrying"})).find(
+        "autosettle:pause").label == "Pause automatic settle (retrying)"
+    paused = base.evolve(autosettle={"enabled": True, "paused": True, "state": "paused"})
+    assert render(paused).find("autosettle:resume").label == "Resume automatic settle"
+    assert render(paused).find("autosettle:pause") is None
+    assert render(on, ViewContext(connected=False)).find("autosettle:pause") is None
+    # the Status round-trips through JSON (the tray rebuilds it from the agent's events)
+    assert Status.from_dict(on.to_dict()).autosettle == on.autosettle

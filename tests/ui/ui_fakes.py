@@ -22,6 +22,7 @@ class FakeAgent:
         self.ops: list[tuple[str, dict]] = []
         self.settings = {"autostart": False, "keep_awake": True}
         self.shutdowns: list[dict] = []
+        self.autosettle_posts: list[dict] = []
         self.codes: list[str] = []
         self._subs: list[queue.Queue] = []
         self._lock = threading.Lock()
@@ -140,6 +141,9 @@ class FakeAgent:
                     code = f"code{len(agent.codes)}"
                     agent.codes.append(code)
                     return self._json(200, {"code": code, "url": f"http://127.0.0.1:{agent.port}/auth?code={code}"})
+                if self.path == "/api/autosettle/pause":
+                    agent.autosettle_posts.append(body)
+                    return self._json(200, {"paused": body.get("paused")})
                 if self.path == "/api/shutdown":
                     agent.shutdowns.append(body)
                     return self._json(200, {"ok": True})

@@ -195,6 +195,20 @@ def build_routes(agent: Agent, codes: LoginCodes, port_ref: list[int]) -> list[R
         b = await _body(request)
         return await blocking(agent.update_settings, b)
 
+    async def autosettle_get(request):
+        return await blocking(agent.autosettle.view)
+
+    async def autosettle_post(request):
+        return await blocking(agent.autosettle.update, await _body(request))
+
+    async def autosettle_address(request):
+        b = await _body(request)
+        return await blocking(agent.autosettle.confirm_address, b.get("address"), b.get("confirm"))
+
+    async def autosettle_pause(request):
+        b = await _body(request)
+        return await blocking(agent.autosettle.set_paused, b.get("paused", True))
+
     async def login_code(request):
         code = codes.issue()
         nxt = request.query_params.get("next", "/ui/dashboard.html")
@@ -257,6 +271,10 @@ def build_routes(agent: Agent, codes: LoginCodes, port_ref: list[int]) -> list[R
         R("/api/network", call(network)),
         R("/api/settings", call(settings_get)),
         R("/api/settings", call(settings_post), methods=["POST"]),
+        R("/api/autosettle", call(autosettle_get)),
+        R("/api/autosettle", call(autosettle_post), methods=["POST"]),
+        R("/api/autosettle/address", call(autosettle_address), methods=["POST"]),
+        R("/api/autosettle/pause", call(autosettle_pause), methods=["POST"]),
         R("/api/login-code", call(login_code), methods=["POST"]),
         R("/api/shutdown", call(shutdown), methods=["POST"]),
     ]

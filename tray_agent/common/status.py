@@ -128,6 +128,9 @@ class Status:
     keep_awake_available: bool = True
     uptime_s: float = 0.0
     operation: str = ""  # running user operation, if any
+    # automatic settle policy: {enabled, paused, state, message, withdraw_to, failures, next_try_at, last_error,
+    # last_action} ({} = never configured); the tray's pause item and the dashboard line read it
+    autosettle: dict[str, Any] = field(default_factory=dict)
     updated_at: float = field(default_factory=time.time)
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -24,6 +24,7 @@ from .networks import Network, load_networks, validate_network_name
 from .onboarding import Onboarding
 from .runner import OperationRunner
 from .services import funding
+from .services.autosettle import AutoSettle
 from .services.models import check_model_list
 from .services.session import NetworkSession
 from .services.settings_apply import apply_autostart, probe_rpc_overrides
@@ -70,6 +71,8 @@ class Agent:
         self.update_watch = UpdateWatch(self.owner, self.bus)
         self.session = self._new_session(self.settings["network"])
         self.onboarding = Onboarding(self)
+        self.autosettle = AutoSettle(self.runner, self.owner, self.history, lambda: self.session,
+                                     lambda *n: self.alerts.emit(*n) if self.alerts else None)
 
     # --- the network session ------------------------------------------------------------------------------
     def _new_session(self, name: str) -> NetworkSession:
@@ -199,6 +202,7 @@ class Agent:
                         from tray_agent.common.memory import trim
 
                         trim()
+                    self.autosettle.tick()  # the automatic settle policy (off by default)
             except AgentError as e:
                 log.warning("status refresh failed: %s", e)
             except Exception:

@@ -94,6 +94,10 @@ class AlertWatcher:
             self._emit(n)
         return out
 
+    def emit(self, kind: str, title: str, message: str, level: str = "info") -> None:
+        """A notification from elsewhere in the agent (e.g. an automatic settle): tray and webhook alike."""
+        self._emit(Notification(kind, title, message, level))
+
     def _emit(self, n: Notification) -> None:
         self.sent.append(n)
         self.bus.publish("notify", n.to_dict())

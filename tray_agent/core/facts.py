@@ -59,6 +59,7 @@ class Facts:
     foreign: tuple[dict, ...] = ()             # worker containers another app runs on this Docker engine
     update: dict | None = None
     operation: str = ""
+    autosettle: dict = field(default_factory=dict)  # the automatic settle policy's state (services/autosettle.py)
     now: float = 0.0
 
     def with_(self, **changes: Any) -> Facts:
@@ -104,7 +105,8 @@ def derive_status(f: Facts) -> Status:
         gateway_connected=bool(rt.get("gateway_connected")), keep_awake=bool(rt.get("keep_awake")),
         keep_awake_reason=rt.get("keep_awake_reason", ""),
         keep_awake_available=bool(rt.get("keep_awake_available", True)),
-        uptime_s=float(rt.get("uptime_s") or 0.0), operation=f.operation, updated_at=now,
+        uptime_s=float(rt.get("uptime_s") or 0.0), operation=f.operation, autosettle=dict(f.autosettle),
+        updated_at=now,
         extra=_extra(f),
     )
 

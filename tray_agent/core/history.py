@@ -158,7 +158,8 @@ class History:
                         s["worker_balance_wei"], "", ""])
         for o in reversed(self.operations(limit=10000)):
             if o["network"] == network:
-                w.writerow(["operation", _iso(o["started"]), network, o["kind"], _op_amount(o), "", o["state"]])
+                auto = " (automatic)" if (o.get("params") or {}).get("origin") == "automatic" else ""
+                w.writerow(["operation", _iso(o["started"]), network, o["kind"] + auto, _op_amount(o), "", o["state"]])
         for j in jobs or []:
             w.writerow(["job", _iso(j["completed_at"]) if j.get("completed_at") else "", network,
                         f"job {j['job_id']} {j.get('state', '')}", j.get("share_wei", ""), "", j.get("state", "")])

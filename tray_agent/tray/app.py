@@ -250,6 +250,8 @@ class TrayApp:
                 self._client().op(arg)
             elif verb == "toggle":
                 self._toggle(arg)
+            elif verb == "autosettle":
+                self._client().post("/api/autosettle/pause", {"paused": arg == "pause"})
             elif verb == "logs":
                 open_folder(self.paths.logs)
             elif verb == "quit":

@@ -2,7 +2,7 @@
 
 No pystray here: menu items carry an *action* string that the tray app maps to a callback which only
 posts to the agent API (``op:<kind>``), opens a window (``open:<kind>``), toggles a setting
-(``toggle:<name>``), opens a folder (``logs``) or quits (``quit:keep`` / ``quit:stop``). Money actions
+(``toggle:<name>``), pauses or resumes the automatic settle policy (``autosettle:pause|resume``), opens a folder (``logs``) or quits (``quit:keep`` / ``quit:stop``). Money actions
 never post from the menu: they open the page that asks for confirmation (``open:settle``, ``open:deregister``).
 While the agent runs an operation (``Status.operation``) the tooltip and first line say so and every
 action that would start another one is disabled.
@@ -149,6 +149,7 @@ def render(status: Status, ctx: ViewContext | None = None) -> TrayView:
             "open:settle", enabled=has_worker and registered,
         ),
         MenuItem("Withdraw…", "open:withdraw", enabled=free and bool(status.address)),
+        *autosettle_items(status, ctx),
         MenuItem("Models this worker serves…", "open:models", enabled=free),
         MenuItem("Speed test…", "open:speedtest", enabled=has_worker and not busy),
     ]
@@ -172,6 +173,18 @@ def render(status: Status, ctx: ViewContext | None = None) -> TrayView:
     ]
     working = status.active_jobs > 0 or bool(status.operation)
     return TrayView(icon_key(state, alerts, working=working), tooltip(status, ctx), tuple(items))
+
+
+def autosettle_items(status: Status, ctx: ViewContext) -> tuple[MenuItem, ...]:
+    """Pause / resume the automatic settle policy (only shown while it is on). Pausing moves no funds, so it
+    posts from the menu; what the policy does is on the dashboard and in Settings."""
+    a = status.autosettle or {}
+    if not ctx.connected or not a.get("enabled"):
+        return ()
+    if a.get("paused"):
+        return (MenuItem("Resume automatic settle", "autosettle:resume"),)
+    label = "Pause automatic settle" + (" (retrying)" if a.get("state") == "retrying" else "")
+    return (MenuItem(label, "autosettle:pause"),)
 
 
 def keep_awake_item(status: Status, ctx: ViewContext) -> MenuItem:

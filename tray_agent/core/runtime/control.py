@@ -218,6 +218,10 @@ class WorkerControl:
         return snap.active_jobs if snap else None
 
     # --- draining ------------------------------------------------------------------------------------------
+    def jobs_for_drain(self) -> int | None:
+        """Running jobs as the drain counts them (0: nothing would be cancelled by a stop now)."""
+        return self._jobs_now()
+
     def _jobs_now(self) -> int | None:
         """Running jobs for a drain: 0 when no worker container runs, None (= busy) when metrics are unreadable."""
         spec = self._spec_quiet()
