@@ -48,8 +48,8 @@ def _list(client: Any, args: argparse.Namespace) -> int:
 def fmt_suggestion(s: dict) -> str:
     lines = [f"Suggested ({s['window']} of demand): {', '.join(s['models']) or 'nothing — no model had demand'}",
              f"  expected {s['lcai_per_day']} LCAI/day (now {', '.join(s['current']) or 'none'}: "
-             f"{s['current_lcai_per_day']} LCAI/day); memory {s['required_bytes'] / 1e9:.1f} of "
-             f"{s['usable_bytes'] / 1e9:.1f} GB usable"]
+             f"{s['current_lcai_per_day']} LCAI/day); memory {s['required_bytes'] / 2**30:.1f} of "
+             f"{s['usable_bytes'] / 2**30:.1f} GiB usable"]
     for x in s.get("left_out", []):
         lines.append(f"  left out {x['model']}: {x['reason']}")
     lines.append(f"  estimate: {s['formula']}")

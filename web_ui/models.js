@@ -38,7 +38,7 @@ $("#suggest").addEventListener("click", async () => {
       el("strong", {}, s.models.length ? `Serve ${s.models.join(", ")}` : "No model had demand in this window"),
       el("div", {}, `Expected ≈ ${lcai(s.wei_per_day)}/day, now ≈ ${lcai(s.current_wei_per_day)}/day (${s.current.join(", ") || "no models"}); demand over the last ${s.window}.`),
       s.changes ? null : el("div", { class: "small" }, "This is the set already served."),
-      s.left_out.length ? el("ul", {}, ...s.left_out.map((x) => el("li", { "data-code": x.code }, el("strong", {}, x.model), `: ${x.reason}`))) : null,
+      s.left_out.length ? el("ul", {}, ...s.left_out.map((x) => el("li", { "data-code": x.code, "data-model": x.model }, el("span", { style: "font-weight:600" }, x.model), `: ${x.reason}`))) : null,
       el("div", { class: "small muted" }, `Estimate: ${s.formula}. It is not a promise: ${s.assumptions.join(" ")}`)),
     el("div", { class: "row" }, apply));
   } catch (err) { box.replaceChildren(); showError(err); }

@@ -31,7 +31,7 @@ export async function modelPicker(root, initial = null) {
       estimateCell(m.name, estimates)));
   }
   const demandBox = el("div", { class: "demand", "aria-live": "polite" });
-  const windowSel = el("select", { id: "demand-window", "aria-label": "Demand window" },
+  const windowSel = el("select", { id: "demand-window", "aria-label": "Demand window", style: "width:auto" },
     ...[["1", "last hour"], ["24", "last 24 h"], ["168", "last 7 days"]].map(([v, t]) =>
       el("option", { value: v, selected: v === "24" }, t)));
   windowSel.addEventListener("change", () => loadDemand());

@@ -12,7 +12,7 @@ from tray_agent.core.services.demand import parse_window_h
 from tray_agent.devnet.market import parse_spec
 
 LCAI = 10**18
-GB = 10**9
+GB = 2**30  # GiB, as the fit rule reports memory
 DAY = 86400
 
 
@@ -30,7 +30,7 @@ def test_estimate_formula_integer_wei():
     # 120 jobs/day ÷ (2 + 1) × 0.02 LCAI × 80 % = 0.64 LCAI/day, exactly
     assert est.wei_per_day == 64 * LCAI // 100 and isinstance(est.wei_per_day, int)
     assert est.other_workers == 2 and est.jobs_per_day == 120.0
-    assert est.formula == "120.0 jobs/day ÷ (2 other workers + 1) × 0.02 LCAI × 80 % = 0.64 LCAI/day"
+    assert est.formula == "120 jobs/day ÷ (2 other workers + 1) × 0.02 LCAI × 80 % = 0.64 LCAI/day"
 
 
 def test_a_worker_already_serving_is_counted_once():
@@ -68,7 +68,7 @@ def test_reasons_no_demand_too_slow_and_too_big():
     why = {x["model"]: x["reason"] for x in s.left_out}
     assert why["idle"] == "no demand in 24 h"
     assert why["slow"].startswith("too slow: p95 130 s vs deadline 120 s")
-    assert why["huge"].startswith("does not fit on its own: needs 40.0 GB of 16.0 GB usable")
+    assert why["huge"].startswith("does not fit on its own: needs 40.0 GiB of 16.0 GiB usable")
 
 
 def test_ties_prefer_less_memory_and_nothing_in_demand_gives_an_empty_set():

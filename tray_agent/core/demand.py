@@ -22,6 +22,7 @@ from itertools import combinations
 from tray_agent.common.amounts import format_lcai
 
 from .chain.demand import DAY_S, Demand, per_day
+from .hardware import fmt_bytes
 
 MAX_EXACT = 20  # 2^20 subsets is still quick; the catalogue has ~10 models
 ASSUMPTIONS = (
@@ -33,10 +34,19 @@ ASSUMPTIONS = (
 
 
 def window_label(window_s: int) -> str:
+    """``86400`` → "24 h", ``604800`` → "7 d", ``1800`` → "30 min", ``12`` → "12 s"."""
+    if window_s < 60:
+        return f"{int(window_s)} s"
+    if window_s < 3600:
+        return f"{window_s // 60} min"
     h = window_s / 3600
     if h >= 48 and h % 24 == 0:
         return f"{int(h // 24)} d"
-    return f"{h:g} h"
+    return f"{round(h, 1):g} h"
+
+
+def fmt_rate(x: float) -> str:
+    return f"{x:,.1f}" if x < 100 else f"{x:,.0f}"
 
 
 @dataclass(frozen=True)
@@ -65,7 +75,7 @@ def estimate(demand: Demand) -> dict[str, Estimate]:
         others = max(0, m.workers - (1 if m.serving else 0))
         wei = m.jobs * DAY_S * m.fee_wei * bps // (covered * (others + 1) * 10_000)
         jpd = per_day(m.jobs, covered)
-        formula = (f"{jpd:.1f} jobs/day ÷ ({others} other worker{'' if others == 1 else 's'} + 1) × "
+        formula = (f"{fmt_rate(jpd)} jobs/day ÷ ({others} other worker{'' if others == 1 else 's'} + 1) × "
                    f"{format_lcai(m.fee_wei)} LCAI × {bps / 100:g} % = {format_lcai(wei)} LCAI/day")
         out[m.name] = Estimate(m.name, m.jobs, round(jpd, 3), m.fee_wei, others, bps, wei, formula)
     return out
@@ -101,10 +111,6 @@ class Suggestion:
         return d
 
 
-def _fmt_gb(n: int) -> str:
-    return f"{n / 1e9:.1f} GB"
-
-
 def suggest(estimates: Mapping[str, Estimate], footprints: Mapping[str, int], usable_bytes: int,
             speeds: Mapping[str, Speed], current: Sequence[str] = (), window: str = "24 h") -> Suggestion:
     """The subset of ``footprints``' models with the highest expected wei/day that fits in ``usable_bytes``,
@@ -124,8 +130,8 @@ def suggest(estimates: Mapping[str, Estimate], footprints: Mapping[str, int], us
                                    f"({sp.budget_s:.0f} s after the worker's submit reserve)"})
         elif footprints[name] > usable_bytes:
             left.append({"model": name, "code": "too_big",
-                         "reason": f"does not fit on its own: needs {_fmt_gb(footprints[name])} of "
-                                   f"{_fmt_gb(usable_bytes)} usable"})
+                         "reason": f"does not fit on its own: needs {fmt_bytes(footprints[name])} of "
+                                   f"{fmt_bytes(usable_bytes)} usable"})
         else:
             candidates.append(name)
     if len(candidates) > MAX_EXACT:
@@ -145,8 +151,8 @@ def suggest(estimates: Mapping[str, Estimate], footprints: Mapping[str, int], us
     for name in candidates:
         if name not in chosen:  # positive value and fits alone, so it must not fit beside the chosen set
             left.append({"model": name, "code": "does_not_fit_with",
-                         "reason": f"does not fit with {', '.join(chosen)} ({_fmt_gb(used + footprints[name])} "
-                                   f"needed, {_fmt_gb(usable_bytes)} usable)"})
+                         "reason": f"does not fit with {', '.join(chosen)} ({fmt_bytes(used + footprints[name])} "
+                                   f"needed, {fmt_bytes(usable_bytes)} usable)"})
     cur = sorted(current)
     return Suggestion(models=chosen, wei_per_day=sum(estimates[n].wei_per_day for n in chosen), current=cur,
                       current_wei_per_day=sum(estimates[n].wei_per_day for n in cur if n in estimates),

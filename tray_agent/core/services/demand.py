@@ -77,7 +77,8 @@ class DemandService:
     @staticmethod
     def _coverage_note(d: Demand) -> list[str]:
         if d.covered_s < d.window_s:
-            return [f"The chain is only {window_label(d.covered_s)} old: jobs per day are scaled from that."]
+            return [f"The chain is only {window_label(d.covered_s)} old: jobs per day are scaled up from that short "
+                    "sample, so treat them with care."]
         return []
 
     def speeds(self) -> dict[str, Speed]:
