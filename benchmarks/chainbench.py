@@ -198,7 +198,7 @@ def demand_refresh(work: Path, jobs: int = 200) -> dict:
     proxy = CountingProxy(b.dn.rpc_url).start()
     try:
         worker, _ = b.new_worker()
-        for i in range(jobs // 10):  # one session of 10 jobs per consumer transaction: jobs * 1.1 logs in all
+        for _ in range(jobs // 10):  # one session of 10 jobs per consumer transaction: jobs * 1.1 logs in all
             b.consumer.send(b.jr.address, b.jr.encode("testCreateCompletedJobs", worker, b.mid, 10), b.fee * 10)
         client = ChainClient(b.net.replace(rpc_url=proxy.url))
         models, cache = list(DEVNET_MODELS), work / "demand-cache.json"

@@ -3,6 +3,8 @@ reason for every model left out (no demand, too slow, does not fit alone, does n
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tray_agent.common.errors import ValidationError
@@ -92,3 +94,20 @@ def test_window_default_and_devnet_spec_parsing():
     with pytest.raises(ValidationError) as e:
         parse_spec("llama3-8b", "weight", "LCAI_DEVNET_DEMAND")
     assert "MODEL=NUMBER" in e.value.message
+
+
+def test_the_newest_speed_test_per_model_of_this_network_counts(tmp_path):
+    from tray_agent.core.history import History
+    from tray_agent.core.services.demand import DemandService
+
+    h = History(tmp_path / "h.sqlite")
+    runs = [("old", "devnet", {"a": 200.0, "b": 50.0}), ("other-net", "testnet", {"a": 1.0}),
+            ("new", "devnet", {"a": 60.0})]
+    for op_id, net, p95 in runs:
+        h.op_started(op_id, "speedtest", net, {})
+        h.op_finished(op_id, "done", {"deadline_s": 120.0, "budget_s": 95.0,
+                                       "models": [{"model": m, "p95_job_s": v} for m, v in p95.items()]})
+        time.sleep(0.01)  # ordered by start time
+    svc = DemandService(None, tmp_path / "c.json", None, h, "devnet", lambda: None)  # type: ignore[arg-type]
+    assert svc.speeds() == {"a": Speed(60.0, 120.0, 95.0), "b": Speed(50.0, 120.0, 95.0)}
+    h.close()

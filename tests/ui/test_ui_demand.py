@@ -102,6 +102,8 @@ def test_onboarding_picker_shows_expected_earnings(page, skewed, market_agent):
     page.select_option("#demand-window", "1")
     page.wait_for_selector("[data-testid=demand-how] summary:has-text('last 1 h')")
     assert estimates(page)[HOT] > 0
+    bad = market_agent.get("/api/models/demand?window_h=abc")  # bad input: named, with the fix
+    assert bad.status == 400 and "window" in bad.error["message"] and bad.error["fix"], bad.body
     r = market_agent.cli("models", "list")
     assert r.returncode == 0 and "LCAI/day (est.)" in r.stdout and "estimate: LCAI/day = jobs per day" in r.stdout
     hot_line = next(line for line in r.stdout.splitlines() if line.startswith(HOT))
