@@ -105,3 +105,23 @@ def test_skewed_demand_makes_the_suggestion_include_that_model(chain, tmp_path, 
     assert "qwen3-vl:8b" in res.models and res.wei_per_day > res.current_wei_per_day
     reasons = {x["model"]: x["reason"] for x in res.left_out}
     assert all(m in res.models or m in reasons for m in MODELS), (res.models, reasons)
+
+
+def header_requests(sent: list) -> int:
+    return sum(1 for p in sent if isinstance(p, list) and p and all(
+        i["method"] == "eth_getBlockByNumber" for i in p))
+
+
+def test_window_start_is_exact_and_the_next_search_reuses_cached_headers(chain, tmp_path):
+    chain.dn.rpc("anvil_mine", [hex(1000), hex(30)])  # 1,000 blocks 30 s apart (~8.3 h)
+    client, sent = counting_client(chain)
+    index = DemandIndex(client, tmp_path / "c.json")
+    d = index.refresh(MODELS, 3600, None)
+    ts = {b: int(client.block(b)["timestamp"], 16) for b in (d.start_block - 1, d.start_block)}
+    target = d.head_ts - 3600
+    assert ts[d.start_block - 1] < target <= ts[d.start_block], (d.start_block, ts, target)
+    assert header_requests(sent) <= 4  # block 0, then a k-ary search: 24 probes per request over 1,000+ blocks
+    chain.dn.rpc("anvil_mine", [hex(10), hex(30)])  # 5 minutes later
+    client2, sent2 = counting_client(chain)
+    d2 = DemandIndex(client2, tmp_path / "c.json").refresh(MODELS, 3600, None)
+    assert d2.start_block > d.start_block and header_requests(sent2) <= 1 and d2.rpc_requests <= 3

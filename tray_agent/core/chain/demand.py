@@ -29,7 +29,7 @@ LOG_CHUNK = 5000            # blocks per eth_getLogs
 CHUNKS_PER_REQUEST = 20     # eth_getLogs per HTTP batch
 HEADER_PROBES = 24          # block headers per search step
 SESSIONS_PER_REQUEST = 200
-MAX_ANCHORS = 256           # block → timestamp pairs kept for the next window search
+NEAR_ANCHORS = 96           # block → timestamp pairs kept just above the window start for the next search
 DAY_S = 86400
 
 
@@ -117,8 +117,8 @@ class DemandIndex:
         else:
             if start < data["from"]:
                 ranges.append((start, data["from"] - 1))
-            if data["to"] < head:
-                ranges.append((data["to"] + 1, head))
+            if data["to"] < head:  # (a cache older than the window: from the window start, not the old end)
+                ranges.append((max(data["to"] + 1, start), head))
         scanned = sum(b - a + 1 for a, b in ranges)
         self._scan(ranges, data)
         data["from"], data["to"] = start, head
@@ -126,8 +126,7 @@ class DemandIndex:
         live = {str(sid) for _, sid in data["jobs"]}
         self._resolve_sessions(live - set(data["sessions"]), data)
         data["sessions"] = {k: v for k, v in data["sessions"].items() if k in live}
-        keep = sorted(anchors, key=int)[-MAX_ANCHORS:]
-        data["anchors"] = {k: anchors[k] for k in keep}
+        data["anchors"] = keep_anchors(anchors, start)
         self._save()
         counts: dict[str, int] = {}
         for _, sid in data["jobs"]:
@@ -251,6 +250,16 @@ class DemandIndex:
                 if isinstance(r, dict):
                     mid = r["modelId"]
                     data["sessions"][s] = "0x" + (mid.hex() if isinstance(mid, bytes) else str(mid)[2:]).lower()
+
+
+def keep_anchors(anchors: dict[str, int], start: int) -> dict[str, int]:
+    """Headers worth keeping for the next window search: block 0, the one just below the window start, the ones
+    just above it (the next start is a little later) and the newest heads."""
+    blocks = sorted(int(b) for b in anchors)
+    below = [b for b in blocks if b < start][-1:]
+    above = [b for b in blocks if b >= start]
+    keep = {0, *below, *above[:NEAR_ANCHORS], *above[-NEAR_ANCHORS // 3:]}
+    return {str(b): anchors[str(b)] for b in sorted(keep) if str(b) in anchors}
 
 
 def per_day(count: int, covered_s: int) -> float:
