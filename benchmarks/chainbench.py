@@ -185,11 +185,47 @@ def status_refresh(work: Path, rounds: int = 20) -> dict:
         b.stop()
 
 
+def demand_refresh(work: Path, jobs: int = 200) -> dict:
+    """Demand per model (issue 18): a cold DemandIndex refresh over the last 24 h, then — after 10 more jobs — the
+    incremental refresh that reads only the new blocks from the disk cache; HTTP requests counted at a proxy."""
+    from tray_agent.core.chain.client import ChainClient
+    from tray_agent.core.chain.demand import DemandIndex
+    from tray_agent.core.devnet import DEVNET_MODELS
+
+    from .rpcproxy import CountingProxy
+
+    b = Bench(work / "demand-chain")
+    proxy = CountingProxy(b.dn.rpc_url).start()
+    try:
+        worker, _ = b.new_worker()
+        for _ in range(jobs // 10):  # one session of 10 jobs per consumer transaction: jobs * 1.1 logs in all
+            b.consumer.send(b.jr.address, b.jr.encode("testCreateCompletedJobs", worker, b.mid, 10), b.fee * 10)
+        client = ChainClient(b.net.replace(rpc_url=proxy.url))
+        models, cache = list(DEVNET_MODELS), work / "demand-cache.json"
+        proxy.reset()
+        t0 = time.perf_counter()
+        cold = DemandIndex(client, cache).refresh(models, 24 * 3600, worker)
+        cold_ms, cold_req, cold_calls = (time.perf_counter() - t0) * 1000, proxy.requests, proxy.calls
+        b.consumer.send(b.jr.address, b.jr.encode("testCreateCompletedJobs", worker, b.mid, 10), b.fee * 10)
+        proxy.reset()
+        t0 = time.perf_counter()
+        warm = DemandIndex(client, cache).refresh(models, 24 * 3600, worker)
+        warm_ms = (time.perf_counter() - t0) * 1000
+        assert {m.name: m.jobs for m in warm.models}[MODEL] == jobs + 10
+        return {"cold_requests": cold_req, "cold_calls": cold_calls, "cold_blocks": cold.blocks_scanned,
+                "cold_ms": cold_ms, "requests": proxy.requests, "calls": proxy.calls,
+                "blocks": warm.blocks_scanned, "ms": warm_ms, "jobs": jobs + 10, "models": len(models)}
+    finally:
+        proxy.stop()
+        b.stop()
+
+
 if __name__ == "__main__":  # quick manual run
     import json
     import tempfile
 
     d = Path(tempfile.mkdtemp(prefix="lcai-cb-"))
     print(json.dumps(status_refresh(d), indent=1))
+    print(json.dumps(demand_refresh(d), indent=1))
     print(json.dumps(settle_200(d), indent=1))
     os.system(f"rm -rf {d}")

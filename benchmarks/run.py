@@ -209,6 +209,14 @@ def main(argv: list[str] | None = None) -> int:
                                 f"({r['models']} models); first refresh {r['cold_requests']} request", "req"))
                 rows.append(row("Status refresh: latency", r["latency_ms_median"], "—", None,
                                 f"median of {r['rounds']} (p95 {r['latency_ms_p95']:.0f} ms), loopback anvil", "ms"))
+            print("[bench] demand refresh…", file=sys.stderr)
+            dm = attempt("demand", lambda: chainbench.demand_refresh(work))
+            if dm:
+                rows.append(row("Demand refresh (24 h): RPC HTTP requests, incremental", dm["requests"], "≤ 4",
+                                dm["requests"] <= 4, f"{dm['calls']} JSON-RPC calls, {dm['blocks']} new block(s) read "
+                                f"from the disk cache in {dm['ms']:.0f} ms; cold refresh {dm['cold_requests']} requests "
+                                f"({dm['cold_calls']} calls, {dm['cold_blocks']} blocks, {dm['cold_ms']:.0f} ms); "
+                                f"{dm['jobs']} jobs, {dm['models']} models", "req"))
 
         # --- a real agent on devnet with its own dockerd ----------------------------------------------
         print("[bench] starting a private dockerd…", file=sys.stderr)

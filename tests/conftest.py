@@ -18,6 +18,8 @@ pytest_plugins = sorted(
 )
 OUTPUT = ROOT / "test-output"
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# the devnet's simulated peer workers take jobs away from the worker under test: off unless a test turns them on
+os.environ.setdefault("LCAI_DEVNET_PEERS", "0")
 
 
 def need(condition: bool, what: str) -> None:

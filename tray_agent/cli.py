@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import __version__, cli_autosettle, cli_fleet, cli_keys, cli_preflight
+from . import __version__, cli_autosettle, cli_fleet, cli_keys, cli_models, cli_preflight
 from .api.metrics_options import add_arguments as add_metrics_arguments
 from .common.api_client import AgentNotRunning, ApiClient, ApiError, find_agent, wait_for_agent
 from .common.errors import AgentError, BusyError, ValidationError
@@ -91,12 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     tu.add_argument("--amount", required=True, help="amount in LCAI")
     tu.add_argument("--yes", action="store_true", help=YES_HELP)
     tu.set_defaults(func=_cmd_op, kind="top_up")
-    m = sub.add_parser("models", help="list or change the served models")
-    msub = m.add_subparsers(dest="models_cmd", metavar="list|set", required=True, parser_class=_Parser)
-    msub.add_parser("list").set_defaults(func=_agent_call(lambda c, a: _print(c.get("/api/models"), "fmt_models")))
-    ms = msub.add_parser("set")
-    ms.add_argument("names", nargs="+", help="exact model names, e.g. llama3-8b")
-    ms.set_defaults(func=_agent_call(lambda c, a: _op(c, "set_models", {"models": a.names})))
+    cli_models.add_parser(sub, _Parser, _agent_call, _op, _confirmation)
     sp = sub.add_parser("speedtest", help="measure worst-case job time against the deadline")
     sp.add_argument("models", nargs="*")
     sp.set_defaults(func=_cmd_op, kind="speedtest")

@@ -63,11 +63,27 @@ def fmt_status(st: dict) -> str:
     return "\n".join(lines)
 
 
-def fmt_models(d: dict) -> str:
-    rows = [f"{'model':24} {'fee (LCAI)':>11} {'memory':>9}  served  pulled"]
+def fmt_models(d: dict, demand: dict | None = None) -> str:
+    """The catalogue; with ``demand`` (GET /api/models/demand) a column of expected LCAI/day for this worker."""
+    from .cli_models import estimate_cell
+
+    est = {r["model"]: r for r in (demand or {}).get("models", [])}
+    head = f"{'model':24} {'fee (LCAI)':>11} {'memory':>9}  served  pulled"
+    rows = [head + (f"  {'jobs/day':>9} {'workers':>7} {'LCAI/day (est.)':>15}" if demand else "")]
     for m in d.get("catalog", []):
-        rows.append(f"{m['name']:24} {lcai(m.get('fee_wei', 0)):>11} {int(m.get('footprint_bytes', 0)) / 1e9:>7.1f}GB  "
-                    f"{'yes' if m.get('served') else 'no':6}  {'yes' if m.get('pulled') else 'no'}")
+        line = (f"{m['name']:24} {lcai(m.get('fee_wei', 0)):>11} {int(m.get('footprint_bytes', 0)) / 1e9:>7.1f}GB  "
+                f"{'yes' if m.get('served') else 'no':6}  {'yes' if m.get('pulled') else 'no':6}")
+        if demand:
+            r = est.get(m["name"])
+            line += (f"  {r['jobs_per_day'] if r else '?':>9} {r['other_workers'] if r else '?':>7} "
+                     f"{estimate_cell(r):>15}")
+        rows.append(line)
+    if demand and demand.get("error"):
+        rows.append(f"expected earnings unavailable: {demand['error']}")
+    elif demand:
+        rows.append(f"demand over the last {demand['window']}; workers = other eligible workers")
+        rows.append(f"estimate: {demand['formula']}")
+        rows += [f"assumes: {a}" for a in demand.get("assumptions", [])]
     return "\n".join(rows)
 
 

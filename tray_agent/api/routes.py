@@ -119,6 +119,12 @@ def build_routes(agent: Agent, codes: LoginCodes, port_ref: list[int]) -> list[R
         b = await _body(request)
         return await blocking(agent.models_fit, b.get("models"))
 
+    async def models_demand(request):
+        return await blocking(agent.demand_view, request.query_params.get("window_h"))
+
+    async def models_suggest(request):
+        return await blocking(agent.suggest_models, request.query_params.get("window_h"))
+
     async def op_start(request):
         kind = request.path_params["kind"]
         b = await _body(request)
@@ -255,6 +261,8 @@ def build_routes(agent: Agent, codes: LoginCodes, port_ref: list[int]) -> list[R
         R("/api/hardware", call(hardware)),
         R("/api/models", call(models)),
         R("/api/models/fit", call(models_fit), methods=["POST"]),
+        R("/api/models/demand", call(models_demand)),
+        R("/api/models/suggest", call(models_suggest)),
         R("/api/ops/{kind}", call(op_start), methods=["POST"]),
         R("/api/ops/{op_id}", call(op_get)),
         R("/api/ops/{op_id}/cancel", call(op_cancel), methods=["POST"]),

@@ -283,6 +283,19 @@ class Agent:
         names = self.validate_models(models)
         return self._models().fit(names)
 
+    def demand_view(self, window_h: Any = None) -> dict:
+        from .services.demand import parse_window_h
+
+        self._models()
+        return self.session.demand.view(parse_window_h(window_h))  # type: ignore[union-attr]
+
+    def suggest_models(self, window_h: Any = None) -> dict:
+        from .services.demand import parse_window_h
+
+        self._models()
+        cur = list(self.status().served_models) or self.session.worker.local_models() or self.onboarding.chosen_models()
+        return self.session.demand.suggestion(cur, parse_window_h(window_h))  # type: ignore[union-attr]
+
     def prepare_models(self, models: list[str], progress) -> None:
         self._models().prepare(models, progress)
 

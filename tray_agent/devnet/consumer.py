@@ -4,8 +4,9 @@ CLI: ``python -m tray_agent.devnet.consumer --rpc http://127.0.0.1:PORT --rate 6
 (rate = jobs per minute; the key defaults to the devnet consumer account, which the devnet funds).
 
 Demand covers every model: each tick picks a model among those with an eligible worker, weighted by
-:data:`DEFAULT_DEMAND` (or ``--model name=weight``), so demand differs between models but any served model gets
-jobs. Sessions are reused like claimed sortition sessions (toolkit.md §7, §11): follow-up jobs go to a worker's
+:data:`DEFAULT_DEMAND` (or ``LCAI_DEVNET_DEMAND`` / ``--model name=weight``, see ``market.py``), then a worker
+uniformly among the model's eligible workers. Simulated peer workers (``LCAI_DEVNET_PEERS``) are registered at start
+and get their jobs already completed, so the demo has competition and demand that differ per model. Sessions are reused like claimed sortition sessions (toolkit.md §7, §11): follow-up jobs go to a worker's
 open session while it stays registered — also while its container is down (those jobs time out: offences).
 ``--parent-pid`` exits with the agent; ``--lock FILE`` refuses to run a second consumer on the same chain (exit 3).
 """
@@ -28,10 +29,9 @@ from tray_agent.core.chain.models import model_id_bytes
 from tray_agent.core.chain.tx import TxSender
 from tray_agent.core.networks import get_network
 
-# Relative demand per devnet model (jobs are split by these weights among models that have eligible workers).
-DEFAULT_DEMAND: dict[str, float] = {
-    "llama3-8b": 4.0, "gpt-oss:20b": 2.0, "qwen3-vl:8b": 2.0, "glm-4.7-flash": 1.0, "qwen3-embedding:0.6b": 1.0,
-}
+from . import market
+from .market import DEFAULT_DEMAND  # noqa: F401  (re-exported: tests and callers import it from here)
+
 FOLLOW_UP = 0.6  # share of jobs that go to an already-claimed session
 SESSION_JOBS = 8  # jobs per session before the consumer opens a new one
 LOCKED_EXIT = 3
@@ -51,7 +51,7 @@ class Consumer:
 
     def __init__(self, rpc_url: str, chain_id: int = 31337, private_key: bytes | None = None,
                  models: list[str] | dict[str, float] | None = None, *, worker: str | None = None,
-                 follow_up: float = FOLLOW_UP):
+                 follow_up: float = FOLLOW_UP, peers: bool = False):
         from tray_agent.core.devnet import devnet_key
 
         net = get_network("devnet").replace(chain_id=int(chain_id), rpc_url=rpc_url, ai_config="", job_registry="")
@@ -61,7 +61,7 @@ class Consumer:
         if isinstance(models, dict):
             self.weights = {m: float(w) for m, w in models.items() if w > 0}
         else:
-            self.weights = {m: DEFAULT_DEMAND.get(m, 1.0) for m in (models or DEFAULT_DEMAND)}
+            self.weights = market.demand_weights(list(models) if models else None)
         self.models = list(self.weights)
         self.follow_up = follow_up
         self.sessions: dict[tuple[str, str], list[list[int]]] = {}  # (worker, model) -> [[session id, jobs]]
@@ -72,6 +72,12 @@ class Consumer:
         self.errors = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.peers = market.peer_addresses()  # jobs for a simulated peer are created already completed
+        if peers and not worker:
+            try:
+                market.ensure_peers(self.client, market.peer_counts())
+            except ChainError as e:  # the demo still runs, with demand for this worker's models only
+                print(f"devnet consumer: simulated peer workers not registered: {e}", file=sys.stderr, flush=True)
 
     def _pick(self) -> tuple[str, str] | None:
         """A (worker, model): the model weighted among those with an eligible worker (demand for every model)."""
@@ -105,8 +111,10 @@ class Consumer:
             worker, model = worker or picked[0], model or picked[1]
         worker = to_checksum_address(worker)
         fee = int(self.client.call(self.client.ai_config, "calculateJobFee", model_id_bytes(model)))
-        session = self._open_session(worker, model)
-        if session is not None:
+        session = None if worker.lower() in self.peers else self._open_session(worker, model)
+        if worker.lower() in self.peers:
+            data = self.jr.encode("testCreateCompletedJobs", worker, model_id_bytes(model), 1)
+        elif session is not None:
             data = self.jr.encode("testSubmitJobForSession", session, keccak(os.urandom(32)))
         else:
             data = self.jr.encode("testCreateJob", worker, model_id_bytes(model), keccak(os.urandom(32)))
@@ -182,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"another devnet consumer (pid {lock.holder()}) already runs on this chain; not starting a second one",
               file=sys.stderr)
         return LOCKED_EXIT
-    c = Consumer(a.rpc, a.chain_id, None, parse_models(a.models) or None, worker=a.worker)
+    c = Consumer(a.rpc, a.chain_id, None, parse_models(a.models) or None, worker=a.worker, peers=True)
     print(f"devnet consumer: {a.rate} job(s)/min over {c.weights}", file=sys.stderr, flush=True)
     try:
         c.run(a.rate, a.duration)

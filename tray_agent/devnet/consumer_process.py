@@ -51,7 +51,7 @@ class ConsumerProcess:
             self.reused_pid = lock.holder()
             return
         self._lock = lock
-        self.thread_consumer = Consumer(rpc_url, chain_id, None, models).start(rate)
+        self.thread_consumer = Consumer(rpc_url, chain_id, None, models, peers=True).start(rate)
 
     @property
     def pid(self) -> int | None:

@@ -153,6 +153,17 @@ class ModelService:
                     "total_bytes": None, "capacity_bytes": None}
         return res.to_dict()
 
+    def footprints(self, names: list[str]) -> tuple[dict[str, int], int | None]:
+        """(bytes each model needs loaded, bytes usable for models after headroom — None when unknown): the
+        numbers of the fit rule, for the model-set suggestion."""
+        from ..catalog import entry_for, footprint
+        from ..fit import headroom_for, memory_budget
+
+        kind, capacity = memory_budget(self.hardware())
+        fees = self._fees()
+        fps = {n: footprint(entry_for(n, self.network, fees_wei=fees)).total_bytes for n in names}
+        return fps, None if capacity is None else capacity - headroom_for(capacity, kind)
+
     # --- Ollama -------------------------------------------------------------------------------------------------
     def prepare(self, models: list[str], progress) -> None:
         """Pull and verify every model under its exact name before it is registered or advertised."""

@@ -18,6 +18,7 @@ from ..networks import Network
 from ..settings import Settings
 from ..state_owner import StateOwner
 from .chain_sync import ChainSync
+from .demand import DemandService
 from .exit_flow import Deregistration
 from .models import ModelService
 from .money import MoneyOps
@@ -53,6 +54,7 @@ class NetworkSession:
         self.money: MoneyOps | None = None
         self.models: ModelService | None = None
         self.exit: Deregistration | None = None
+        self.demand: DemandService | None = None
         self._stop_sim_ollama: Callable[[], None] | None = None
 
     # --- keys --------------------------------------------------------------------------------------------
@@ -95,6 +97,8 @@ class NetworkSession:
         self.models = ModelService(net, self.settings, self.sync, self.worker,
                                    list(self.devnet.models) if self.devnet else None, self.chosen_models,
                                    self.wait_ready)
+        self.demand = DemandService(self.chain, self.paths.network_dir(net.name) / "demand-cache.json", self.models,
+                                    self.history, net.name, self.active_address)
         self.exit = Deregistration(self.money, self.sync, self.worker, self.stop_event,
                                    mine_block=(lambda: self.devnet.rpc("evm_mine", [])) if self.devnet else None,
                                    on_leaving=self.stop_consumer, on_left=self._left,
