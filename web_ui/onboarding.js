@@ -128,7 +128,7 @@ async function renderHardware() {
       el("dt", {}, "System"), el("dd", {}, `${hw.os || "?"} ${hw.arch || ""}`),
       el("dt", {}, "CPU"), el("dd", {}, `${hw.cpu_model || "?"} — ${hw.cpu_cores ?? "?"} ${hw.cpu_cores === 1 ? "core" : "cores"}`),
       el("dt", {}, "Memory (total)"), el("dd", {}, hw.ram_bytes ? gib(hw.ram_bytes) : "unknown"),
-      el("dt", {}, (hw.gpus || []).length === 1 ? "GPU" : "GPUs"), el("dd", {}, (hw.gpus || []).length ? hw.gpus.map((g) => `${g.name || g.model || "GPU"}${g.vram_bytes ? ` (${gib(g.vram_bytes)} total)` : ""}`).join(", ") : "none found"),
+      el("dt", {}, (hw.gpus || []).length === 1 ? "GPU" : "GPUs"), el("dd", {}, (hw.gpus || []).length ? hw.gpus.map((g) => `${g.name || g.model || "GPU"}${g.vram_bytes ? ` (${gib(g.vram_bytes)} total)` : ""}${g.source === "simulated" ? " — simulated" : ""}`).join(", ") : "none found"),
       ...(hw.disks || []).flatMap((d) => [el("dt", {}, `Disk space for ${d.purpose} (free)`), el("dd", {}, `${gib(d.free_bytes)} free at ${d.measured_path || d.path}`)]));
     const checks = (hw.checks || []).map((c) => {
       const [ccls, clabel] = HW_STATUS[c.status] || ["", c.status];

@@ -35,7 +35,9 @@ export function perGpuBox(hw, onChange) {
     use.addEventListener("click", () => pin([], onChange));
     return el("div", { class: "notice info", id: "per-gpu" },
       el("strong", {}, `This worker uses ${gpuText(offer.pinned)} only.`),
-      el("div", { class: "small" }, "Its container and its own Ollama see no other GPU; the checks above count that memory only."), use);
+      el("div", { class: "small" }, "Its container and its own Ollama see no other GPU; the checks below count that memory only."),
+      (offer.others || []).length ? el("div", { class: "small" }, "The other GPUs each get a worker of their own, created in a terminal:") : null,
+      commands(offer), use);
   }
   if (!offer.offer) return null;
   const me = offer.this_worker;
@@ -46,11 +48,15 @@ export function perGpuBox(hw, onChange) {
     el("div", {}, offer.explain),
     el("p", {}, btn, " ", el("span", { class: "small" }, `${me.name}${me.vram_bytes ? `, ${gib(me.vram_bytes)}` : ""}`)),
     el("div", { class: "small" }, "Then create one more worker per other GPU, in a terminal (each asks for its own password and stake):"),
-    el("ul", { id: "per-gpu-commands" }, offer.others.map((o) => {
-      const cmd = el("code", {}, o.command);
-      return el("li", {}, `GPU ${o.gpus} (${o.name}${o.vram_bytes ? `, ${gib(o.vram_bytes)}` : ""}): `, cmd, " ", copyButton(() => o.command));
-    })),
+    commands(offer),
     el("div", { class: "small" }, "The tray icon shows all of them; the dashboard lists them under “Workers on this machine”."));
+}
+
+function commands(offer) {
+  return el("ul", { id: "per-gpu-commands" }, (offer.others || []).map((o) => {
+    const cmd = el("code", {}, o.command);
+    return el("li", {}, `GPU ${o.gpus} (${o.name}${o.vram_bytes ? `, ${gib(o.vram_bytes)}` : ""}): `, cmd, " ", copyButton(() => o.command));
+  }));
 }
 
 async function pin(gpus, onChange) {

@@ -92,7 +92,16 @@ def test_offer_one_worker_per_gpu(two_gpus) -> None:
     assert offer["offer"] and offer["this_worker"]["gpus"] == "0"
     assert [o["command"] for o in offer["others"]] == ["lcai-tray --profile gpu1 setup --gpus 1"]
     assert not per_gpu_offer(gpus[:1], "default", ())["offer"]
-    assert per_gpu_offer(gpus, "gpu1", ("1",))["pinned"] == ["1"]
+    pinned = per_gpu_offer(gpus, "gpu1", ("1",))
+    assert pinned["pinned"] == ["1"] and pinned["this_worker"]["gpus"] == "1"
+    assert [o["command"] for o in pinned["others"]] == ["lcai-tray --profile gpu0 setup --gpus 0"]
+
+
+def test_extra_gpu_workers_start_at_login_without_a_tray() -> None:
+    from tray_agent.core.gpu_groups import autostart_headless
+
+    assert autostart_headless("gpu1", ("1",)) and not autostart_headless("default", ("0",))
+    assert not autostart_headless("gpu1", ())
 
 
 def test_worker_spec_requests_its_device_ids_only(paths) -> None:

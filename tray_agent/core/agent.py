@@ -367,7 +367,7 @@ class Agent:
             self.update_watch.checker = UpdateChecker(settings=self.settings.all())
             threading.Thread(target=self.check_updates, daemon=True, name="update-check").start()
         if "autostart" in changes:
-            apply_autostart(bool(changes["autostart"]), self.paths.profile)
+            apply_autostart(bool(changes["autostart"]), self.paths.profile, self.settings.gpu_ids())
         if "ollama_url" in changes or "gpus" in changes:  # a GPU group gets its own Ollama; the container follows
             self.session.worker.use_ollama_url()
         if "keep_awake" in changes and self.runtime is not None:

@@ -79,6 +79,14 @@ def group_ollama(profile: str, store: Any, ids: Sequence[str]) -> dict[str, Any]
     return {"url": f"http://127.0.0.1:{port}", "container_name": f"lcai-ollama-{profile}", "gpu_ids": tuple(ids)}
 
 
+def autostart_headless(profile: str, gpu_ids: Sequence[str]) -> bool:
+    """An extra per-GPU worker (a pinned profile other than the default one) starts at login without a tray icon:
+    the default profile's tray shows every worker of the machine."""
+    from tray_agent.common.paths import DEFAULT_PROFILE
+
+    return bool(gpu_ids) and profile != DEFAULT_PROFILE
+
+
 def profile_for(g: GPU) -> str:
     return f"gpu{gpu_id(g)}"
 
@@ -89,14 +97,16 @@ def per_gpu_offer(gpus: Sequence[GPU], profile: str, pinned: Sequence[str]) -> d
     usable = [g for g in gpus if g.vendor in ("nvidia", "amd") and not g.unified]
     if len(usable) < 2:
         return {"offer": False, "pinned": list(pinned)}
-    first, rest = usable[0], usable[1:]
+    mine = [g for g in usable if gpu_id(g) in pinned] or usable[:1]
+    rest = [g for g in usable if g not in mine]
+    first = mine[0]
     return {
         "offer": True,
         "pinned": list(pinned),
         "this_worker": {"profile": profile, "gpus": gpu_id(first), "name": first.name, "vram_bytes": first.vram_bytes},
         "others": [{"profile": profile_for(g), "gpus": gpu_id(g), "name": g.name, "vram_bytes": g.vram_bytes,
                     "command": f"lcai-tray --profile {profile_for(g)} setup --gpus {gpu_id(g)}"} for g in rest],
-        "explain": (f"This machine has {len(usable)} GPUs. One worker per GPU earns more than one worker spread over "
-                    "all of them: each worker gets its own key, stake, container and Ollama, and serves from its own "
-                    "GPU. Each extra worker needs its own stake and gas."),
+        "explain": (f"This machine has {len(usable)} GPUs. Each GPU can run its own worker: every worker gets its own "
+                    "key, stake, container and Ollama, serves jobs from its own GPU only, and the fit check and speed "
+                    "test count that GPU alone. Each extra worker needs its own stake and gas."),
     }
