@@ -144,3 +144,15 @@ def test_host_ollama_of_a_group_sees_its_gpus_only(tmp_path: Path) -> None:
     assert env["OLLAMA_HOST"] == "127.0.0.1:11501"
     ol.stop_started()
     assert os.environ.get("CUDA_VISIBLE_DEVICES") != "1"  # only the child got it
+
+
+def test_terminal_setup_explains_one_worker_per_gpu(two_gpus, capsys) -> None:
+    from tray_agent.cli_setup import _offer_per_gpu
+
+    gpus = simulated_gpus()
+    _offer_per_gpu({"per_gpu": per_gpu_offer(gpus, "default", ())})
+    out = capsys.readouterr().out
+    assert "This machine has 2 GPUs" in out and "lcai-tray --profile default setup --gpus 0" in out
+    assert "GPU 1 (RTX 4090): lcai-tray --profile gpu1 setup --gpus 1" in out
+    _offer_per_gpu({"per_gpu": per_gpu_offer(gpus, "gpu1", ("1",))})  # already pinned: nothing to offer
+    assert capsys.readouterr().out == ""

@@ -134,11 +134,18 @@ def test_two_workers_online_each_in_its_own_container(machine):
     assert len(addresses) == 2  # two keys, two stakes
 
 
-def test_speed_test_runs_on_the_group(machine):
+def test_speed_test_runs_on_the_group(machine, browser, shots):
+    """The speed test page of gpu1: it runs against gpu1's own Ollama (devnet: its simulated one) and names GPU 1."""
     a1 = machine[1]["gpu1"]
-    rec = a1.op("speedtest", {"models": ["llama3-8b"]}, timeout=180)
-    assert rec["state"] == "done", rec
-    assert [g["id"] for g in rec["result"]["gpus"]] == ["1"]
+    p = Page(browser, a1, "speedtest")
+    p.page.wait_for_selector("#run")
+    p.page.click("#run")
+    p.page.wait_for_selector("#tested-gpus, #errors .notice.error", timeout=180_000)
+    assert p.page.inner_text("#tested-gpus").startswith("Measured on GPU 1 (RTX 4090)")
+    p.page.screenshot(path=str(shots / "speedtest-gpu1.png"), full_page=True)
+    p.close()
+    (rec,) = [o for o in a1.client.get("/api/history?limit=20")["items"] if o["kind"] == "speedtest"]
+    assert rec["state"] == "done" and [g["id"] for g in rec["result"]["gpus"]] == ["1"], rec
 
 
 def test_workers_view_tray_and_stopping_one(machine, browser, shots, monkeypatch):
