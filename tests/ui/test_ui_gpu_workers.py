@@ -103,6 +103,8 @@ def test_pin_from_onboarding_offer_and_from_the_cli(machine, browser, shots):
     assert "the GPU pinning is saved" in r.stderr
     bad = a1.cli("setup", "--gpus", "7")
     assert bad.returncode == 2 and "this machine has no GPU 7" in bad.stderr and "1 (RTX 4090)" in bad.stderr
+    taken = a1.cli("setup", "--gpus", "0,1")  # GPU 0 is gpu0's: two workers never share a GPU
+    assert taken.returncode == 2 and "GPU 0 is already used by the worker 'gpu0'" in taken.stderr, taken.stderr
     assert a1.client.get("/api/settings")["gpus"] == ["1"]
 
 

@@ -350,7 +350,7 @@ class Agent:
                                   fix="POST /api/ops/switch_network", field="network")
         valid = self.settings.validate(changes)  # the one schema check; nothing is written unless all pass
         if valid.get("gpus"):
-            self._models().check_gpu_ids(valid["gpus"])
+            self._models().check_gpu_ids(valid["gpus"], self.paths.profile)
         if "rpc_override" in valid:
             probe_rpc_overrides({k: v for k, v in valid["rpc_override"].items() if k in changes["rpc_override"]},
                                 load_networks(self.paths.networks_override), self.network)

@@ -119,12 +119,23 @@ class ModelService:
         report = self.hardware()
         return {**report.to_dict(), "per_gpu": per_gpu_offer(report.machine_gpus, profile, report.pinned_gpus)}
 
-    def check_gpu_ids(self, ids: list[str]) -> None:
-        """Refuse a GPU group naming a GPU this machine does not have (the error lists the ones it has)."""
+    def check_gpu_ids(self, ids: list[str], profile: str) -> None:
+        """Refuse a GPU group naming a GPU this machine does not have (the error lists the ones it has) or one that
+        another worker on this machine is pinned to (two workers on one GPU compete for its memory)."""
+        from tray_agent.common.paths import machine_profiles
+        from tray_agent.common.siblings import discover
+
         from ..gpu_groups import restrict
         from ..gpus import apply_manual_vram, detect_gpus
 
         restrict(apply_manual_vram(detect_gpus(), self.settings["manual_vram_bytes"]), ids)
+        others = discover(profiles=[p for p in machine_profiles() if p != profile], with_settings=True)
+        for w in others.running:
+            shared = sorted(set(ids) & set(w.gpus))
+            if shared:
+                raise ValidationError(f"GPU {', '.join(shared)} is already used by the worker '{w.profile}' on this "
+                                      "machine", fix=f"pin this worker to another GPU, or change '{w.profile}' first",
+                                      field="gpus")
 
     def forget_hardware(self) -> None:
         self._hardware = None
