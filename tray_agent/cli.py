@@ -71,6 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     st.set_defaults(func=_cmd_status)
     su = sub.add_parser("setup", help="terminal onboarding (for headless servers; needs a terminal)")
     su.add_argument("--generate-password", action="store_true", help="let the app generate the keystore password")
+    su.add_argument("--gpus", metavar="IDS", help="pin this profile's worker to these GPUs, e.g. '1' or '0,1' "
+                    "(one worker per GPU: one profile each); saved in the profile's settings")
     su.set_defaults(func=_cmd_setup)
     for name, help_ in SIMPLE_OPS:
         c = sub.add_parser(name, help=help_)
@@ -229,12 +231,16 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_setup(args: argparse.Namespace) -> int:
-    if not sys.stdin.isatty():  # checked before anything starts: a script must not get a half-done setup
-        return _fail("setup needs a terminal to ask its questions",
-                     "run it over SSH in a terminal, or use the dashboard: 'lcai-tray open --print-url'", EXIT_INPUT)
-    from .cli_setup import run_setup
+    from .cli_setup import pin_gpus, run_setup
 
-    return run_setup(_ensure_agent(args), generate_password=args.generate_password)
+    client = None
+    if args.gpus is not None:  # the GPU group is a setting: saved (and checked against the hardware) first
+        client = _ensure_agent(args)
+        pin_gpus(client, args.gpus)
+    if not sys.stdin.isatty():  # checked before onboarding starts: a script must not get a half-done setup
+        return _fail("setup needs a terminal to ask its questions" + (" (the GPU pinning is saved)" if client else ""),
+                     "run it over SSH in a terminal, or use the dashboard: 'lcai-tray open --print-url'", EXIT_INPUT)
+    return run_setup(client or _ensure_agent(args), generate_password=args.generate_password)
 
 
 # --- commands sent to the agent -----------------------------------------------------------------------------

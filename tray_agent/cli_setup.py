@@ -17,6 +17,28 @@ def _ask(prompt: str, default: str = "") -> str:
     return answer or default
 
 
+def pin_gpus(client: ApiClient, gpus: str) -> None:
+    """Save this profile's GPU group (raises the agent's ValidationError naming the GPUs it has)."""
+    saved = client.post("/api/settings", {"gpus": gpus}).get("gpus") or []
+    if saved:
+        print(f"this worker (profile {client.get('/api/status').get('profile', '?')}) uses GPU {', '.join(saved)} only: "
+              "its own container and Ollama see no other GPU")
+    else:
+        print("this worker uses every GPU of the machine")
+
+
+def _offer_per_gpu(hw: dict) -> None:
+    """Several GPUs and this worker not pinned: say how to run one worker per GPU."""
+    offer = hw.get("per_gpu") or {}
+    if not offer.get("offer") or offer.get("pinned"):
+        return
+    print(f"\n{offer['explain']}")
+    print(f"  this worker: 'lcai-tray --profile {offer['this_worker']['profile']} setup --gpus "
+          f"{offer['this_worker']['gpus']}' pins it to GPU {offer['this_worker']['gpus']}")
+    for o in offer["others"]:
+        print(f"  GPU {o['gpus']} ({o['name']}): {o['command']}")
+
+
 def run_setup(client: ApiClient, generate_password: bool = False) -> int:
     """Ask the onboarding questions on the terminal (the CLI checks there is one before calling)."""
     ob = client.get("/api/onboarding")
@@ -35,6 +57,7 @@ def run_setup(client: ApiClient, generate_password: bool = False) -> int:
           f"{len(hw['gpus'])} GPU(s) — {hw['level'].replace('_', ' ')}")
     for reason in [*hw.get("reasons", []), *hw.get("notes", [])]:
         print(f"  - {reason}")
+    _offer_per_gpu(hw)
     models = client.get("/api/models")
     print("\nModels offered (fee per job, memory):")
     for m in models["catalog"]:

@@ -2,6 +2,7 @@ import uPlot from "./vendor/uPlot.esm.js";
 import { $, api, clearErrors, confirmDialog, copyButton, duration, el, header, lcai, on, plural, progressBox, runOp,
   showError, showNotice, statePill, toBig, when } from "./app.js";
 import { confirmStop, deregisterFlow, missingStake, renderNotices, showDeregistered, topUpFlow } from "./actions.js";
+import { renderMachine } from "./workers.js";
 
 header();
 let status = null;
@@ -240,3 +241,5 @@ api("/api/status").then((s) => {
 loadJobs(); loadEarnings();
 setInterval(loadJobs, 20000);
 setInterval(loadEarnings, 30000);
+renderMachine();
+setInterval(renderMachine, 10000);

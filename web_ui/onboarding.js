@@ -2,6 +2,7 @@
 // online run automatically). The agent persists every step, so this page simply renders GET /api/onboarding.
 import { $, api, clearErrors, copyButton, el, followOp, gib, header, humanizeMoney, lcai, markField, put, runOp, showError, toBig } from "./app.js";
 import { modelPicker } from "./picker.js";
+import { perGpuBox } from "./workers.js";
 
 header();
 // short labels: the ten steps are one row at 1280 px (one progress display; the automatic steps have no second list)
@@ -127,7 +128,7 @@ async function renderHardware() {
       el("dt", {}, "System"), el("dd", {}, `${hw.os || "?"} ${hw.arch || ""}`),
       el("dt", {}, "CPU"), el("dd", {}, `${hw.cpu_model || "?"} — ${hw.cpu_cores ?? "?"} ${hw.cpu_cores === 1 ? "core" : "cores"}`),
       el("dt", {}, "Memory (total)"), el("dd", {}, hw.ram_bytes ? gib(hw.ram_bytes) : "unknown"),
-      el("dt", {}, (hw.gpus || []).length === 1 ? "GPU" : "GPUs"), el("dd", {}, (hw.gpus || []).length ? hw.gpus.map((g) => `${g.name || g.model || "GPU"}${g.vram_bytes ? ` (${gib(g.vram_bytes)} total)` : ""}`).join(", ") : "none found"),
+      el("dt", {}, (hw.gpus || []).length === 1 ? "GPU" : "GPUs"), el("dd", {}, (hw.gpus || []).length ? hw.gpus.map((g) => `${g.name || g.model || "GPU"}${g.vram_bytes ? ` (${gib(g.vram_bytes)} total)` : ""}${g.source === "simulated" ? " — simulated" : ""}`).join(", ") : "none found"),
       ...(hw.disks || []).flatMap((d) => [el("dt", {}, `Disk space for ${d.purpose} (free)`), el("dd", {}, `${gib(d.free_bytes)} free at ${d.measured_path || d.path}`)]));
     const checks = (hw.checks || []).map((c) => {
       const [ccls, clabel] = HW_STATUS[c.status] || ["", c.status];
@@ -142,6 +143,7 @@ async function renderHardware() {
         el("strong", {}, cls === "bad" ? `${label}: the worker may be too slow to finish jobs before their deadline.` : cls === "warn" ? `${label}: it works, with fewer or smaller models.` : "This machine can run a worker."),
         hw.message ? el("div", { class: "small" }, hw.message) : null),
       summary,
+      perGpuBox(hw, renderHardware),
       checks.length ? el("div", { class: "table-wrap" }, el("table", {}, el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Check"), el("th", { scope: "col", class: "num" }, "This machine"),
         el("th", { scope: "col", class: "num" }, "Minimum"), el("th", { scope: "col", class: "num" }, "Recommended"), el("th", { scope: "col" }, "Result"))), el("tbody", {}, checks))) : null,
       buttons("hardware", next()));

@@ -30,7 +30,8 @@ function renderResult(r) {
   $("#results-card").hidden = false;
   const [cls] = VERDICT[r.verdict] || ["info"];
   $("#op-progress").replaceChildren(el("div", { class: `notice ${cls === "ok" ? "ok" : cls === "bad" ? "error" : "warn"}`, role: "status" },
-    el("strong", {}, r.message || r.verdict), ...(r.advice || []).map((a) => el("div", { class: "small" }, a))));
+    el("strong", {}, r.message || r.verdict), ...(r.advice || []).map((a) => el("div", { class: "small" }, a)),
+    (r.gpus || []).length ? el("div", { class: "small", id: "tested-gpus" }, `Measured on ${r.gpus.map((g) => `GPU ${g.id} (${g.name})`).join(", ")}: the GPUs this worker's Ollama sees.`) : null));
 }
 
 $("#form").addEventListener("submit", async (e) => {

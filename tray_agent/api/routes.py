@@ -244,11 +244,13 @@ def build_routes(agent: Agent, codes: LoginCodes, port_ref: list[int]) -> list[R
         target = "/ui/onboarding.html" if not agent.onboarding.done else "/ui/dashboard.html"
         return RedirectResponse(target, status_code=303)
 
+    from .machine_route import machine_route
     from .preflight_route import preflight_route
 
     R = Route
     return [
         preflight_route(agent.preflight),
+        machine_route(agent),
         R("/", call(root)),
         R("/auth", call(auth)),
         R("/api/status", call(status)),

@@ -110,6 +110,24 @@ class Paths:
         return "lightchain-worker" if self.profile == DEFAULT_PROFILE else f"lightchain-worker-{network}-{self.profile}"
 
 
+def machine_profiles() -> list[str]:
+    """Every profile on this machine for this user: a data folder or a running agent's run folder (sorted, the
+    default profile first). Under ``LCAI_TRAY_HOME`` the profiles are its sub-folders."""
+    root = os.environ.get(HOME_ENV)
+    if root:  # <root>/<profile>/{data,run}; other folders there (secrets, logs of tests) are no profiles
+        parents, marks = [Path(root)], ("data", "run")
+    else:
+        parents, marks = [Path(platformdirs.user_data_dir(APP_NAME)), _runtime_root()], ()
+    names: set[str] = set()
+    for parent in parents:
+        try:
+            names |= {p.name for p in parent.iterdir() if p.is_dir() and _PROFILE_RE.match(p.name)
+                      and (not marks or any((p / m).is_dir() for m in marks))}
+        except OSError:
+            continue
+    return sorted(names, key=lambda n: (n != DEFAULT_PROFILE, n))
+
+
 def _runtime_root() -> Path:
     import warnings
 

@@ -274,7 +274,7 @@ class Agent:
 
     def hardware_report(self) -> dict:
         self.onboarding.mark_hardware_checked()
-        return self._models().hardware().to_dict()
+        return self._models().hardware_view(self.paths.profile)
 
     def models_view(self) -> dict:
         return self._models().view(set(self.status().served_models))
@@ -366,6 +366,8 @@ class Agent:
             raise ValidationError("switch networks with the switch_network operation",
                                   fix="POST /api/ops/switch_network", field="network")
         valid = self.settings.validate(changes)  # the one schema check; nothing is written unless all pass
+        if valid.get("gpus"):
+            self._models().check_gpu_ids(valid["gpus"], self.paths.profile)
         if "rpc_override" in valid:
             probe_rpc_overrides({k: v for k, v in valid["rpc_override"].items() if k in changes["rpc_override"]},
                                 load_networks(self.paths.networks_override), self.network)
@@ -374,7 +376,7 @@ class Agent:
         return new
 
     def _apply_settings(self, changes: dict) -> None:
-        if "manual_vram_bytes" in changes and self.session.models is not None:
+        if ("manual_vram_bytes" in changes or "gpus" in changes) and self.session.models is not None:
             self.session.models.forget_hardware()  # the fit and the hardware verdict use the number entered
         if "release_feed" in changes:
             from .updates import UpdateChecker
@@ -382,8 +384,8 @@ class Agent:
             self.update_watch.checker = UpdateChecker(settings=self.settings.all())
             threading.Thread(target=self.check_updates, daemon=True, name="update-check").start()
         if "autostart" in changes:
-            apply_autostart(bool(changes["autostart"]), self.paths.profile)
-        if "ollama_url" in changes:
+            apply_autostart(bool(changes["autostart"]), self.paths.profile, self.settings.gpu_ids())
+        if "ollama_url" in changes or "gpus" in changes:  # a GPU group gets its own Ollama; the container follows
             self.session.worker.use_ollama_url()
         if "keep_awake" in changes and self.runtime is not None:
             ka = self.runtime.keep_awake

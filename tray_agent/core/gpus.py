@@ -6,6 +6,7 @@ A GPU whose memory no tool reports has ``vram_bytes=None`` ("unknown"); the user
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -159,8 +160,36 @@ def detect_sysfs(root: Path = Path("/sys/class/drm")) -> list[GPU]:
     return gpus
 
 
+SIMULATED_ENV = "LCAI_SIMULATED_GPUS"
+
+
+def simulated_gpus(spec: str | None = None) -> list[GPU] | None:
+    """GPUs named by ``LCAI_SIMULATED_GPUS`` (devnet demos and tests on machines without GPUs), or None when unset.
+
+    JSON list, one object per GPU: ``[{"name": "RTX 4090", "vram_gib": 24}, {"name": "RTX 4090", "vram_gib": 24}]``
+    (``vendor`` defaults to nvidia, ``index`` to the position). They are marked ``source="simulated"``."""
+    spec = os.environ.get(SIMULATED_ENV, "") if spec is None else spec
+    if not spec.strip():
+        return None
+    try:
+        items = json.loads(spec)
+        out = []
+        for i, g in enumerate(items):
+            vram = g.get("vram_bytes", int(float(g["vram_gib"]) * GiB) if "vram_gib" in g else None)
+            out.append(GPU(str(g.get("name", f"Simulated GPU {i}")), g.get("vendor", "nvidia"),
+                           int(vram) if vram is not None else None, "simulated", index=int(g.get("index", i))))
+        return out
+    except (ValueError, TypeError, AttributeError, KeyError) as e:
+        raise ValueError(f"{SIMULATED_ENV} is not a JSON list of GPUs ({e}); "
+                         'e.g. [{"name": "RTX 4090", "vram_gib": 24}]') from None
+
+
 def detect_gpus(run: RunFn = run_command, sysfs_root: Path = Path("/sys/class/drm")) -> list[GPU]:
-    """All GPUs, best source first: NVML for NVIDIA, sysctl on Apple, rocm-smi then sysfs for the rest."""
+    """All GPUs, best source first: NVML for NVIDIA, sysctl on Apple, rocm-smi then sysfs for the rest.
+    ``LCAI_SIMULATED_GPUS`` replaces detection (see :func:`simulated_gpus`)."""
+    sim = simulated_gpus()
+    if sim is not None:
+        return sim
     gpus = detect_nvidia()
     if sys.platform == "darwin":
         return gpus + detect_apple(run)

@@ -87,6 +87,8 @@ class HardwareReport:
     checks: tuple[Check, ...]
     reasons: tuple[str, ...]  # why the level is what it is (failing or unknown checks)
     notes: tuple[str, ...] = field(default=())  # advice that does not change the level
+    pinned_gpus: tuple[str, ...] = field(default=())  # this worker's GPU group ("" = every GPU); ``gpus`` = the group
+    machine_gpus: tuple[GPU, ...] = field(default=())  # every GPU of the machine (the group is a subset)
 
     @property
     def gpu_memory_bytes(self) -> int | None:
@@ -264,16 +266,21 @@ def detect(
     docker_runtimes: Iterable[str] | Callable[[], Iterable[str]] | None = None,
     run: RunFn = run_command,
     sysfs_root: Path = Path("/sys/class/drm"),
+    gpu_ids: tuple[str, ...] = (),
 ) -> HardwareReport:
     """Full hardware report of this machine.
 
     ``docker_runtimes``: runtime names (or a callable returning them, e.g. from ``docker info``); None = unknown.
     ``manual_vram_bytes``: the user's figure for a GPU whose memory no tool reports.
+    ``gpu_ids``: this worker's GPU group; the verdict counts those GPUs only (every GPU when empty).
     """
+    from .gpu_groups import restrict
+
     cores = psutil.cpu_count(logical=True) or os.cpu_count() or 1
     physical = psutil.cpu_count(logical=False)
     ram = int(psutil.virtual_memory().total)
-    gpus = apply_manual_vram(detect_gpus(run, sysfs_root), manual_vram_bytes)
+    machine = apply_manual_vram(detect_gpus(run, sysfs_root), manual_vram_bytes)
+    gpus = restrict(machine, gpu_ids)
     disks = disk_info(default_disk_paths() if disk_paths is None else disk_paths)
     model_disk = next((d for d in disks if d.purpose == "ollama"), disks[0] if disks else None)
     runtime = _nvidia_runtime(docker_runtimes)
@@ -294,4 +301,6 @@ def detect(
         checks=tuple(checks),
         reasons=tuple(reasons),
         notes=tuple(notes),
+        pinned_gpus=tuple(gpu_ids),
+        machine_gpus=tuple(machine),
     )

@@ -22,6 +22,7 @@ DEFAULTS: dict[str, Any] = {
     "low_gas_alerts": True,
     "release_feed": "",          # JSON release feed for update notices; empty = no update checks
     "manual_vram_bytes": None,   # GPU memory entered by the user when it cannot be detected
+    "gpus": [],                  # this worker's GPU group (ids from the hardware check); [] = every GPU
 }
 
 
@@ -58,6 +59,10 @@ class Settings:
     def __getitem__(self, key: str) -> Any:
         return self.store.get(key)
 
+    def gpu_ids(self) -> tuple[str, ...]:
+        """This worker's GPU group (() = every GPU)."""
+        return tuple(str(g) for g in (self.store.get("gpus") or []))
+
     def rpc_for(self, network: str) -> str:
         return (self.store.get("rpc_override") or {}).get(network, "")
 
@@ -81,6 +86,10 @@ class Settings:
                     raise ValidationError("manual_vram_bytes must be a positive number of bytes or null",
                                           fix="e.g. 12884901888 for 12 GiB", field=key)
                 out[key] = value
+            elif key == "gpus":
+                from .gpu_groups import parse_gpu_ids
+
+                out[key] = list(parse_gpu_ids(value))
             elif key in ("webhook_url", "ollama_url", "release_feed"):
                 out[key] = validate_url(value, key)
             elif key in ("autostart", "keep_awake", "low_gas_alerts"):

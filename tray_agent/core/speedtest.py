@@ -96,6 +96,7 @@ class SpeedTestResult:
     models: list[ModelSpeed]
     message: str
     advice: list[str] = field(default_factory=list)
+    gpus: list[dict[str, Any]] = field(default_factory=list)  # the worker's GPU group the test ran on ([] = all)
 
     @property
     def complete(self) -> bool:

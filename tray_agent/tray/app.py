@@ -24,6 +24,7 @@ from . import hosts
 from .dispatcher import Dispatcher
 from .icons import render_icon
 from .launch import agent_command, ensure_agent, open_folder  # noqa: F401  (agent_command: tests)
+from .machine import MachineWatch, open_worker_dashboard
 from .stream import StatusStream
 from .view import MenuItem, Notice, TrayView, ViewContext, render
 
@@ -47,6 +48,7 @@ class TrayApp:
         self.view: TrayView = render(self.status, self.ctx)
         self.client: ApiClient | None = None
         self.stream: StatusStream | None = None
+        self.machine: MachineWatch | None = None
         self.icon: Any = None
         self.pystray: Any = None
         self.dark_panel = hosts.panel_is_dark() if dark_panel is None else dark_panel
@@ -95,6 +97,12 @@ class TrayApp:
             if client is None and not self._stop.is_set():
                 self._disconnected(f"the agent did not start (see {self.paths.logs})")
         self.stream = StatusStream(self.paths.api_file, self._on_status, self._disconnected, self._on_event).start()
+        self.machine = MachineWatch(self.paths.profile, self._on_others).start()
+
+    def _on_others(self, others) -> None:
+        """The other workers on this machine changed (one icon for all of them)."""
+        self.ctx = replace(self.ctx, others=tuple(others))
+        self.apply()
 
     def stop(self) -> None:
         """Remove the icon and end run() (callable from any thread)."""
@@ -124,6 +132,8 @@ class TrayApp:
 
     def _shutdown(self) -> None:
         self._stop.set()
+        if self.machine is not None:
+            self.machine.stop()
         if self.stream:
             self.stream.stop()
         self.ui.close()
@@ -252,6 +262,8 @@ class TrayApp:
                 self._toggle(arg)
             elif verb == "autosettle":
                 self._client().post("/api/autosettle/pause", {"paused": arg == "pause"})
+            elif verb == "worker":  # another worker of this machine: its own agent opens its dashboard
+                open_worker_dashboard(arg)
             elif verb == "logs":
                 open_folder(self.paths.logs)
             elif verb == "quit":

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tray_agent.common.amounts import format_lcai
+from tray_agent.common.siblings import SEVERITY, Machine, WorkerEntry
 from tray_agent.common.status import Alert, Status, WorkerState
 
 from .icons import icon_key
@@ -28,6 +29,7 @@ class ViewContext:
     autostart: bool = False  # "Start at login" is on
     keep_awake: bool | None = None  # the user's keep-awake setting (None: unknown → show whether it is active)
     agent_error: str = ""  # why the tray cannot reach the agent, if it cannot
+    others: tuple[WorkerEntry, ...] = ()  # the other workers (profiles) on this machine
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,16 @@ def render(status: Status, ctx: ViewContext | None = None) -> TrayView:
         )),
     ]
     working = status.active_jobs > 0 or bool(status.operation)
+    if ctx.others:  # one icon for the machine: the worst state of all its workers, and a line per worker
+        items[2:2] = [workers_menu(status, ctx), SEPARATOR]
+        machine = Machine((WorkerEntry(status.profile, status.evolve(state=state, alerts=alerts)), *ctx.others))
+        worst = machine.worst()
+        if worst is not None and worst.profile != status.profile:
+            state, alerts = worst.state, machine.alerts()
+            working = False
+        else:
+            alerts = machine.alerts()
+        return TrayView(icon_key(state, alerts, working=working), machine_tooltip(status, ctx), tuple(items))
     return TrayView(icon_key(state, alerts, working=working), tooltip(status, ctx), tuple(items))
 
 
@@ -185,6 +197,41 @@ def autosettle_items(status: Status, ctx: ViewContext) -> tuple[MenuItem, ...]:
         return (MenuItem("Resume automatic settle", "autosettle:resume"),)
     label = "Pause automatic settle" + (" (retrying)" if a.get("state") == "retrying" else "")
     return (MenuItem(label, "autosettle:pause"),)
+
+
+def worker_line(profile: str, status: Status | None, current: bool = False) -> str:
+    """"gpu1: Online · 2 jobs" — one worker of the machine in the menu."""
+    if status is None:
+        return f"{profile}: agent not running"
+    bits = [status.state.label]
+    if status.operation:
+        bits.append(busy_text(status))
+    elif status.state is WorkerState.ONLINE:
+        bits.append(f"{status.active_jobs} job{'s' if status.active_jobs != 1 else ''}")
+    return f"{profile}{' (this)' if current else ''}: {' · '.join(bits)}"[:80]
+
+
+def workers_menu(status: Status, ctx: ViewContext) -> MenuItem:
+    """"Workers on this machine (N)": each worker with its state; choosing one opens its dashboard."""
+    mine = MenuItem(worker_line(status.profile, status if ctx.connected else None, current=True), "open:dashboard")
+    rows = [mine, *(MenuItem(worker_line(w.profile, w.status), f"worker:{w.profile}", enabled=w.running)
+                    for w in ctx.others)]
+    return MenuItem(f"Workers on this machine ({len(rows)})", submenu=tuple(rows))
+
+
+def machine_tooltip(status: Status, ctx: ViewContext) -> str:
+    """The tooltip with several workers: how many are in each state, worst first."""
+    states = [status.state if ctx.connected else WorkerState.STARTING] + \
+        [w.status.state for w in ctx.others if w.status is not None]
+    counts: dict[WorkerState, int] = {}
+    for st in states:
+        counts[st] = counts.get(st, 0) + 1
+    parts = [f"{n} {st.label.lower()}" for st, n in sorted(counts.items(), key=lambda kv: SEVERITY.index(kv[0]))]
+    down = sum(1 for w in ctx.others if w.status is None)
+    if down:
+        parts.append(f"{down} agent{'s' if down != 1 else ''} not running")
+    text = f"LightChain workers ({len(states) + down}): " + ", ".join(parts)
+    return text if len(text) <= TOOLTIP_MAX else text[: TOOLTIP_MAX - 1] + "…"
 
 
 def keep_awake_item(status: Status, ctx: ViewContext) -> MenuItem:

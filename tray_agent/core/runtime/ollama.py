@@ -82,7 +82,7 @@ class OllamaManager:
     def __init__(self, url: str = DEFAULT_URL, *, allow_host_start: bool = True, docker_client=None,
                  container_name: str = CONTAINER_NAME, volume: str = VOLUME, image: str = IMAGE,
                  timeout: float = 30.0, serve_cmd: tuple[str, ...] = ("ollama", "serve"),
-                 serve_log: Path | None = None, pins=None):
+                 serve_log: Path | None = None, pins=None, gpu_ids: tuple[str, ...] = ()):
         self.url = url.rstrip("/")
         self.allow_host_start = allow_host_start
         self.docker_client = docker_client  # a DockerClient or a callable returning one (managed container)
@@ -93,6 +93,7 @@ class OllamaManager:
         self.serve_cmd = serve_cmd
         self.serve_log = serve_log  # output of a host `ollama serve` we start (lesson 10), e.g. <logs>/ollama-serve.log
         self.pins = pins  # images.ImagePins: the managed container keeps the image first pulled (key "ollama")
+        self.gpu_ids = tuple(gpu_ids)  # a pinned worker's own Ollama sees only these GPUs
         self.mode = ""
         self._serve_proc: subprocess.Popen | None = None
 
@@ -141,7 +142,10 @@ class OllamaManager:
         if self._serve_proc is not None and self._serve_proc.poll() is None:
             return
         u = urlparse(self.url)
-        env = dict(tool_env(), OLLAMA_HOST=f"{u.hostname}:{u.port or 11434}", OLLAMA_KEEP_ALIVE="-1")
+        from ..gpu_groups import visible_devices_env
+
+        env = dict(tool_env(), OLLAMA_HOST=f"{u.hostname}:{u.port or 11434}", OLLAMA_KEEP_ALIVE="-1",
+                   **visible_devices_env(self.gpu_ids))
         out = None
         if self.serve_log is not None:  # keep `ollama serve` output for diagnosis (lesson 10)
             self.serve_log.parent.mkdir(parents=True, exist_ok=True)
@@ -179,8 +183,9 @@ class OllamaManager:
         return self.docker_client() if callable(self.docker_client) else self.docker_client
 
     def container_kwargs(self, gpu: bool) -> dict:
-        """docker-py ``containers.run`` arguments of the managed Ollama container (loopback only)."""
-        from docker.types import DeviceRequest
+        """docker-py ``containers.run`` arguments of the managed Ollama container (loopback only); a pinned worker's
+        container gets a device request for its GPU ids only."""
+        from .worker_container import gpu_request
 
         port = urlparse(self.url).port or 11434
         kw = {
@@ -189,8 +194,10 @@ class OllamaManager:
             "ports": {"11434/tcp": ("127.0.0.1", port)}, "environment": {"OLLAMA_KEEP_ALIVE": "-1"},
             "labels": {"lcai.managed": "1", "lcai.role": "ollama"},
         }
+        if self.gpu_ids:
+            kw["labels"]["lcai.gpus"] = ",".join(self.gpu_ids)
         if gpu:
-            kw["device_requests"] = [DeviceRequest(count=-1, capabilities=[["gpu"]])]
+            kw["device_requests"] = [gpu_request(self.gpu_ids)]
         return kw
 
     def _ensure_container(self) -> None:

@@ -38,6 +38,7 @@ STOP_TIMEOUT = 300
 LABEL_MANAGED = "lcai.managed"
 LABEL_HASH = "lcai.config-hash"
 LABEL_ROLE = "lcai.role"
+LABEL_GPUS = "lcai.gpus"  # the worker's GPU group (device ids), also on a devnet worker that gets no device request
 
 
 def state_dir(paths: Paths, network: str, address: str | None = None) -> Path:
@@ -92,6 +93,13 @@ def nvidia_runtime(client: docker.DockerClient) -> bool | None:
         return None
 
 
+def gpu_request(gpu_ids: tuple[str, ...] | list[str] = ()) -> DeviceRequest:
+    """Docker's GPU device request: the listed device ids only, or every GPU when none is listed."""
+    if gpu_ids:
+        return DeviceRequest(device_ids=list(gpu_ids), capabilities=[["gpu"]])
+    return DeviceRequest(count=-1, capabilities=[["gpu"]])
+
+
 @dataclass(frozen=True)
 class WorkerSpec:
     """Everything that defines the wanted worker container. ``password`` never appears in repr."""
@@ -115,12 +123,14 @@ class WorkerSpec:
     extra_mounts: tuple[str, ...] = ()  # read-only host paths mounted at the same path (sim image)
     address: str = ""  # the worker address whose state directory this spec mounts ("" = per-network, older)
     legacy_state_dir: Path | None = None
+    gpu_ids: tuple[str, ...] = ()  # this worker's GPU group (device ids); () = every GPU
 
     @classmethod
     def build(cls, paths: Paths, network: Network, models: list[str] | tuple[str, ...], password: str, *,
               ollama_url: str | None = None, metrics_port: int = METRICS_PORT, host_networking: bool | None = None,
               gpu: bool = False, image: str | None = None, extra_env: dict[str, str] | None = None,
-              extra_mounts: list[str] | tuple[str, ...] = (), address: str | None = None) -> WorkerSpec:
+              extra_mounts: list[str] | tuple[str, ...] = (), address: str | None = None,
+              gpu_ids: tuple[str, ...] = ()) -> WorkerSpec:
         """The spec for ``network`` of ``paths.profile``. Devnet: host networking and the sim image.
 
         ``address``: the active worker key's address; its own state directory is mounted (toolkit.md §5.7), so a
@@ -145,6 +155,7 @@ class WorkerSpec:
             metrics_port=metrics_port, host_networking=hostnet, gpu=gpu, user=user,
             extra_env=tuple(sorted(env_extra.items())), extra_mounts=tuple(mounts),
             address=address or "", legacy_state_dir=legacy_state_dir(paths, network.name) if address else None,
+            gpu_ids=tuple(gpu_ids),
         )
 
     # --- derived -----------------------------------------------------------------------------------
@@ -199,11 +210,16 @@ class WorkerSpec:
         doc = {"env": public, "pw": pw_tag, "image": self.image, "host": self.host_networking,
                "gpu": self.gpu, "port": self.metrics_port, "restart": self.restart_policy, "user": self.user,
                "key_dir": str(self.key_dir), "state_dir": str(self.state_dir), "mounts": list(self.extra_mounts)}
+        if self.gpu_ids:  # only when pinned: an unpinned worker keeps the hash (and container) it had
+            doc["gpu_ids"] = list(self.gpu_ids)
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:20]
 
     def labels(self) -> dict[str, str]:
-        return {LABEL_MANAGED: "1", LABEL_ROLE: "worker", "lcai.profile": self.profile,
-                "lcai.network": self.network.name, LABEL_HASH: self.config_hash()}
+        out = {LABEL_MANAGED: "1", LABEL_ROLE: "worker", "lcai.profile": self.profile,
+               "lcai.network": self.network.name, LABEL_HASH: self.config_hash()}
+        if self.gpu_ids:
+            out[LABEL_GPUS] = ",".join(self.gpu_ids)
+        return out
 
     def create_kwargs(self) -> dict:
         """Arguments for ``client.containers.create``."""
@@ -227,7 +243,7 @@ class WorkerSpec:
             kw["extra_hosts"] = {"host.docker.internal": "host-gateway"}
             kw["ports"] = {f"{METRICS_PORT}/tcp": ("127.0.0.1", self.metrics_port)}
         if self.gpu:
-            kw["device_requests"] = [DeviceRequest(count=-1, capabilities=[["gpu"]])]
+            kw["device_requests"] = [gpu_request(self.gpu_ids)]
         return kw
 
     def prepare_dirs(self) -> None:

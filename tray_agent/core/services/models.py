@@ -108,8 +108,34 @@ class ModelService:
                 client = self.worker.docker_client()
                 return runtimes_from_docker_info(client.info()) if client else []
 
-            self._hardware = detect(docker_runtimes=runtimes, manual_vram_bytes=self.settings["manual_vram_bytes"])
+            self._hardware = detect(docker_runtimes=runtimes, manual_vram_bytes=self.settings["manual_vram_bytes"],
+                                    gpu_ids=self.settings.gpu_ids())
         return self._hardware
+
+    def hardware_view(self, profile: str) -> dict:
+        """The hardware report of this worker's GPU group, with the one-worker-per-GPU offer of the machine."""
+        from ..gpu_groups import per_gpu_offer
+
+        report = self.hardware()
+        return {**report.to_dict(), "per_gpu": per_gpu_offer(report.machine_gpus, profile, report.pinned_gpus)}
+
+    def check_gpu_ids(self, ids: list[str], profile: str) -> None:
+        """Refuse a GPU group naming a GPU this machine does not have (the error lists the ones it has) or one that
+        another worker on this machine is pinned to (two workers on one GPU compete for its memory)."""
+        from tray_agent.common.paths import machine_profiles
+        from tray_agent.common.siblings import discover
+
+        from ..gpu_groups import restrict
+        from ..gpus import apply_manual_vram, detect_gpus
+
+        restrict(apply_manual_vram(detect_gpus(), self.settings["manual_vram_bytes"]), ids)
+        others = discover(profiles=[p for p in machine_profiles() if p != profile], with_settings=True)
+        for w in others.running:
+            shared = sorted(set(ids) & set(w.gpus))
+            if shared:
+                raise ValidationError(f"GPU {', '.join(shared)} is already used by the worker '{w.profile}' on this "
+                                      "machine", fix=f"pin this worker to another GPU, or change '{w.profile}' first",
+                                      field="gpus")
 
     def forget_hardware(self) -> None:
         self._hardware = None
@@ -202,5 +228,15 @@ class ModelService:
                              fix="set an Ollama URL in Settings (devnet simulates inference)", code="ollama_down")
         from ..deadline import completion_timeout_s
 
-        return run_speed_test(self.worker.ollama.url, models, active_jobs=self.worker.active_jobs, progress=progress,
-                              deadline_s=completion_timeout_s(self.sync.chain))
+        result = run_speed_test(self.worker.ollama.url, models, active_jobs=self.worker.active_jobs,
+                                progress=progress, deadline_s=completion_timeout_s(self.sync.chain))
+        return self._with_group(result)
+
+    def _with_group(self, result):
+        """The speed test ran on this worker's own Ollama, which sees only its GPU group: say which GPUs."""
+        try:
+            result.gpus = [{"id": str(g.index), "name": g.name, "vram_bytes": g.vram_bytes}
+                           for g in self.hardware().gpus]
+        except AgentError as e:
+            log.info("speed test without the GPU list: %s", e)
+        return result

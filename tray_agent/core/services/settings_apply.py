@@ -32,10 +32,13 @@ def probe_rpc_overrides(overrides: dict[str, str], networks: dict[str, Network],
                                   fix=f"use an RPC of {net}", field="rpc_override")
 
 
-def apply_autostart(enabled: bool, profile: str) -> None:
+def apply_autostart(enabled: bool, profile: str, gpu_ids: tuple[str, ...] = ()) -> None:
+    """Start at login on or off; an extra per-GPU worker starts without a tray (the default profile's tray shows
+    every worker of the machine under one icon)."""
+    from ..gpu_groups import autostart_headless
     from ..runtime import autostart
 
     if enabled:
-        autostart.enable(profile=profile)
+        autostart.enable(profile=profile, headless=True if autostart_headless(profile, gpu_ids) else None)
     else:
         autostart.disable(profile=profile)

@@ -12,6 +12,7 @@ from typing import Any
 from tray_agent.common.errors import AgentError
 from tray_agent.common.paths import Paths
 
+from ..gpu_groups import group_ollama
 from ..keys import KeyCustody
 from ..networks import Network
 from ..settings import Settings
@@ -87,7 +88,8 @@ class WorkerService:
         extra_env = {"SIM_RELEASE": "false", "LCAI_DEVNET": "1"} if self.network.simulated else {}
         return WorkerSpec.build(self.paths, self.network, models, password, metrics_port=self.metrics_port(),
                                 ollama_url=self.settings["ollama_url"] or self.sim_ollama_url or None,
-                                extra_env=extra_env, gpu=self._has_gpu(), address=address)
+                                extra_env=extra_env, gpu=self._has_gpu(), address=address,
+                                gpu_ids=self.settings.gpu_ids())
 
     def _other_worker_running(self) -> bool:
         """Every FOREIGN_CHECK_S: remove this profile's stale containers, report foreign workers (a fact)."""
@@ -256,9 +258,11 @@ class WorkerService:
         from ..runtime.images import ImagePins
         from ..runtime.ollama import OllamaManager
 
-        return OllamaManager(url or "http://127.0.0.1:11434", docker_client=self.docker_client,
+        group = self.settings.gpu_ids() if not url else ()  # a URL the user set is used as is, unpinned
+        kw = group_ollama(self.paths.profile, self.store, group) if group else {}
+        return OllamaManager(url or kw.pop("url", "http://127.0.0.1:11434"), docker_client=self.docker_client,
                              serve_log=self.paths.logs / "ollama-serve.log",
-                             pins=ImagePins(self.paths.data / "image-pins.json"))
+                             pins=ImagePins(self.paths.data / "image-pins.json"), **kw)
 
     def wake(self) -> None:
         if self.runtime is not None:
