@@ -45,6 +45,9 @@ async function load() {
   const clearable = jobs.filter((j) => j.no_fault === "open" || j.no_fault === "unknown" || j.no_fault === undefined);
   $("#clear").disabled = !(clearable.length || blocked.length);
   $("#clear").textContent = clearable.length && !blocked.length ? `Clear ${plural(clearable.length, "job")} without a penalty…` : "Clear stuck jobs…";
+  const waiting = jobs.filter((j) => j.no_fault === "waiting").length;
+  $("#clear-note").textContent = waiting && !clearable.length && !blocked.length
+    ? `Nothing can be cleared without a penalty yet: ${plural(waiting, "job waits", "jobs wait")} for the no-fault time above. This page updates itself.` : "";
   tick();
   loadCleared();
 }
