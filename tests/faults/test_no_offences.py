@@ -4,9 +4,10 @@ offence (they drain first); Stop now with a running job causes exactly the offen
 
 An offence is counted the way the chain counts it: a job of this worker left unfinished past its deadline
 (GET /api/stuck after the consumer is stopped, the worker has served what was sent, and chain time has passed
-every deadline). Each offence is attributed to the operation in whose window its job was acknowledged (or sent,
-if never acknowledged): a cancelled job was running when that operation stopped the container. The counts go to
-test-output/offences.json and the pytest summary ("offences: restart 0, settle 0, …").
+every deadline). Each offence is attributed to the first operation started after its job was acknowledged (or sent,
+if never acknowledged): a cancelled job was running when that operation stopped the container (a job acknowledged
+by the container an operation restarted belongs to a later one). The counts go to test-output/offences.json and the
+pytest summary ("offences: restart 0, settle 0, …").
 
 Timing: every wait is on a condition. The devnet ack timeout is raised to 10 min for this run so that a container
 restart slowed by CPU load cannot make a job expire unserved (that would be downtime, not a cancelled job); a
@@ -96,11 +97,12 @@ class Jobs:
         raise AssertionError(f"no JobSubmitted log for job {job_id}")
 
 
-def attribute(windows: list[tuple[str, int]], started: dict[int, int]) -> dict[str, int]:
-    """Offences per operation: a job counts for the first operation whose window ends at or after its start."""
-    out = {name: 0 for name, _ in windows} | {"unattributed": 0}
+def attribute(starts: list[tuple[str, int]], started: dict[int, int]) -> dict[str, int]:
+    """Offences per operation: a job counts for the first operation started (block before the request) at or after
+    the block its job was acknowledged in."""
+    out = {name: 0 for name, _ in starts} | {"unattributed": 0}
     for block in started.values():
-        name = next((n for n, end in windows if block <= end), "unattributed")
+        name = next((n for n, start in starts if block <= start), "unattributed")
         out[name] += 1
     return out
 
@@ -119,16 +121,17 @@ def test_operations_drain_and_stop_now_costs_what_it_said(agent_factory):
     others = [m for m in a.get("/api/models").body["catalog"] if m["name"] not in models]
     other = min(others, key=lambda m: m.get("disk_bytes") or 0)["name"]  # the quickest to pull
 
-    windows: list[tuple[str, int]] = []
+    starts: list[tuple[str, int]] = []
     for name, kind, body in OPS:
         _in_flight(port)
+        starts.append((name, chain.block()))
         rec = a.op(kind, body if body is not None else {"models": [*models, other]}, timeout=600)
         assert rec["state"] == "done", (kind, rec)
         a.wait_state("online", 300)
-        windows.append((name, chain.block()))
 
     _in_flight(port)
     running = _active_jobs(port)
+    starts.append(("stop-now", chain.block()))
     rec = a.op("stop_now", {"confirm": True}, timeout=300)
     assert rec["state"] == "done" and rec["result"]["cancelled_jobs"] >= 1, rec
     announced = rec["result"]["cancelled_jobs"]
@@ -137,7 +140,6 @@ def test_operations_drain_and_stop_now_costs_what_it_said(agent_factory):
     _stop_consumer(a.rpc_url())  # no new jobs; the ones already sent are served after the restart
     assert a.op("start", {}, timeout=300)["state"] == "done"
     a.wait_state("online", 300)
-    windows.append(("stop-now", chain.block()))
     try:  # the restarted worker serves the backlog (sortition cursor, §5.6): only the cancelled jobs stay open
         wait_until(lambda: len(jobs.open_jobs()) <= announced and _active_jobs(port) == 0, 600, interval=1.0,
                    what="the worker to serve every job sent before the consumer stopped")
@@ -146,7 +148,7 @@ def test_operations_drain_and_stop_now_costs_what_it_said(agent_factory):
     chain.call("evm_increaseTime", [ACK_TIMEOUT_S + 3600])
     chain.call("evm_mine", [])
     stuck = [int(j["job_id"]) for j in a.get("/api/stuck").body["jobs"]]
-    per_op = attribute(windows, {j: jobs.started_block(j) for j in stuck})
+    per_op = attribute(starts, {j: jobs.started_block(j) for j in stuck})
     report = {"offences": per_op, "stop_now_announced": announced, "stuck_jobs": stuck, "ack_timeout_s": ACK_TIMEOUT_S}
     (ROOT / "test-output").mkdir(exist_ok=True)
     (ROOT / "test-output" / "offences.json").write_text(json.dumps(report, indent=1))

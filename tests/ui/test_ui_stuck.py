@@ -179,3 +179,22 @@ def test_slash_asked_only_without_a_no_fault_path_page_and_cli(stopped, page, sh
     row = page.locator(f"#cleared tbody tr[data-job='{job}']")
     assert "Timed out (slashed)" in row.inner_text() and row.locator(".tag.bad").count() == 1
     _shot(page, shots_dir, "stuck-6-slashed")
+
+
+def test_deregister_asks_for_the_slash_instead_of_spinning(stopped):
+    """§6: on a chain without the no-fault path, Deregister stops with the exact slash to accept (code needs_slash),
+    it does not wait forever for a window that never opens; nothing is slashed without the user's consent."""
+    a, owner, addr = stopped
+    ack = int(owner.client.call(owner.client.ai_config, "getAckTimeout"))
+    owner.send("testSetSettleStuckEnabled", False)
+    try:
+        job = owner.stuck_job(addr)
+        owner.advance(ack + 5)
+        stake0 = int(owner.client.call(owner.reg, "getWorkerStake", addr))
+        rec = a.op("deregister", {"confirm": True}, timeout=240)
+    finally:
+        owner.send("testSetSettleStuckEnabled", True)
+    assert rec["state"] == "failed" and rec["error"]["code"] == "needs_slash", rec
+    assert "slashes" in rec["error"]["message"] and "allow slash" in rec["error"]["fix"], rec["error"]
+    assert owner.client.get_job(job)["state"] == 0 and int(owner.client.call(owner.reg, "getWorkerStake", addr)) == stake0
+    assert a.status()["registered"] is True
