@@ -107,6 +107,7 @@ def attribute(starts: list[tuple[str, int]], started: dict[int, int]) -> dict[st
     return out
 
 
+@pytest.mark.timeout(1200)  # five container restarts and a model pull: minutes under a loaded CI machine
 def test_operations_drain_and_stop_now_costs_what_it_said(agent_factory):
     a = agent_factory("nooffence")
     a.start()
@@ -140,16 +141,22 @@ def test_operations_drain_and_stop_now_costs_what_it_said(agent_factory):
     _stop_consumer(a.rpc_url())  # no new jobs; the ones already sent are served after the restart
     assert a.op("start", {}, timeout=300)["state"] == "done"
     a.wait_state("online", 300)
+    seen: dict = {}
+
+    def served() -> bool:
+        seen.update(open=jobs.open_jobs(), active=_active_jobs(port))
+        return len(seen["open"]) <= announced and seen["active"] == 0
+
     try:  # the restarted worker serves the backlog (sortition cursor, §5.6): only the cancelled jobs stay open
-        wait_until(lambda: len(jobs.open_jobs()) <= announced and _active_jobs(port) == 0, 600, interval=1.0,
-                   what="the worker to serve every job sent before the consumer stopped")
+        wait_until(served, 420, interval=1.0, what="the worker to serve every job sent before the consumer stopped")
     except TimeoutError:
         pass  # counted below: the report says which operation left the extra jobs
     chain.call("evm_increaseTime", [ACK_TIMEOUT_S + 3600])
     chain.call("evm_mine", [])
     stuck = [int(j["job_id"]) for j in a.get("/api/stuck").body["jobs"]]
     per_op = attribute(starts, {j: jobs.started_block(j) for j in stuck})
-    report = {"offences": per_op, "stop_now_announced": announced, "stuck_jobs": stuck, "ack_timeout_s": ACK_TIMEOUT_S}
+    report = {"offences": per_op, "stop_now_announced": announced, "stuck_jobs": stuck, "ack_timeout_s": ACK_TIMEOUT_S,
+              "open_before_time_moved": seen.get("open"), "active_before_time_moved": seen.get("active")}
     (ROOT / "test-output").mkdir(exist_ok=True)
     (ROOT / "test-output" / "offences.json").write_text(json.dumps(report, indent=1))
     assert {k: v for k, v in per_op.items() if k != "stop-now"} == {k: 0 for k in per_op if k != "stop-now"}, report
