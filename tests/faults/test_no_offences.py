@@ -4,9 +4,9 @@ offence (they drain first); Stop now with a running job causes exactly the offen
 
 An offence is counted the way the chain counts it: a job of this worker left unfinished past its deadline
 (GET /api/stuck after the consumer is stopped, the worker has served what was sent, and chain time has passed
-every deadline). Each offence is attributed to the first operation started after its job was acknowledged (or sent,
-if never acknowledged): a cancelled job was running when that operation stopped the container (a job acknowledged
-by the container an operation restarted belongs to a later one). The counts go to test-output/offences.json and the
+every deadline). Each offence is attributed to the operation during which the container that held the job stopped:
+the first container "die" event (Docker events) after the block its job was acknowledged in (or sent in, if never
+acknowledged), mapped to the operation's wall-clock window. The counts go to test-output/offences.json and the
 pytest summary ("offences: restart 0, settle 0, …").
 
 Timing: every wait is on a condition. The devnet ack timeout is raised to 10 min for this run so that a container
@@ -19,6 +19,7 @@ import json
 import os
 import re
 import signal
+import time
 import urllib.request
 
 import psutil
@@ -86,29 +87,37 @@ class Jobs:
         jobs = self.client.get_jobs(index.ids(include_final=True))
         return sorted(j for j, v in jobs.items() if v["state"] in (SUBMITTED, ACKNOWLEDGED))
 
-    def started_block(self, job_id: int) -> int:
-        """Block of JobAcknowledged(job) (when it started running), else of JobSubmitted(job)."""
+    def started_at(self, job_id: int) -> int:
+        """Chain time (anvil: the host clock until the test moves it) of JobAcknowledged(job), else JobSubmitted."""
         jr = self.client.job_registry
         topic = "0x" + job_id.to_bytes(32, "big").hex()
         for ev in ("JobAcknowledged", "JobSubmitted"):
             logs = self.client.get_logs(jr.address or "", [jr.topic(ev), topic], 0, self.client.head()[0])
             if logs:
-                return int(logs[0]["blockNumber"], 16)
+                return int(self.client.block(int(logs[0]["blockNumber"], 16))["timestamp"], 16)
         raise AssertionError(f"no JobSubmitted log for job {job_id}")
 
 
-def attribute(starts: list[tuple[str, int]], started: dict[int, int]) -> dict[str, int]:
-    """Offences per operation: a job counts for the first operation started (block before the request) at or after
-    the block its job was acknowledged in."""
-    out = {name: 0 for name, _ in starts} | {"unattributed": 0}
-    for block in started.values():
-        name = next((n for n, start in starts if block <= start), "unattributed")
+def container_stops(docker_client, name: str, since: float) -> list[float]:
+    """Times the worker container stopped ("die" events), oldest first."""
+    evs = docker_client.events(since=int(since) - 1, until=int(time.time()) + 1, decode=True,
+                               filters={"type": "container", "event": "die", "container": name})
+    return sorted(int(e["timeNano"]) / 1e9 for e in evs)
+
+
+def attribute(windows: list[tuple[str, float, float]], stops: list[float], started: dict[int, int]) -> dict[str, int]:
+    """Offences per operation: the job's container stopped (first stop at or after the job started) during it."""
+    out = {name: 0 for name, _, _ in windows} | {"unattributed": 0}
+    for t in started.values():
+        stop = next((x for x in stops if x >= t), None)
+        name = next((n for n, a, b in windows if stop is not None and a <= stop <= b), "unattributed")
         out[name] += 1
     return out
 
 
 @pytest.mark.timeout(1200)  # five container restarts and a model pull: minutes under a loaded CI machine
-def test_operations_drain_and_stop_now_costs_what_it_said(agent_factory):
+def test_operations_drain_and_stop_now_costs_what_it_said(agent_factory, docker_client):
+    t0 = time.time()
     a = agent_factory("nooffence")
     a.start()
     a.wait_ready()
@@ -122,17 +131,18 @@ def test_operations_drain_and_stop_now_costs_what_it_said(agent_factory):
     others = [m for m in a.get("/api/models").body["catalog"] if m["name"] not in models]
     other = min(others, key=lambda m: m.get("disk_bytes") or 0)["name"]  # the quickest to pull
 
-    starts: list[tuple[str, int]] = []
+    windows: list[tuple[str, float, float]] = []
     for name, kind, body in OPS:
         _in_flight(port)
-        starts.append((name, chain.block()))
+        t = time.time()
         rec = a.op(kind, body if body is not None else {"models": [*models, other]}, timeout=600)
         assert rec["state"] == "done", (kind, rec)
         a.wait_state("online", 300)
+        windows.append((name, t, time.time()))
 
     _in_flight(port)
     running = _active_jobs(port)
-    starts.append(("stop-now", chain.block()))
+    t = time.time()
     rec = a.op("stop_now", {"confirm": True}, timeout=300)
     assert rec["state"] == "done" and rec["result"]["cancelled_jobs"] >= 1, rec
     announced = rec["result"]["cancelled_jobs"]
@@ -141,6 +151,7 @@ def test_operations_drain_and_stop_now_costs_what_it_said(agent_factory):
     _stop_consumer(a.rpc_url())  # no new jobs; the ones already sent are served after the restart
     assert a.op("start", {}, timeout=300)["state"] == "done"
     a.wait_state("online", 300)
+    windows.append(("stop-now", t, time.time()))
     seen: dict = {}
 
     def served() -> bool:
@@ -154,7 +165,8 @@ def test_operations_drain_and_stop_now_costs_what_it_said(agent_factory):
     chain.call("evm_increaseTime", [ACK_TIMEOUT_S + 3600])
     chain.call("evm_mine", [])
     stuck = [int(j["job_id"]) for j in a.get("/api/stuck").body["jobs"]]
-    per_op = attribute(starts, {j: jobs.started_block(j) for j in stuck})
+    name = f"lightchain-worker-devnet-{a.profile}"
+    per_op = attribute(windows, container_stops(docker_client, name, t0), {j: jobs.started_at(j) for j in stuck})
     report = {"offences": per_op, "stop_now_announced": announced, "stuck_jobs": stuck, "ack_timeout_s": ACK_TIMEOUT_S,
               "open_before_time_moved": seen.get("open"), "active_before_time_moved": seen.get("active")}
     (ROOT / "test-output").mkdir(exist_ok=True)
