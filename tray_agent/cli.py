@@ -84,9 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--force", action="store_true", help="allow going below the gas reserve while registered")
     w.add_argument("--yes", action="store_true", help=YES_HELP)
     w.set_defaults(func=_cmd_withdraw)
-    cs = sub.add_parser("clear-stuck", help="time out jobs stuck past their deadline")
+    cs = sub.add_parser("clear-stuck", help="clear jobs stuck past their deadline (no-fault refund first)")
     cs.add_argument("--allow-slash", action="store_true",
-                    help="allow claimTimeout (costs a slash on mainnet) as a last resort")
+                    help="for jobs with no no-fault path only: clear them with claimTimeout (costs the slash shown)")
     cs.add_argument("--yes", action="store_true", help=YES_HELP)
     cs.set_defaults(func=_cmd_op, kind="clear_stuck")
     tu = sub.add_parser("top-up", help="add stake")
@@ -276,11 +276,19 @@ def _cmd_op(args: argparse.Namespace) -> int:
     client = _ensure_agent(args)
     kind: str = args.kind
     body: dict[str, Any] = {}
+    question = f"Run {args.cmd}?"
     if kind == "clear_stuck":
-        from .cli_format import fmt_stuck
+        from .cli_format import fmt_stuck, lcai
 
-        body["allow_slash"] = bool(args.allow_slash)
-        print(fmt_stuck(client.get("/api/stuck")))
+        listing = client.get("/api/stuck")
+        print(fmt_stuck(listing))
+        slash = int(listing.get("slash_wei_total") or 0)
+        body["allow_slash"] = bool(args.allow_slash) and bool(listing.get("slash_applies"))
+        if body["allow_slash"]:  # the exact amount shown is the most the agent may slash
+            body["max_slash_wei"] = str(slash)
+            question = f"Accept a slash of {lcai(slash)} LCAI ({slash} wei) for the jobs with no no-fault path?"
+        elif listing.get("slash_applies"):
+            print("jobs with no no-fault path stay stuck: add --allow-slash to clear them with the slash shown")
     elif kind == "top_up":
         body["amount"] = args.amount
     elif kind == "speedtest":
@@ -289,7 +297,7 @@ def _cmd_op(args: argparse.Namespace) -> int:
         body["network"] = args.target
     if kind in MONEY_OPS:
         name = args.cmd
-        refused = _confirmation(args, f"{name} moves funds or stake", f"Run {name}?")
+        refused = _confirmation(args, f"{name} moves funds or stake", question)
         if refused is not None:
             return refused
         body["confirm"] = True

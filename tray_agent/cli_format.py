@@ -41,8 +41,18 @@ def fmt_result(kind: str, r: Any) -> str:
         jobs = r.get("jobs", [])
         if not jobs:
             return "no stuck jobs"
-        return "\n".join(f"job {j['job_id']}: {j.get('action')} {j.get('message', '')}".rstrip() for j in jobs)
+        return "\n".join(f"job {j['job_id']}: {_cleared(j)} {j.get('message', '')}".rstrip() for j in jobs)
     return json.dumps(r, indent=1, default=str)
+
+
+def _cleared(j: dict) -> str:
+    """A no-fault settlement is a refund (no penalty), never worded as a timeout."""
+    a = j.get("action", "")
+    if a == "timed_out":
+        return f"timed out with claimTimeout (slashed {lcai(j.get('slash_wei', 0))} LCAI)"
+    return {"settled_no_fault": "refunded to the consumer without a penalty (no-fault)",
+            "waiting": "waiting for the no-fault window", "failed": "not cleared",
+            "changed": "changed by someone else"}.get(a, a)
 
 
 def fmt_status(st: dict) -> str:
@@ -96,13 +106,33 @@ def fmt_keys(d: dict) -> str:
     return "\n".join(rows)
 
 
+def _span(seconds: int) -> str:
+    m = max(0, int(seconds)) // 60
+    return f"{m // 60} h {m % 60:02d} min" if m >= 60 else f"{m} min" if m else "under a minute"
+
+
+def no_fault_text(j: dict, chain_now: int | None) -> str:
+    """When the no-fault path (settleStuckJob: a refund to the consumer, no penalty) opens for one stuck job."""
+    nf = j.get("no_fault")
+    if nf == "open":
+        return "no-fault refund: available now"
+    if nf == "waiting" and j.get("available_at"):
+        left = f" (in {_span(int(j['available_at']) - chain_now)})" if chain_now else ""
+        return f"no-fault refund from {when(j['available_at'])} chain time{left}"
+    if nf == "unavailable":
+        return (f"no no-fault path on this chain: only claimTimeout clears it, slashing {lcai(j.get('slash_wei', 0))} "
+                f"LCAI ({j.get('slash_wei', 0)} wei)")
+    return "no-fault path not checked (RPC error): clearing tries it first"
+
+
 def fmt_stuck(d: dict) -> str:
     jobs = d.get("jobs", [])
     if not jobs:
         return "no stuck jobs"
     rows = [f"{len(jobs)} stuck job(s):"]
     for j in jobs:
-        rows.append(f"  job {j['job_id']} state {j['state']} slash {lcai(j.get('slash_wei', 0))} LCAI")
+        rows.append(f"  job {j['job_id']} ({j['state']}, deadline {when(j.get('deadline'))}): "
+                    f"{no_fault_text(j, d.get('chain_now'))}")
     return "\n".join(rows)
 
 

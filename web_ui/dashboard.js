@@ -125,7 +125,9 @@ async function loadJobs() {
     $("#jobs-model-h").hidden = !hasModel;
     tbody.replaceChildren(...(jobs.length ? jobs.map((j) => el("tr", {},
       el("td", { class: "mono" }, String(j.job_id)), hasModel ? el("td", {}, j.model || "—") : null,
-      el("td", {}, el("span", { class: `tag ${/released|completed/i.test(j.state) ? "ok" : /timed|disput|slash/i.test(j.state) ? "bad" : ""}` }, j.state)),
+      el("td", {}, j.outcome === "refunded" // a stuck job cleared without a penalty: a refund, not a red timeout
+        ? el("span", { class: "tag", title: "Stuck job cleared without a penalty: the consumer got its fee back" }, "Refunded (no fault)")
+        : el("span", { class: `tag ${/released|completed/i.test(j.state) ? "ok" : /timed|disput|slash/i.test(j.state) ? "bad" : ""}` }, j.state)),
       el("td", { class: "num" }, lcai(j.share_wei ?? j.fee_wei)), el("td", {}, when(j.completed_at)), el("td", {}, when(j.releasable_at))))
       : [el("tr", {}, el("td", { colspan: "6", class: "muted" }, "No jobs yet."))]));
   } catch (e) {

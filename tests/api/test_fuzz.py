@@ -22,7 +22,7 @@ json_scalars = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.flo
 json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4) |
                            st.dictionaries(st.text(max_size=12), inner, max_size=4), max_leaves=12)
 field_names = st.sampled_from(["network", "models", "password", "generate", "to", "amount", "force", "confirm",
-                               "allow_slash", "id", "webhook_url", "rpc_override", "autostart", "keep_awake",
+                               "allow_slash", "max_slash_wei", "id", "webhook_url", "rpc_override", "autostart", "keep_awake",
                                "offline_alert_minutes", "keep_worker", "x"])
 bodies = st.dictionaries(field_names, json_values, max_size=5)
 

@@ -1,4 +1,5 @@
-"""withdraw to a wallet (exact amounts, address checks, gas reserve), deregister, top-up, reinstate, stuck jobs."""
+"""withdraw to a wallet (exact amounts, address checks, gas reserve), deregister, top-up, reinstate, a stuck job
+changed by someone else (the no-fault / slash paths are in test_chain_stuck.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from tray_agent.core.chain import InsufficientFunds, PreconditionFailed
 from tray_agent.core.chain.ops import (
     clear_stuck_jobs,
     deregister,
-    find_stuck_jobs,
     parse_lcai,
     reinstate,
     top_up,
@@ -132,41 +132,6 @@ def test_top_up_and_reinstate(chain):
     top_up(chain.ctx(w))
     r = reinstate(chain.ctx(w))
     assert r.suspended is False and chain.view(chain.reg, "isEligible", w.address, chain.mid) is True
-
-
-def test_clear_stuck_no_fault_first(chain, tmp_path):
-    w = chain.new_worker()
-    chain.register(w)
-    submitted = chain.create_job(w)
-    acked = chain.create_job(w)
-    chain.ack(w, acked)
-    chain.completed_job(w)  # not stuck
-    assert find_stuck_jobs(chain.client, w.address) == []
-    chain.advance(200)
-    stuck = find_stuck_jobs(chain.client, w.address, tmp_path / "c.json")
-    assert [s.job_id for s in stuck] == [submitted, acked]
-    assert [s.slash_wei for s in stuck] == [5000 * ETHER * 200 // 10000, 5000 * ETHER * 500 // 10000]
-    res = clear_stuck_jobs(chain.ctx(w), cache_path=tmp_path / "c.json")
-    assert [j.action for j in res.jobs] == ["waiting", "waiting"]
-    assert res.jobs[0].available_at == chain.job(submitted)["deadline"] + 7200
-    assert chain.view(chain.reg, "getOffenseCount", w.address) == 0
-    chain.advance(7200)
-    res2 = clear_stuck_jobs(chain.ctx(w), cache_path=tmp_path / "c.json")
-    assert [j.action for j in res2.jobs] == ["settled_no_fault"] * 2
-    assert chain.view(chain.reg, "getWorkerStake", w.address) == 5000 * ETHER
-    assert chain.view(chain.reg, "getActiveJobCount", w.address) == 1  # the completed job remains
-    assert res2.to_dict()["settled_no_fault"] == 2
-
-
-def test_clear_stuck_claim_timeout_last_resort(chain):
-    w = chain.new_worker()
-    chain.register(w)
-    jid = chain.create_job(w)
-    chain.advance(200)
-    res = clear_stuck_jobs(chain.ctx(w), allow_slash=True)
-    assert res.jobs[0].action == "timed_out" and res.jobs[0].slash_wei == 5000 * ETHER * 200 // 10000
-    assert chain.view(chain.reg, "getWorkerStake", w.address) == 5000 * ETHER - res.jobs[0].slash_wei
-    assert chain.job(jid)["state"] == 3 and res.to_dict()["slash_wei_total"] == str(res.jobs[0].slash_wei)
 
 
 def test_clear_stuck_job_changed_by_someone_else(chain, monkeypatch):

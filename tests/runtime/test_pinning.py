@@ -86,3 +86,23 @@ def test_unload_failure_is_retried(fake_ollama, tmp_path):
     p.step([A], "run-1")
     p.wait()
     wait_for(lambda: fake_ollama.unload_requests(B), 5, what="unload retried")
+
+
+def test_a_model_that_cannot_be_warmed_is_not_retried_every_tick(fake_ollama, tmp_path):
+    """An embedding-only model has no generate: its warm-up fails. That was retried on every supervisor tick (a
+    hot loop of failing requests and warnings); now once per worker run or model change."""
+    emb = "qwen3-embedding:0.6b"
+    mgr = manager(fake_ollama)
+    fake_ollama.install(emb)
+    p = ModelPinner(mgr, tmp_path / "served.json")
+    p.step([A, emb], "run-1")
+    p.wait()
+    n = len(fake_ollama.requests_to("/api/generate"))
+    assert n >= 2 and fake_ollama.loaded_models().get(A)
+    for _ in range(3):
+        p.step([A, emb], "run-1")
+        p.wait()
+    assert len(fake_ollama.requests_to("/api/generate")) == n, "warm-ups repeated within one run"
+    p.step([A, emb], "run-2")  # a restart tries again
+    p.wait()
+    assert len(fake_ollama.requests_to("/api/generate")) > n

@@ -135,3 +135,48 @@ def test_nothing_to_wait_for_without_a_running_container(worker_env, supervise, 
     sup2, _rec2 = supervise(worker_env[0], lambda: spec)
     assert sup2.restart(drain_timeout=30).idle  # no container yet (or a fresh idle one): no wait
     assert time.monotonic() - t0 < 20
+
+
+@pytest.mark.parametrize("path", ["restart", "hold"])
+def test_a_job_taken_while_the_stop_waits_for_the_ops_lock_is_waited_for(worker_env, supervise, docker_client,  # noqa: F811
+                                                                           path):
+    """The worker keeps taking jobs between the wait for idle and the stop (the ops lock may be held by a tick or
+    another operation): a job acknowledged in that gap must be waited for too, not cancelled by the stop (seen as
+    an offence of a model change in tests/faults/test_no_offences.py)."""
+    spec = make_spec(worker_env)
+    sup, rec = supervise(worker_env[0], lambda: spec, config=fast_config(drain_poll=0.2, startup_grace=60.0))
+    wait_for(lambda: rec.state is WorkerState.ONLINE, 60, what="online")
+    first_wait_done = threading.Event()
+    real_drain = sup._drain
+
+    def spy(*a, **kw):
+        res = real_drain(*a, **kw)
+        first_wait_done.set()
+        return res
+
+    sup._drain = spy
+    out: dict = {}
+
+    def run():
+        if path == "restart":
+            out["res"] = sup.restart(drain_timeout=60)
+        else:
+            with sup.hold("a test transaction", drain_timeout=60) as res:
+                out["res"] = res
+                out["stopped_at"] = time.monotonic()
+
+    sup._ops.acquire()  # e.g. a supervisor tick holds the lock while the operation's first wait finds no job
+    try:
+        t = threading.Thread(target=run)
+        t.start()
+        assert first_wait_done.wait(30), "the first wait did not finish"
+        control(spec, "busy")  # a job is acknowledged in the gap
+        wait_for(lambda: sup.active_jobs() == 1, 20, what="a job taken in the gap")
+        done_at = finish_job_in(spec, 5.0)  # longer than a container restart, so "too early" is unambiguous
+    finally:
+        sup._ops.release()
+    t.join(90)
+    assert out["res"].idle, out
+    stopped = out.get("stopped_at") or time.monotonic()
+    assert stopped >= done_at - 0.1, "the worker was stopped while the gap's job was still running"
+    wait_for(lambda: rec.state is WorkerState.ONLINE, 60, what="online again")

@@ -545,8 +545,9 @@ def test_withdraw_reserve_error_is_a_sentence_without_force(browser, real_agent,
 
 def test_plural_forms_and_gib_units(browser, real_agent, shots):
     m = Mocked(browser, real_agent, shots, base_status(stuck_jobs=1))
-    m.json_route("**/api/stuck", {"jobs": [{"job_id": 7, "state": "Assigned", "deadline": time.time() - 60,
-                                             "no_fault_at": time.time() + 600, "slash_wei": "0"}], "slash_applies": False})
+    m.json_route("**/api/stuck", {"jobs": [{"job_id": 7, "state": "Submitted", "deadline": int(time.time()) - 7300,
+                                             "no_fault": "open", "available_at": None, "slash_wei": str(100 * LCAI)}],
+                                   "chain_now": int(time.time()), "slash_wei_total": "0", "slash_applies": False})
     page = m.open("dashboard", "#stuck-note .notice")
     assert "1 stuck job." in page.inner_text("#stuck-note") and "(s)" not in page.inner_text("main")
     page = m.open("stuck", "#stuck tbody td.mono")

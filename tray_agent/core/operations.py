@@ -43,6 +43,15 @@ def _str(body: dict, key: str) -> str:
     return v.strip()
 
 
+def _wei(body: dict, key: str) -> int:
+    """A non-negative integer amount in wei, sent as a decimal string (never a float: money is exact)."""
+    v = body.get(key)
+    if not isinstance(v, str) or not v.strip().isdigit() or not v.strip().isascii():
+        raise ValidationError(f"{key} must be an amount in wei, as a string of digits (for example \"0\")",
+                              fix=f"send {key} as the exact integer shown by GET /api/stuck (slash_wei_total)", field=key)
+    return int(v.strip())
+
+
 def _plain(agent: Agent) -> dict[str, Callable[[Progress], Any]]:
     """Operations that take no input beyond confirmation: kind -> work function."""
     s = agent.session
@@ -81,7 +90,7 @@ def build(agent: Agent, kind: str, body: dict[str, Any]) -> tuple[Callable[[Prog
     check_kind(kind)
     _need_confirm(kind, body)
     safe = {k: v for k, v in body.items()
-            if k in ("to", "amount", "models", "allow_slash", "force", "id", "network", "path", "replace_active")}
+            if k in ("to", "amount", "models", "allow_slash", "max_slash_wei", "force", "id", "network", "path", "replace_active")}
     s = agent.session
     if s.money is None:
         raise AgentError("the agent is still starting", fix="try again in a few seconds", code="starting")
@@ -97,7 +106,8 @@ def build(agent: Agent, kind: str, body: dict[str, Any]) -> tuple[Callable[[Prog
         return (lambda p: exit_flow.run(p)), safe
     if kind == "clear_stuck":
         allow = _bool(body, "allow_slash")
-        return (lambda p: s.money.clear_stuck(allow, p)), safe
+        cap = _wei(body, "max_slash_wei") if allow else 0  # a slash is never accepted without its exact amount
+        return (lambda p: s.money.clear_stuck(allow, cap, p)), safe
     if kind == "set_models":
         models = agent.validate_models(body.get("models"))
         return (lambda p: model_ops.set_models(s.models, s.money, s.worker, models, agent.wait_online,

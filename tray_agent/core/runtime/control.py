@@ -81,8 +81,11 @@ class WorkerControl:
               on_progress: drain.Progress | None = None, cancel: Cancel = None) -> drain.DrainResult:
         """User Stop: wait for running jobs (DrainCancelled leaves the worker running), persist the pause marker,
         stop the worker with its full stop grace."""
-        res = self._drain(f"stopping the worker ({reason})", drain_timeout, on_progress, cancel)
-        self._stop_paused(reason)
+        what = f"stopping the worker ({reason})"
+        res = self._drain(what, drain_timeout, on_progress, cancel)
+        with self._ops:
+            res = self._last_look(res, what, drain_timeout, on_progress, cancel)
+            self._stop_paused(reason)
         return res
 
     def stop_now(self, reason: str = "stopped now by user") -> int:
@@ -115,6 +118,7 @@ class WorkerControl:
             if spec is not None and client is not None:
                 run = self._run_spec(client, spec)
                 c = wc.find(client, spec.name)
+                res = self._last_look(res, "restarting the worker", drain_timeout, on_progress, cancel)
                 self.crash.expect_stop(spec.stop_timeout)
                 if c is None or wc.running_hash(c) != run.config_hash():
                     wc.ensure(client, run)  # wanted config changed: one recreate instead of two restarts
@@ -132,9 +136,11 @@ class WorkerControl:
              on_progress: drain.Progress | None = None, cancel: Cancel = None) -> Iterator[drain.DrainResult]:
         """Wait for running jobs, stop the worker and keep it stopped for the block (one-writer rule), then
         start it again. Yields the wait's DrainResult (``idle`` False: jobs were cancelled by the stop)."""
-        res = self._drain(f"stopping the worker for: {reason}", drain_timeout, on_progress, cancel)
+        what = f"stopping the worker for: {reason}"
+        res = self._drain(what, drain_timeout, on_progress, cancel)
         log.info("hold: stopping the worker for %s", reason)
         with self._ops:
+            res = self._last_look(res, what, drain_timeout, on_progress, cancel)
             self._holds.append(reason)
             self._publish(state=WorkerState.STOPPING, message=f"Worker stopped for: {reason}", fix="")
             self._stop_container(stop_timeout)
@@ -156,7 +162,7 @@ class WorkerControl:
                          on_progress: drain.Progress | None = None, cancel: Cancel = None) -> bool:
         """Wait for running jobs, stop (full grace unless given) and delete the worker container; keys and state
         stay on disk. Call after pause(), or the next tick recreates it."""
-        self._drain("removing the worker", drain_timeout, on_progress, cancel)
+        res = self._drain("removing the worker", drain_timeout, on_progress, cancel)
         with self._ops:
             spec, client = self._spec_quiet(), self.docker_client(quiet=True)
             if spec is None or client is None:
@@ -164,6 +170,7 @@ class WorkerControl:
             c = wc.find(client, spec.name)
             if c is None:
                 return False
+            self._last_look(res, "removing the worker", drain_timeout, on_progress, cancel)
             grace = spec.stop_timeout if stop_timeout is None else stop_timeout
             self.crash.expect_stop(grace)
             wc.remove(c, grace)
@@ -249,6 +256,16 @@ class WorkerControl:
         if not res.idle:
             log.warning("%s after %.0f s with %s", what, res.waited_s, drain.describe(res.busy))
         return res
+
+    def _last_look(self, res: drain.DrainResult, what: str, timeout: float | None, on_progress: drain.Progress | None,
+                   cancel: Cancel) -> drain.DrainResult:
+        """Drain again under the ops lock, right before the stop: the worker keeps taking jobs while the caller
+        waited for the lock or prepared the container, and a job acknowledged in that gap would be cancelled by
+        the stop (an offence). Usually one metrics read; skipped when the first wait already gave up."""
+        if not res.idle:
+            return res
+        again = self._drain(what, timeout, on_progress, cancel)
+        return again if not again.idle else drain.DrainResult(True, 0, res.waited_s + again.waited_s)
 
     def _stop_container(self, timeout: int | None = None) -> None:
         spec, client = self.spec_provider(), self.docker_client(quiet=True)

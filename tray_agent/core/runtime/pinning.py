@@ -31,6 +31,9 @@ class ModelPinner:
         self._served: tuple[str, ...] = self._load()
         self._run: Hashable | None = None
         self._thread: threading.Thread | None = None
+        # models a warm-up could not make resident in this run (e.g. an embedding model: no generate); not retried
+        # on every tick (that was a hot loop of failing warm-ups), only after a restart or a model change
+        self._unpinnable: set[str] = set()
 
     def _load(self) -> tuple[str, ...]:
         if self.state_path is None:
@@ -61,9 +64,11 @@ class ModelPinner:
         served = tuple(models)
         dropped = [m for m in self._served if m not in served]
         needs = bool(dropped) or run_key != self._run or served != self._served
-        if not needs:
+        if needs:
+            self._unpinnable = set()
+        else:
             try:
-                needs = not set(served) <= self.ollama.loaded()
+                needs = not set(served) - self._unpinnable <= self.ollama.loaded()
             except Exception:
                 needs = False
         if needs:
@@ -91,6 +96,7 @@ class ModelPinner:
         self._save(served)
         try:
             missing = self.ollama.pin(list(served))
+            self._unpinnable = set(missing)
             if missing:
                 log.warning("models not resident after warm-up: %s", ", ".join(missing))
         except Exception as e:

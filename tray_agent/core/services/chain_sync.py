@@ -143,8 +143,13 @@ class ChainSync:
         return {"jobs": earnings(self.chain, addr, cache_path=self.cache_path).jobs[-200:]}
 
     def stuck_view(self) -> dict:
+        """Stuck jobs with their no-fault path (open / waiting until ``available_at`` / unavailable), chain time
+        for the countdown, and the exact slash (wei) the jobs without a no-fault path would cost."""
         jobs = self.stuck_jobs()
-        return {"jobs": [j.to_dict() for j in jobs], "slash_applies": any(j.slash_wei > 0 for j in jobs)}
+        _, now = self.chain.head()
+        slash = sum(j.slash_wei for j in jobs if j.no_fault == "unavailable")
+        return {"jobs": [j.to_dict() for j in jobs], "chain_now": now, "slash_wei_total": str(slash),
+                "slash_applies": any(j.no_fault == "unavailable" for j in jobs)}
 
     def earnings_view(self) -> dict:
         st = self.owner.status()

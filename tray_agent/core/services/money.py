@@ -100,10 +100,11 @@ class MoneyOps:
         self.history.withdrawal(self.network.name, res.tx_hash, res.to, res.amount_wei, res.fee_wei)
         return self.refreshed(res)
 
-    def clear_stuck(self, allow_slash: bool, progress):
+    def clear_stuck(self, allow_slash: bool, max_slash_wei: int, progress):
         from ..chain.ops import clear_stuck_jobs
 
-        res = clear_stuck_jobs(self.context(), allow_slash=allow_slash, cache_path=self.cache_path, progress=progress)
+        res = clear_stuck_jobs(self.context(), allow_slash=allow_slash, max_slash_wei=max_slash_wei,
+                               cache_path=self.cache_path, progress=progress)
         try:
             self.sync.stuck_jobs()
         except AgentError:

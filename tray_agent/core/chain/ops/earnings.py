@@ -39,6 +39,31 @@ def _released_shares(client: ChainClient, ids: list[int], start: int, head: int)
     return out
 
 
+def _cleared_outcomes(client: ChainClient, index: JobIndex, start: int, head: int) -> dict[int, str]:
+    """Stuck jobs that were cleared (never completed, now TimedOut): "refunded" when JobSettledNoFault (no-fault
+    refund, no penalty) or "timed_out" when JobTimedOut (slashed). Read from logs once, then kept in the index."""
+    out: dict[int, str] = {}
+    todo = []
+    for k, v in index.data["jobs"].items():
+        if v.get("completed") or v.get("final") != "TimedOut":
+            continue
+        if v.get("outcome"):
+            out[int(k)] = v["outcome"]
+        else:
+            todo.append(int(k))
+    jr = client.job_registry
+    for i in range(0, len(todo), 100):
+        group = ["0x" + j.to_bytes(32, "big").hex() for j in todo[i:i + 100]]
+        for lg in client.get_logs(jr.address or "", [[jr.topic("JobSettledNoFault"), jr.topic("JobTimedOut")], group],
+                                  start, head):
+            d = jr.decode_log(lg)
+            if d:
+                jid = int(d.args["jobId"])
+                out[jid] = index.data["jobs"][str(jid)]["outcome"] = ("refunded" if d.name == "JobSettledNoFault"
+                                                                      else "timed_out")
+    return out
+
+
 def earnings(client: ChainClient, address: str, *, cache_path: Path | None = None,
              start_block: int | None = None) -> EarningsResult:
     jr = client.job_registry
@@ -46,8 +71,11 @@ def earnings(client: ChainClient, address: str, *, cache_path: Path | None = Non
     index = JobIndex(client, address, cache_path)
     index.refresh(head=head, start_block=start_block)
     ids = index.ids(completed_only=True, include_final=True)
-    jobs = client.get_jobs(ids)
+    done = set(ids)
+    open_ids = [j for j in index.ids() if j not in done]  # sent, never completed: a stuck job may have been cleared
+    jobs = client.get_jobs(ids + open_ids)
     index.update_from(jobs)
+    cleared = _cleared_outcomes(client, index, index.start_block(head), head)
     index.save()
     window, bps, balance = client.read_many([
         (client.ai_config, "getDisputeWindow", ()), (client.ai_config, "getWorkerFeeBps", ()),
@@ -72,6 +100,10 @@ def earnings(client: ChainClient, address: str, *, cache_path: Path | None = Non
             releasable += share
         history.append({"job_id": jid, "state": STATE_NAMES[j["state"]], "completed_at": int(j["completedAt"]),
                         "releasable_at": end, "share_wei": str(share)})
+    for jid, outcome in cleared.items():  # a no-fault refund is shown as a refund, never as a (red) timeout
+        history.append({"job_id": jid, "state": "Refunded (no fault)" if outcome == "refunded" else "TimedOut",
+                        "outcome": outcome, "completed_at": 0, "releasable_at": None, "share_wei": "0"})
+    history.sort(key=lambda h: h["job_id"])
     logs = client.get_logs(jr.address or "", [jr.topic("WorkerWithdrawal"), topic_address(address)],
                            index.start_block(head), head)
     withdrawn = sum(int(jr.decode_log(lg).args["amount"]) for lg in logs)  # type: ignore[union-attr]

@@ -1,4 +1,6 @@
-"""Clear stuck jobs: no-fault settleStuckJob first; claimTimeout (slashes this worker) only when allowed."""
+"""Clear stuck jobs (contracts §7): settleStuckJob refunds without fault once its window opens; claimTimeout
+(slashes this worker) only for a job with no no-fault path (a chain without settleStuckJob, or it refuses), and
+only up to the slash the user confirmed in wei."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from tray_agent.common.amounts import format_lcai
 
 from ... import failpoints
 from ..client import ChainClient
-from ..errors import Reverted
+from ..errors import AgentError, Reverted
 from ..jobs import ACKNOWLEDGED, STATE_NAMES, SUBMITTED, JobIndex
 from .context import OpContext, Progress, no_progress
 
@@ -20,8 +22,9 @@ class StuckJob:
     state: str
     deadline: int
     action: str = "none"           # settled_no_fault | timed_out | waiting | changed | failed
-    available_at: int | None = None  # when settleStuckJob becomes possible
+    available_at: int | None = None  # chain time from which settleStuckJob is possible (when "waiting")
     slash_wei: int = 0             # what claimTimeout would cost (or cost)
+    no_fault: str = "unknown"      # open | waiting | unavailable | unknown (settleStuckJob probed with eth_call)
     message: str = ""
     tx_hash: str = ""
 
@@ -64,13 +67,35 @@ def find_stuck_jobs(c: ChainClient, me: str, cache_path: Path | None = None) -> 
             bps = t_bps if j["state"] == SUBMITTED else c_bps
             out.append(StuckJob(job_id=jid, state=STATE_NAMES[j["state"]], deadline=int(j["deadline"]),
                                 slash_wei=min(int(stake), int(min_stake) * int(bps) // 10000)))
+    _probe_no_fault(c, me, out)
     return out
 
 
+def _probe_no_fault(c: ChainClient, me: str, jobs: list[StuckJob]) -> None:
+    """eth_call settleStuckJob per job (nothing sent): open now, waiting until ``availableAt``, or unavailable
+    (a chain without the function or one that refuses it: only claimTimeout, with a slash, can clear the job)."""
+    if not jobs:
+        return
+    try:
+        results = c.probe(c.job_registry, "settleStuckJob", [(j.job_id,) for j in jobs], me)
+    except AgentError:
+        return  # the RPC failed: "unknown"; clearing tries the no-fault path first anyway
+    for j, err in zip(jobs, results, strict=False):
+        if err is None:
+            j.no_fault = "open"
+        elif isinstance(err, Reverted) and err.error_name == "NoFaultWindowNotReached":
+            j.no_fault, j.available_at = "waiting", err.eta
+        elif isinstance(err, Reverted) and err.error_name != "JobNotInState":
+            j.no_fault = "unavailable"
+            j.message = err.message
+
+
 @failpoints.scoped("clear_stuck")
-def clear_stuck_jobs(ctx: OpContext, *, allow_slash: bool = False, cache_path: Path | None = None,
-                     progress: Progress = no_progress) -> StuckResult:
-    """settleStuckJob (no slash) for each stuck job; with ``allow_slash`` use claimTimeout as a last resort.
+def clear_stuck_jobs(ctx: OpContext, *, allow_slash: bool = False, max_slash_wei: int | None = None,
+                     cache_path: Path | None = None, progress: Progress = no_progress) -> StuckResult:
+    """settleStuckJob (no slash) for each stuck job. With ``allow_slash``, claimTimeout a job whose no-fault path
+    does not exist (never one that only waits for its window), while the total slash stays within
+    ``max_slash_wei`` (the amount the user confirmed; None = no cap, for library callers).
     Every job is re-read after the attempt (anyone may have changed it meanwhile)."""
     c, jr = ctx.client, ctx.client.job_registry
     c.ensure_chain()
@@ -78,6 +103,7 @@ def clear_stuck_jobs(ctx: OpContext, *, allow_slash: bool = False, cache_path: P
     if not stuck:
         progress("no stuck jobs", 1.0)
         return StuckResult([])
+    slashed = 0
     with ctx.gate.session(progress):
         for i, s in enumerate(stuck):
             if i:
@@ -89,11 +115,16 @@ def clear_stuck_jobs(ctx: OpContext, *, allow_slash: bool = False, cache_path: P
             except Reverted as e:
                 s.message = e.message
                 if e.error_name == "NoFaultWindowNotReached":
-                    s.available_at = e.eta
-                    s.action = "waiting"
+                    s.available_at, s.action, s.no_fault = e.eta, "waiting", "waiting"
                 else:
                     s.action = "failed"
-                if allow_slash and e.error_name != "JobNotInState":
+                    if e.error_name != "JobNotInState":
+                        s.no_fault = "unavailable"
+                over = max_slash_wei is not None and slashed + s.slash_wei > max_slash_wei
+                if allow_slash and s.no_fault == "unavailable" and over:
+                    s.message = (f"claimTimeout would slash {s.slash_wei} wei, more than the {max_slash_wei} wei "
+                                 "confirmed: not sent; list the stuck jobs again and confirm the new amount")
+                elif allow_slash and s.no_fault == "unavailable":
                     progress(f"job {s.job_id}: claimTimeout (slash {format_lcai(s.slash_wei, 6)} LCAI)", i / len(stuck))
                     try:
                         res = ctx.tx(jr, "claimTimeout", s.job_id, progress=progress)
@@ -102,6 +133,7 @@ def clear_stuck_jobs(ctx: OpContext, *, allow_slash: bool = False, cache_path: P
                         evs = res.events(jr, "JobTimedOut")
                         if evs:
                             s.slash_wei = int(evs[0].args["slashAmount"])
+                        slashed += s.slash_wei
                     except Reverted as e2:
                         s.message = e2.message
             job = c.get_job(s.job_id)  # re-read: a keeper / the container may have acted
