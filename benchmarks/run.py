@@ -224,8 +224,10 @@ def main(argv: list[str] | None = None) -> int:
                  f"keystore scrypt n={get_network('devnet').scrypt_n} (devnet; real networks 262144)")
         raw["recovery_shape"] = shape
         home = work / "home"
+        # the chain outlives a kill -9 of the agent, as a real network does: the RPC row restarts the agent
+        # in front of a counting proxy on the same anvil (by default anvil dies with the agent)
         agent = AgentProc(home, profile="bench", secrets_file=work / "secrets" / "secrets.json",
-                          extra_env={"DOCKER_HOST": engine.url})
+                          extra_env={"DOCKER_HOST": engine.url, "LCAI_DEVNET_CHAIN_OUTLIVES_AGENT": "1"})
         print("[bench] agent: onboarding on devnet…", file=sys.stderr)
         agent.start()
         agent.onboard(timeout=300)
