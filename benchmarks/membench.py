@@ -4,6 +4,7 @@ with its child processes, and where a process's memory sits (per mapped object, 
 from __future__ import annotations
 
 import contextlib
+import os
 import statistics
 import time
 from pathlib import Path
@@ -46,7 +47,8 @@ def _cpu(p) -> float:
 
 def sample(pids: dict[str, int], seconds: float, interval: float = 1.0) -> dict:
     """Per name: RSS and USS mean/max (MB) of the process alone and of the process + all its children, CPU % of
-    the process alone and of the tree (CPU time / wall time; children seen at the start and the end)."""
+    the process alone and of the tree (CPU time / wall time; children seen at the start and the end), and the
+    machine's 1-min load average over the window (min/max)."""
     import psutil
 
     procs = {k: psutil.Process(p) for k, p in pids.items()}
@@ -57,7 +59,9 @@ def sample(pids: dict[str, int], seconds: float, interval: float = 1.0) -> dict:
                                                for k in procs}
     kid_names: dict[str, set[str]] = {k: set() for k in procs}
     t0 = time.monotonic()
+    loads: list[float] = []  # 1-min load average each second: other work on the machine inflates CPU %
     while time.monotonic() - t0 < seconds:
+        loads.append(os.getloadavg()[0])
         for k, p in procs.items():
             rss, uss = _mem(p)
             trss, tuss = rss, uss
@@ -84,6 +88,7 @@ def sample(pids: dict[str, int], seconds: float, interval: float = 1.0) -> dict:
         out[k] = {**{f"{m}_mb_mean": statistics.mean(v) / MB for m, v in s.items() if v},
                   **{f"{m}_mb_max": max(v) / MB for m, v in s.items() if v},
                   "cpu_pct": own / wall * 100, "cpu_pct_tree": tree / wall * 100, "seconds": wall,
+                  "cpu_s": own, "load_min": min(loads), "load_max": max(loads),
                   "children": sorted(kid_names[k])}
     return out
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -44,6 +46,31 @@ def build_app(agent: Agent, token: str, port_ref: list[int]) -> Starlette:
     return app
 
 
+class QuietServer(uvicorn.Server):
+    """uvicorn's main loop wakes 10× a second (Date header, exit flag); idle, this one wakes once a second and
+    still stops at once: :meth:`request_exit` wakes it from any thread."""
+
+    _loop: asyncio.AbstractEventLoop | None = None
+    _wake: asyncio.Event | None = None
+
+    async def main_loop(self) -> None:
+        self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
+        counter = 0
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            counter = (counter + 10) % 864000  # uvicorn refreshes the Date header when counter % 10 == 0
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 1.0)
+            should_exit = await self.on_tick(counter)
+
+    def request_exit(self) -> None:
+        self.should_exit = True
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):  # the loop already closed
+                loop.call_soon_threadsafe(wake.set)
+
+
 class ApiServer:
     """Runs uvicorn in a background thread; ``info`` is what goes into api.json."""
 
@@ -56,9 +83,9 @@ class ApiServer:
         self.port = self.sock.getsockname()[1]
         self.port_ref = [self.port]
         self.app = build_app(agent, self.token, self.port_ref)
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off", ws="none",
                                 timeout_graceful_shutdown=2)
-        self.server = uvicorn.Server(config)
+        self.server = QuietServer(config)
         self.thread: threading.Thread | None = None
 
     @property
@@ -81,7 +108,7 @@ class ApiServer:
         atomic_write(paths.api_file, json.dumps(info), mode=0o600)
 
     def stop(self) -> None:
-        self.server.should_exit = True
+        self.server.request_exit()
         if self.thread:
             self.thread.join(timeout=5)
         try:

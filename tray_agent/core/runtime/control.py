@@ -331,7 +331,7 @@ class WorkerControl:
                     return c, "deferred"
             self.crash.expect_stop(run.stop_timeout)
         self._drift_since = 0.0
-        return wc.ensure(client, run)
+        return wc.ensure(client, run, current=c)
 
 
 def _restart(c, timeout: int) -> None:

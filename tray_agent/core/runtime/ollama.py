@@ -1,4 +1,4 @@
-"""Ollama for the worker, through the official ``ollama`` Python client (toolkit.md §8, reference-app §4.1).
+"""Ollama for the worker (toolkit.md §8, reference-app §4.1), through the small stdlib client of :mod:`.ollama_http`.
 
 Host Ollama first (default 127.0.0.1:11434; ``ollama serve`` is started when installed but not answering), else a
 managed ``ollama/ollama`` container (GPU when an NVIDIA runtime exists, a named volume, bound to loopback). Models
@@ -21,10 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-import ollama
-
 from tray_agent.common.errors import AgentError
 
+from .ollama_http import OllamaHttp
 from .toolpath import find_tool, tool_env
 
 log = logging.getLogger(__name__)
@@ -97,8 +96,9 @@ class OllamaManager:
         self.mode = ""
         self._serve_proc: subprocess.Popen | None = None
 
-    def client(self, timeout: float | None = None) -> ollama.Client:
-        return ollama.Client(host=self.url, timeout=timeout or self.timeout)
+    def client(self, timeout: float | None = None) -> OllamaHttp:
+        """A client of this Ollama; ``timeout`` None = the manager's default (pulls pass 0: no limit)."""
+        return OllamaHttp(self.url, None if timeout == 0 else (timeout or self.timeout))
 
     # --- running ---------------------------------------------------------------------------------------
     def reachable(self, timeout: float = 2.0) -> bool:
@@ -263,7 +263,7 @@ class OllamaManager:
     # --- models ------------------------------------------------------------------------------------------
     def tags(self) -> set[str]:
         try:
-            return {m.model for m in self.client(10).list().models if m.model}
+            return {m for m in self.client(10).list() if m}
         except Exception as e:
             raise OllamaError(f"cannot list Ollama models at {self.url}: {e}",
                               fix="check that Ollama is running") from None
@@ -292,10 +292,10 @@ class OllamaManager:
     def _pull_one(self, name: str, on_progress, report_as: str | None = None) -> None:
         prog = ModelPullProgress(report_as or name)
         try:
-            for ev in self.client(None).pull(name, stream=True):
-                prog.status = ev.status or prog.status
-                if ev.total:
-                    prog.total, prog.completed = int(ev.total), int(ev.completed or 0)
+            for ev in self.client(0).pull(name):
+                prog.status = ev.get("status") or prog.status
+                if ev.get("total"):
+                    prog.total, prog.completed = int(ev["total"]), int(ev.get("completed") or 0)
                 if on_progress:
                     on_progress(prog)
         except Exception as e:
@@ -322,9 +322,9 @@ class OllamaManager:
     def loaded(self) -> set[str]:
         """Names resident in memory (/api/ps), both as listed and without ':latest'."""
         out: set[str] = set()
-        for m in self.client(5).ps().models:
-            if m.model:
-                out |= {m.model, m.model.removesuffix(":latest")}
+        for m in self.client(5).ps():
+            if m:
+                out |= {m, m.removesuffix(":latest")}
         return out
 
     def pin(self, models: Iterable[str], timeout: float = 180.0) -> list[str]:
@@ -333,7 +333,7 @@ class OllamaManager:
         models = list(models)
         for m in models:
             try:
-                c.generate(model=m, prompt="ok", keep_alive=-1, stream=False, options={"num_predict": 1})
+                c.generate(m, "ok", keep_alive=-1, options={"num_predict": 1})
             except Exception as e:
                 log.warning("warm-up of %s failed: %s", m, e)
         resident = self.loaded()
@@ -342,7 +342,7 @@ class OllamaManager:
     def unload(self, models: Iterable[str] | None = None) -> None:
         """Free memory: keep_alive 0 for the given models (default: all resident ones)."""
         c = self.client(15)
-        names = list(models) if models is not None else sorted({m.model for m in c.ps().models if m.model})
+        names = list(models) if models is not None else sorted({m for m in c.ps() if m})
         for m in names:
             with contextlib.suppress(Exception):
-                c.generate(model=m, prompt="", keep_alive=0, stream=False)
+                c.generate(m, "", keep_alive=0)

@@ -295,11 +295,15 @@ def create(client: docker.DockerClient, spec: WorkerSpec):
     return client.containers.get(resp["Id"])
 
 
+_FIND = object()
+
+
 def ensure(client: docker.DockerClient, spec: WorkerSpec, *, stop_timeout: int | None = None,
-           start: bool = True) -> tuple[object, str]:
+           start: bool = True, current: object = _FIND) -> tuple[object, str]:
     """Make the container match ``spec``. Returns (container, action); action ∈ created, recreated, started,
-    unchanged. A config drift (hash label differs) stops the old container with the full grace and replaces it."""
-    c = find(client, spec.name)
+    unchanged. A config drift (hash label differs) stops the old container with the full grace and replaces it.
+    ``current``: the container as the caller just inspected it (or None: none exists), saving another inspect."""
+    c = find(client, spec.name) if current is _FIND else current
     action = "unchanged"
     if c is not None and (running_hash(c) != spec.config_hash() or _image_changed(client, c, spec.image)):
         log.info("worker container %s config or image changed: recreating", spec.name)
@@ -309,7 +313,8 @@ def ensure(client: docker.DockerClient, spec: WorkerSpec, *, stop_timeout: int |
         c = create(client, spec)
         action = "created" if action == "unchanged" else action
     if start:
-        c.reload()
+        if action != "unchanged":
+            c.reload()  # just created: its state (a found container was inspected a moment ago)
         if c.status not in ("running", "restarting"):
             c.start()
             action = "started" if action == "unchanged" else action
@@ -317,6 +322,8 @@ def ensure(client: docker.DockerClient, spec: WorkerSpec, *, stop_timeout: int |
 
 
 def _image_changed(client: docker.DockerClient, container, ref: str) -> bool:
+    if ref == container.attrs.get("Image"):
+        return False  # the spec names the image by the id the container runs (the supervisor resolves it)
     try:
         return client.images.get(ref).id != container.attrs.get("Image")
     except docker.errors.ImageNotFound:

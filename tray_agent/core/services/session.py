@@ -120,19 +120,21 @@ class NetworkSession:
 
     def _start_sim_ollama(self) -> None:
         """Devnet ships a simulated Ollama (its HTTP API, timings by model size, load/unload, pull progress), so the
-        speed test, pinning and pull progress work in the demo; it keeps its port across restarts."""
+        speed test, pinning and pull progress work in the demo. It runs as its own process (dies with the agent,
+        one per profile and network) and keeps its port across restarts."""
         if self.settings["ollama_url"]:
             return  # the user pointed devnet at a real Ollama
-        from ...devnet.sim_ollama import start_sim_ollama
+        from ...devnet.sim_ollama_process import SimOllamaProcess
 
         store = self.worker.store
         scale = float(os.environ.get("LCAI_SIM_OLLAMA_TIME_SCALE") or 1.0)  # tests wait a fraction of the real time
-        url, self._stop_sim_ollama = start_sim_ollama(port=int(store.get("sim_ollama_port") or 0),
-                                                      state_file=self.paths.network_dir("devnet") / "sim-ollama.json",
-                                                      time_scale=scale)
-        store.update(sim_ollama_port=int(url.rsplit(":", 1)[1]))
-        self.worker.sim_ollama_url = url
-        log.info("devnet: simulated Ollama at %s", url)
+        sim = SimOllamaProcess(self.paths.network_dir("devnet") / "sim-ollama.json",
+                               self.paths.logs / "devnet-sim-ollama.log", self.paths.runtime,
+                               port=int(store.get("sim_ollama_port") or 0), time_scale=scale)
+        self._stop_sim_ollama = sim.stop
+        store.update(sim_ollama_port=sim.port)
+        self.worker.sim_ollama_url = sim.url
+        log.info("devnet: simulated Ollama at %s (pid %s)", sim.url, sim.pid)
 
     def _left(self) -> None:
         self.on_left()
