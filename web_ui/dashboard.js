@@ -1,7 +1,8 @@
 import uPlot from "./vendor/uPlot.esm.js";
 import { $, api, clearErrors, confirmDialog, copyButton, duration, el, header, lcai, on, plural, progressBox, runOp,
   showError, showNotice, statePill, toBig, when } from "./app.js";
-import { confirmStop, deregisterFlow, missingStake, renderNotices, showDeregistered, topUpFlow } from "./actions.js";
+import { cancelDeregisterFlow, confirmStop, dateWithCountdown, deregisterFlow, missingStake, renderNotices, showDeregistered,
+  topUpFlow } from "./actions.js";
 
 header();
 let status = null;
@@ -71,18 +72,24 @@ function renderStatus(s) {
     : "");
   renderBalances();
   const noWorker = ["setup_needed", "docker_missing"].includes(s.state);
-  $("#btn-start").disabled = busy || noWorker || !["paused", "error", "docker_down"].includes(s.state);
+  const leaving = Number(s.deregister_at) > 0; // a scheduled deregistration: the worker stays stopped until cancelled
+  $("#btn-start").disabled = busy || noWorker || leaving || !["paused", "error", "docker_down"].includes(s.state);
   $("#btn-stop").disabled = busy || noWorker || !["online", "starting", "stale"].includes(s.state);
-  $("#btn-restart").disabled = busy || noWorker || s.state === "stopping";
+  $("#btn-restart").disabled = busy || noWorker || leaving || s.state === "stopping";
   const settleable = toBig(s.releasable_wei) > 0n || toBig(s.worker_balance_wei) > 0n;
   $("#btn-settle").disabled = busy || noWorker || !s.registered || !settleable; // nothing to settle: no pause for nothing
   $("#btn-settle").title = settleable ? "" : "Nothing is ready to settle yet: earnings wait out the dispute window first.";
   $("#btn-settle").textContent = toBig(s.releasable_wei) > 0n ? `Settle ${lcai(s.releasable_wei)}` : "Settle earnings";
   // leaving: Deregister while registered; afterwards the way to Withdraw, and the actions that no longer apply are off
-  $("#btn-deregister").disabled = busy || !s.registered;
-  $("#btn-topup").disabled = busy || !s.registered;
+  $("#btn-deregister").disabled = busy || !s.registered || leaving;
+  $("#btn-deregister").hidden = leaving;
+  $("#btn-cancel-deregister").hidden = !leaving;
+  $("#btn-cancel-deregister").disabled = !leaving; // also while the final step runs: it stops before the deregister tx
+  $("#btn-topup").disabled = busy || !s.registered || leaving;
   $("#leaving").hidden = !s.registered && !deregistered && !(s.address && toBig(s.wallet_wei) > 0n);
-  $("#leaving-text").textContent = s.registered
+  $("#leaving-text").textContent = leaving
+    ? `Deregistration scheduled for ${dateWithCountdown(s.deregister_at)}. The worker is stopped; when the dispute window of its last jobs ends, the agent deregisters and the stake comes back to the worker wallet. Settle and Withdraw work meanwhile. Cancel to keep the stake and run the worker again.`
+    : s.registered
     ? "Deregister stops the worker, waits out the dispute window of its last jobs, settles them and returns the stake to the worker wallet. Then withdraw it to your own wallet."
     : `This worker is not registered. ${toBig(s.wallet_wei) > 0n ? `${lcai(s.wallet_wei)} is in the worker wallet: withdraw it to your own wallet.` : ""}`;
 }
@@ -203,6 +210,7 @@ $("#btn-deregister").addEventListener("click", () => deregisterFlow($("#op-progr
   deregistered = r;
   loadEarnings(); loadJobs();
 }));
+$("#btn-cancel-deregister").addEventListener("click", () => cancelDeregisterFlow($("#op-progress")));
 $("#btn-topup").addEventListener("click", () => topUpFlow($("#op-progress"), missingStake(status) > 0n ? missingStake(status) : null));
 
 $("#worker-log-box").addEventListener("toggle", async (e) => {
@@ -216,7 +224,7 @@ $("#worker-log-box").addEventListener("toggle", async (e) => {
 on("status", renderStatus);
 on("result", (r) => {
   if (r.ok === false && r.error) showError(typeof r.error === "object" ? r.error : { message: String(r.error) });
-  if (r.ok && r.kind === "deregister" && r.result && !deregistered) { deregistered = r.result; showDeregistered($("#op-progress"), r.result); }
+  if (r.ok && r.kind === "deregister" && r.result && !r.result.scheduled && !deregistered) { deregistered = r.result; showDeregistered($("#op-progress"), r.result); }
 });
 on("notify", (n) => showNotice(`${n.title}: ${n.message}`, n.level === "error" ? "error" : n.level === "warning" ? "warn" : "info", $("#op-progress")));
 api("/api/status").then((s) => {

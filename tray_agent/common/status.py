@@ -58,6 +58,7 @@ class Alert(str, enum.Enum):
     PAUSED_WITH_SESSIONS = "paused_with_sessions"
     KEY_MISMATCH = "key_mismatch"
     FOREIGN_WORKER = "foreign_worker"
+    DEREGISTERING = "deregistering"
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,7 @@ class Status:
     keep_awake_available: bool = True
     uptime_s: float = 0.0
     operation: str = ""  # running user operation, if any
+    deregister_at: float = 0.0  # unix time a scheduled deregistration returns the stake (0 = none scheduled)
     updated_at: float = field(default_factory=time.time)
     extra: dict[str, Any] = field(default_factory=dict)
 
