@@ -109,20 +109,51 @@ function renderBalances() {
   $("#t-withdrawn").textContent = t("withdrawn_wei", "—");
 }
 
+/** Seconds as "42 s" / "2 min 5 s". */
+const secs = (n) => (n < 60 ? `${n} s` : `${Math.floor(n / 60)} min${n % 60 ? ` ${n % 60} s` : ""}`);
+
+/** How close a job came to its deadline: a bar coloured by the share of the allowed time used, and the same in words
+ *  (colour is never the only signal). Timed-out jobs say so; their slash is in the share column. */
+function deadlineCell(j) {
+  if (j.timed_out) {
+    return el("td", { class: "deadline", "data-level": "timed_out" }, el("span", { class: "tag bad" }, "missed the deadline"),
+      el("div", { class: "small muted" }, j.acknowledged ? "accepted, not finished in time" : "never accepted"));
+  }
+  if (!j.allowed_s || j.used_s === undefined) return el("td", { class: "deadline muted" }, "—");
+  const pct = Math.round((100 * j.used_s) / j.allowed_s);
+  const level = pct >= 80 ? "bad" : pct >= 50 ? "warn" : "ok";
+  const words = { ok: "comfortable", warn: "tight", bad: "close to the deadline" }[level];
+  return el("td", { class: "deadline", "data-level": level },
+    el("span", { class: `meter jobmeter ${level}`, "aria-hidden": "true" }, el("span", { style: `width:${Math.min(100, pct)}%` })),
+    el("span", { class: "small" }, `${secs(j.used_s)} of ${secs(j.allowed_s)} (${pct}%, ${words})`));
+}
+
+function shareCell(j) {
+  if (j.timed_out) return el("td", { class: "num bad-text", "data-slash": j.slash_wei }, `slashed ${lcai(j.slash_wei)}`);
+  return el("td", { class: "num" }, lcai(j.share_wei ?? j.fee_wei));
+}
+
 async function loadJobs() {
   const tbody = $("#jobs tbody");
   try {
     const { jobs: all = [] } = await api("/api/jobs");
-    const jobs = all.slice().reverse().slice(0, 50); // newest first
+    const at = (j) => Number(j.completed_at || j.deadline || 0);
+    const jobs = all.slice().sort((a, b) => at(b) - at(a) || Number(b.job_id) - Number(a.job_id)).slice(0, 50); // newest first
     const hasModel = jobs.some((j) => j.model);
     $("#jobs-model-h").hidden = !hasModel;
-    tbody.replaceChildren(...(jobs.length ? jobs.map((j) => el("tr", {},
+    const timedOut = all.filter((j) => j.timed_out);
+    $("#jobs-timed-out").replaceChildren(timedOut.length ? el("div", { class: "notice warn", role: "status" },
+      el("strong", {}, `${plural(timedOut.length, "job")} missed the deadline, `,
+        `${lcai(timedOut.reduce((s, j) => s + toBig(j.slash_wei), 0n))} slashed in total.`),
+      el("div", {}, "Each one counts as an offence. Keep the worker online and its models warm, or serve smaller models.")) : "");
+    tbody.replaceChildren(...(jobs.length ? jobs.map((j) => el("tr", { "data-job": String(j.job_id), class: j.timed_out ? "timed-out" : null },
       el("td", { class: "mono" }, String(j.job_id)), hasModel ? el("td", {}, j.model || "—") : null,
       el("td", {}, el("span", { class: `tag ${/released|completed/i.test(j.state) ? "ok" : /timed|disput|slash/i.test(j.state) ? "bad" : ""}` }, j.state)),
-      el("td", { class: "num" }, lcai(j.share_wei ?? j.fee_wei)), el("td", {}, when(j.completed_at)), el("td", {}, when(j.releasable_at))))
-      : [el("tr", {}, el("td", { colspan: "6", class: "muted" }, "No jobs yet."))]));
+      deadlineCell(j), shareCell(j), el("td", {}, j.timed_out ? `deadline ${when(j.deadline)}` : when(j.completed_at)),
+      el("td", {}, when(j.releasable_at))))
+      : [el("tr", {}, el("td", { colspan: "7", class: "muted" }, "No jobs yet."))]));
   } catch (e) {
-    tbody.replaceChildren(el("tr", {}, el("td", { colspan: "6" }, `Could not load jobs: ${e.message}`)));
+    tbody.replaceChildren(el("tr", {}, el("td", { colspan: "7" }, `Could not load jobs: ${e.message}`)));
   }
 }
 
@@ -234,4 +265,5 @@ api("/api/status").then((s) => {
 }).catch(showError);
 loadJobs(); loadEarnings();
 setInterval(loadJobs, 20000);
+setInterval(() => status && renderStatus(status), 30000); // countdowns (scheduled deregistration) stay current
 setInterval(loadEarnings, 30000);
