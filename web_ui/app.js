@@ -267,7 +267,7 @@ export async function followOp(op_id, onProgress = () => {}) {
       const prog = op.progress || [];
       for (; seen < prog.length; seen++) onProgress(typeof prog[seen] === "string" ? { message: prog[seen] } : prog[seen]);
       if (op.state === "done") return op;
-      if (op.state === "failed") {
+      if (["failed", "cancelled", "interrupted"].includes(op.state)) { // a cancelled op ends too (e.g. deregister)
         const e = typeof op.error === "object" && op.error ? op.error : { message: String(op.error || "the operation failed") };
         throw new ApiError(0, { code: e.code || "operation_failed", ...e });
       }

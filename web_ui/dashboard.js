@@ -90,7 +90,7 @@ function renderStatus(s) {
   $("#leaving-text").textContent = leaving
     ? `Deregistration scheduled for ${dateWithCountdown(s.deregister_at)}. The worker is stopped; when the dispute window of its last jobs ends, the agent deregisters and the stake comes back to the worker wallet. Settle and Withdraw work meanwhile. Cancel to keep the stake and run the worker again.`
     : s.registered
-    ? "Deregister stops the worker, waits out the dispute window of its last jobs, settles them and returns the stake to the worker wallet. Then withdraw it to your own wallet."
+    ? "Deregister stops the worker now. Once the dispute window of its last jobs ends, the agent settles them and returns the stake to the worker wallet by itself (you can cancel until then). Then withdraw it to your own wallet."
     : `This worker is not registered. ${toBig(s.wallet_wei) > 0n ? `${lcai(s.wallet_wei)} is in the worker wallet: withdraw it to your own wallet.` : ""}`;
 }
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.ui.test_ui_states import LCAI, Mocked, base_status, every_look
+from tests.ui.test_ui_states import LCAI, SIZES, Mocked, base_status, every_look
 from tray_agent.common.status import WorkerState
 from tray_agent.core.facts import ChainFacts, Facts, derive_status
 
@@ -102,8 +102,14 @@ def test_jobs_coloured_by_deadline_with_words_and_timed_out_with_slash(browser, 
     assert "missed the deadline" in t and "slashed 25 LCAI" in t and "accepted, not finished in time" in t
     summary = page.inner_text("#jobs-timed-out")
     assert "1 job missed the deadline" in summary and "25 LCAI slashed in total" in summary
-    page.eval_on_selector("#jobs", "e => e.scrollIntoView({block: 'start'})")
-    m.shot("state-jobs-deadline")
     m.close()
-    every_look(browser, real_agent, shots, base_status(), "dashboard", "state-jobs-deadline", "#jobs tr[data-job='104']",
-               prepare=prepare)
+    for size in SIZES.values():
+        for scheme in ("light", "dark"):
+            m = Mocked(browser, real_agent, shots, base_status(), scheme=scheme, size=size)
+            prepare(m)
+            page = m.open("dashboard", "#jobs tr[data-job='101']")
+            page.eval_on_selector("#jobs", "e => e.scrollIntoView({block: 'center'})")
+            page.wait_for_timeout(300)
+            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), size
+            m.shot("state-jobs-deadline")
+            m.close()
