@@ -113,3 +113,30 @@ def test_jobs_coloured_by_deadline_with_words_and_timed_out_with_slash(browser, 
             assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), size
             m.shot("state-jobs-deadline")
             m.close()
+
+
+def test_a_long_operation_offers_cancel_while_it_waits(browser, real_agent, shots):
+    """§5: a cancellable operation (here Stop, waiting for a running job) shows Cancel beside its progress; Cancel asks
+    the agent (POST /api/ops/{id}/cancel) and the page ends the follow when the operation reads cancelled."""
+    m = Mocked(browser, real_agent, shots, base_status(claimed_sessions=0))
+    m.op_state = "running"
+    m.op_progress = [{"i": 0, "t": time.time(), "message": "waiting for 1 running job to finish (up to 5 min)",
+                      "fraction": None}]
+    cancels: list[str] = []
+
+    def cancel(route):
+        cancels.append(route.request.url.rsplit("/", 2)[-2])
+        m.op_state = "cancelled"
+        return route.fulfill(status=200, content_type="application/json", body='{"ok": true}')
+
+    m.page.route("**/api/ops/*/cancel", cancel)
+    page = m.open("dashboard", "#btn-stop:not([disabled])")
+    page.click("#btn-stop")
+    page.click("#dlg-ok")
+    page.wait_for_selector("#op-cancel")
+    assert "waiting for 1 running job" in page.inner_text("#op-progress")
+    m.shot("state-op-cancel")
+    page.click("#op-cancel")
+    page.wait_for_function("!document.querySelector('#op-cancel')")  # the follow ended: the box is gone
+    assert cancels == ["op-stop"] and m.posts == [("stop", {})]
+    m.close()

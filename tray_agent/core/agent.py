@@ -84,7 +84,7 @@ class Agent:
                                  on_left=lambda: self.onboarding.forget_done())
         self.owner.report(wait=True, network=name, chain=None, runtime={"state": WorkerState.STARTING},
                           escrowed_wei=0, releasable_wei=0, slashed_wei=0, stuck_jobs=0, drift=(), rpc_down=False,
-                          key_error=None, secret_error=None, address="", last_job_at=0.0)
+                          key_error=None, secret_error=None, address="", last_job_at=0.0, deregister_at=0.0)
         session.active_address()
         return session
 
