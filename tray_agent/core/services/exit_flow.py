@@ -108,7 +108,7 @@ class Deregistration:
             self.mine_block()
         _n, now = self.money.chain.head()
         at_wall = time.time() + max(0, int(s["at"]) - now)
-        if abs(at_wall - float(s.get("at_wall") or 0)) > 2:
+        if int(s["at"]) > now and abs(at_wall - float(s.get("at_wall") or 0)) > 2:  # chain and wall clocks drift
             s["at_wall"] = at_wall
             self._save(s)
         return int(s["at"]) <= now
