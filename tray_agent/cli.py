@@ -40,7 +40,7 @@ class _Parser(argparse.ArgumentParser):
 
 # simple operations: (subcommand, help); their operation kind is the name with '-' → '_'
 SIMPLE_OPS = [("settle", "release finished jobs and move earnings to the worker wallet"),
-              ("deregister", "get the stake back and stop the worker (waits out the dispute window)"),
+              ("deregister", "stop the worker and get the stake back once the dispute window ends (scheduled)"),
               ("start", "start the worker (clears a pause)"), ("stop", "stop the worker and pause keep-online"),
               ("restart", "restart the worker"), ("reinstate", "lift a finished suspension"),
               ("free-memory", "unload models from memory (the worker must be stopped)"),
@@ -77,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     for name, help_ in SIMPLE_OPS:
         c = sub.add_parser(name, help=help_)
         c.add_argument("--yes", action="store_true", help=YES_HELP)
+        if name == "deregister":
+            c.add_argument("--cancel", action="store_true",
+                           help="cancel a scheduled deregistration (before its transaction is sent): the worker resumes")
         c.set_defaults(func=_cmd_op, kind=name.replace("-", "_"))
     w = sub.add_parser("withdraw", help="send funds from the worker wallet to another address")
     w.add_argument("--to", required=True, help="destination address (checksummed)")
@@ -274,7 +277,7 @@ def _ensure_agent(args: argparse.Namespace, timeout: float = 60.0) -> ApiClient:
 
 def _cmd_op(args: argparse.Namespace) -> int:
     client = _ensure_agent(args)
-    kind: str = args.kind
+    kind: str = "cancel_deregister" if getattr(args, "cancel", False) else args.kind
     body: dict[str, Any] = {}
     question = f"Run {args.cmd}?"
     if kind == "clear_stuck":

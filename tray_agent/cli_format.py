@@ -34,6 +34,9 @@ def fmt_result(kind: str, r: Any) -> str:
     if kind == "withdraw":
         return (f"sent {lcai(r['amount_wei'])} LCAI to {r['to']} (fee {lcai(r['fee_wei'])} LCAI), "
                 f"tx {r['tx_hash']}; {lcai(r['remaining_wei'])} LCAI left in the worker wallet")
+    if kind == "deregister" and r.get("scheduled"):
+        return (f"deregistration scheduled for {when(r.get('at'))}: the worker is stopped and the agent returns the "
+                "stake then, by itself (cancel before then with 'lcai-tray deregister --cancel')")
     if kind == "deregister":
         return (f"deregistered: stake {lcai(r.get('stake_returned_wei', 0))} LCAI returned, "
                 f"{lcai(r.get('withdrawn_wei', 0))} LCAI earnings withdrawn; the worker is stopped")
@@ -66,6 +69,10 @@ def fmt_status(st: dict) -> str:
         lines.append(f"  wallet {lcai(st['wallet_wei'])} LCAI · stake {lcai(st['stake_wei'])} · "
                      f"escrowed {lcai(st['escrowed_wei'])} · releasable {lcai(st['releasable_wei'])} · "
                      f"in contract {lcai(st['worker_balance_wei'])}")
+    if st.get("deregister_at"):
+        left = max(0, int(float(st["deregister_at"]) - time.time()))
+        lines.append(f"  deregistration scheduled for {when(st['deregister_at'])} (in {left // 3600}h "
+                     f"{left % 3600 // 60:02d}m): the stake comes back then; cancel: lcai-tray deregister --cancel")
     if st.get("served_models"):
         lines.append(f"  models: {', '.join(st['served_models'])}")
     if st.get("alerts"):

@@ -51,10 +51,11 @@ export async function deregisterFlow(progressTarget, onDone = () => {}) {
   }
   const ok = await confirmDialog({
     title: "Deregister this worker?",
-    text: "The worker stops taking jobs, waits until its last jobs leave the dispute window, settles them, then deregisters. "
-      + "The stake comes back to the worker wallet; from there you withdraw it to your own wallet.",
+    text: "The worker stops taking jobs now. Once its last jobs leave the dispute window, the agent settles them and deregisters "
+      + "by itself (you can close this page; until then you can cancel). The stake comes back to the worker wallet; from there "
+      + "you withdraw it to your own wallet.",
     rows: [["Stake returned", lcai(s.stake_wei)], ["Earnings settled on the way", lcai(toBig(s.releasable_wei) + toBig(s.escrowed_wei))],
-      ["Takes", "up to the dispute window (a countdown shows the wait)"]],
+      ["Takes", "up to the dispute window (the dashboard shows a countdown)"]],
     confirm: "Deregister", danger: true,
   });
   if (!ok) return null;
@@ -62,9 +63,28 @@ export async function deregisterFlow(progressTarget, onDone = () => {}) {
   try {
     const op = await runOp("deregister", { confirm: true }, (p) => box.update(p));
     const r = op.result || {};
-    showDeregistered(progressTarget, r);
-    onDone(r);
+    if (r.scheduled) showScheduled(progressTarget, r);
+    else { showDeregistered(progressTarget, r); onDone(r); }
     return r;
+  } catch (e) { progressTarget.replaceChildren(); showError(e); return null; }
+}
+
+/** The deregister operation ended with a schedule: when the stake comes back, and that it can be cancelled. */
+export function showScheduled(target, r = {}) {
+  target.replaceChildren(el("div", { class: "notice info", role: "status", id: "dereg-scheduled" },
+    el("strong", {}, `Deregistration scheduled for ${dateWithCountdown(r.at)}.`),
+    el("div", {}, "The worker is stopped. The agent returns the stake by itself when the dispute window of the last jobs ends; "
+      + "meanwhile you can settle and withdraw earnings. Cancel it from the banner above to keep the stake.")));
+}
+
+/** Cancel a scheduled deregistration: the worker starts again and keeps its stake. */
+export async function cancelDeregisterFlow(progressTarget) {
+  clearErrors();
+  const box = progressBox(progressTarget);
+  try {
+    const op = await runOp("cancel_deregister", {}, (p) => box.update(p));
+    box.done(op.result?.message ? sentence(op.result.message) : "Deregistration cancelled: the worker runs again.");
+    return op;
   } catch (e) { progressTarget.replaceChildren(); showError(e); return null; }
 }
 
@@ -172,6 +192,7 @@ async function noticeOp(n, progressTarget) {
   const kind = n.action;
   if (kind === "top_up") return topUpFlow(progressTarget, toBig(n.amount_wei) > 0n ? n.amount_wei : null);
   if (kind === "deregister") return deregisterFlow(progressTarget);
+  if (kind === "cancel_deregister") return cancelDeregisterFlow(progressTarget);
   if (kind === "replace_key") return replaceKeyFlow(progressTarget);
   if (MONEY_OPS.has(kind)) {
     const ok = await confirmDialog({ title: `${n.action_label || kind}?`, text: sentence(n.detail || n.title),
@@ -220,7 +241,8 @@ export function renderNotices(target, notices = [], { progressTarget = $("#op-pr
 const capital = (t) => humanizeMoney(String(t || "")).replace(/^./, (c) => c.toUpperCase());
 
 function untilLabel(kind) {
-  return kind === "suspended" ? "Suspended until" : kind === "stuck_jobs" ? "Can be cleared without a slash from" : "Until";
+  return { suspended: "Suspended until", stuck_jobs: "Can be cleared without a slash from",
+    deregistering: "The stake comes back after" }[kind] || "Until";
 }
 function amountLabel(kind) {
   return { slashed: "Slashed from the stake:", understaked: "Missing for the minimum stake:", stuck_jobs: "Slash if cleared now:",

@@ -265,9 +265,11 @@ export async function followOp(op_id, onProgress = () => {}) {
     for (;;) {
       const op = await api(`/api/ops/${encodeURIComponent(op_id)}`);
       const prog = op.progress || [];
-      for (; seen < prog.length; seen++) onProgress(typeof prog[seen] === "string" ? { message: prog[seen] } : prog[seen]);
+      for (; seen < prog.length; seen++) {
+        onProgress({ op_id, kind: op.kind, ...(typeof prog[seen] === "string" ? { message: prog[seen] } : prog[seen]) });
+      }
       if (op.state === "done") return op;
-      if (op.state === "failed") {
+      if (["failed", "cancelled", "interrupted"].includes(op.state)) { // a cancelled op ends too (e.g. deregister)
         const e = typeof op.error === "object" && op.error ? op.error : { message: String(op.error || "the operation failed") };
         throw new ApiError(0, { code: e.code || "operation_failed", ...e });
       }
@@ -276,14 +278,33 @@ export async function followOp(op_id, onProgress = () => {}) {
   } finally { off(); }
 }
 
-/** A small progress area: call .update(p) with {message, fraction}; .done(text) / .fail(err). */
+// operations whose long waits stop safely when asked (the agent checks the cancel at those points): the drain before
+// stop/restart/update/remove, the deregister steps before its transaction, the speed test between measurements
+const CANCELLABLE = new Set(["stop", "restart", "update_image", "remove_worker", "deregister", "speedtest"]);
+
+/** A small progress area: call .update(p) with {message, fraction, op_id?, kind?}; .done(text) / .fail(err).
+ *  A cancellable operation gets a Cancel button (POST /api/ops/{id}/cancel). */
 export function progressBox(target) {
   const msg = el("div", { role: "status", "aria-live": "polite" });
   const bar = el("progress", { max: "1", "aria-label": "progress" });
-  target.replaceChildren(el("div", { class: "card" }, msg, bar));
+  const card = el("div", { class: "card" }, msg, bar);
+  let cancel = null;
+  target.replaceChildren(card);
   return {
-    update(p) { if (p.message) msg.textContent = humanizeMoney(p.message); if (typeof p.fraction === "number") bar.value = p.fraction; else bar.removeAttribute("value"); },
-    done(text) { msg.textContent = humanizeMoney(text); bar.value = 1; },
+    update(p) {
+      if (p.message) msg.textContent = humanizeMoney(p.message);
+      if (typeof p.fraction === "number") bar.value = p.fraction; else bar.removeAttribute("value");
+      if (cancel || !p.op_id || !CANCELLABLE.has(p.kind)) return;
+      cancel = el("button", { type: "button", id: "op-cancel" }, "Cancel");
+      cancel.addEventListener("click", async () => {
+        cancel.disabled = true;
+        cancel.textContent = "Cancelling…";
+        try { await api(`/api/ops/${encodeURIComponent(p.op_id)}/cancel`, { method: "POST" }); }
+        catch (e) { cancel.textContent = "Too late to cancel"; if (e.status !== 404) showError(e); }
+      });
+      card.append(el("p", { class: "row" }, cancel));
+    },
+    done(text) { msg.textContent = humanizeMoney(text); bar.value = 1; cancel?.remove(); },
     fail(err) { showError(err, target); },
   };
 }

@@ -1,7 +1,8 @@
 import uPlot from "./vendor/uPlot.esm.js";
 import { $, api, clearErrors, confirmDialog, copyButton, duration, el, header, lcai, on, plural, progressBox, runOp,
   showError, showNotice, statePill, toBig, when } from "./app.js";
-import { confirmStop, deregisterFlow, missingStake, renderNotices, showDeregistered, topUpFlow } from "./actions.js";
+import { cancelDeregisterFlow, confirmStop, dateWithCountdown, deregisterFlow, missingStake, renderNotices, showDeregistered,
+  topUpFlow } from "./actions.js";
 import { renderMachine } from "./workers.js";
 
 header();
@@ -85,19 +86,25 @@ function renderStatus(s) {
     : "");
   renderBalances();
   const noWorker = ["setup_needed", "docker_missing"].includes(s.state);
-  $("#btn-start").disabled = busy || noWorker || !["paused", "error", "docker_down"].includes(s.state);
+  const leaving = Number(s.deregister_at) > 0; // a scheduled deregistration: the worker stays stopped until cancelled
+  $("#btn-start").disabled = busy || noWorker || leaving || !["paused", "error", "docker_down"].includes(s.state);
   $("#btn-stop").disabled = busy || noWorker || !["online", "starting", "stale"].includes(s.state);
-  $("#btn-restart").disabled = busy || noWorker || s.state === "stopping";
+  $("#btn-restart").disabled = busy || noWorker || leaving || s.state === "stopping";
   const settleable = toBig(s.releasable_wei) > 0n || toBig(s.worker_balance_wei) > 0n;
   $("#btn-settle").disabled = busy || noWorker || !s.registered || !settleable; // nothing to settle: no pause for nothing
   $("#btn-settle").title = settleable ? "" : "Nothing is ready to settle yet: earnings wait out the dispute window first.";
   $("#btn-settle").textContent = toBig(s.releasable_wei) > 0n ? `Settle ${lcai(s.releasable_wei)}` : "Settle earnings";
   // leaving: Deregister while registered; afterwards the way to Withdraw, and the actions that no longer apply are off
-  $("#btn-deregister").disabled = busy || !s.registered;
-  $("#btn-topup").disabled = busy || !s.registered;
+  $("#btn-deregister").disabled = busy || !s.registered || leaving;
+  $("#btn-deregister").hidden = leaving;
+  $("#btn-cancel-deregister").hidden = !leaving;
+  $("#btn-cancel-deregister").disabled = !leaving; // also while the final step runs: it stops before the deregister tx
+  $("#btn-topup").disabled = busy || !s.registered || leaving;
   $("#leaving").hidden = !s.registered && !deregistered && !(s.address && toBig(s.wallet_wei) > 0n);
-  $("#leaving-text").textContent = s.registered
-    ? "Deregister stops the worker, waits out the dispute window of its last jobs, settles them and returns the stake to the worker wallet. Then withdraw it to your own wallet."
+  $("#leaving-text").textContent = leaving
+    ? `Deregistration scheduled for ${dateWithCountdown(s.deregister_at)}. The worker is stopped; when the dispute window of its last jobs ends, the agent deregisters and the stake comes back to the worker wallet. Settle and Withdraw work meanwhile. Cancel to keep the stake and run the worker again.`
+    : s.registered
+    ? "Deregister stops the worker now. Once the dispute window of its last jobs ends, the agent settles them and returns the stake to the worker wallet by itself (you can cancel until then). Then withdraw it to your own wallet."
     : `This worker is not registered. ${toBig(s.wallet_wei) > 0n ? `${lcai(s.wallet_wei)} is in the worker wallet: withdraw it to your own wallet.` : ""}`;
 }
 
@@ -116,22 +123,53 @@ function renderBalances() {
   $("#t-withdrawn").textContent = t("withdrawn_wei", "—");
 }
 
+/** Seconds as "42 s" / "2 min 5 s". */
+const secs = (n) => (n < 60 ? `${n} s` : `${Math.floor(n / 60)} min${n % 60 ? ` ${n % 60} s` : ""}`);
+
+/** How close a job came to its deadline: a bar coloured by the share of the allowed time used, and the same in words
+ *  (colour is never the only signal). Timed-out jobs say so; their slash is in the share column. */
+function deadlineCell(j) {
+  if (j.timed_out) {
+    return el("td", { class: "deadline", "data-level": "timed_out" }, el("span", { class: "tag bad" }, "missed the deadline"),
+      el("div", { class: "small muted" }, j.acknowledged ? "accepted, not finished in time" : "never accepted"));
+  }
+  if (!j.allowed_s || j.used_s === undefined) return el("td", { class: "deadline muted" }, "—");
+  const pct = Math.round((100 * j.used_s) / j.allowed_s);
+  const level = pct >= 80 ? "bad" : pct >= 50 ? "warn" : "ok";
+  const words = { ok: "comfortable", warn: "tight", bad: "close to the deadline" }[level];
+  return el("td", { class: "deadline", "data-level": level },
+    el("span", { class: `meter jobmeter ${level}`, "aria-hidden": "true" }, el("span", { style: `width:${Math.min(100, pct)}%` })),
+    el("span", { class: "small" }, `${secs(j.used_s)} of ${secs(j.allowed_s)} (${pct}%, ${words})`));
+}
+
+function shareCell(j) {
+  if (j.timed_out) return el("td", { class: "num bad-text", "data-slash": j.slash_wei }, `slashed ${lcai(j.slash_wei)}`);
+  return el("td", { class: "num" }, lcai(j.share_wei ?? j.fee_wei));
+}
+
 async function loadJobs() {
   const tbody = $("#jobs tbody");
   try {
     const { jobs: all = [] } = await api("/api/jobs");
-    const jobs = all.slice().reverse().slice(0, 50); // newest first
+    const at = (j) => Number(j.completed_at || j.deadline || 0);
+    const jobs = all.slice().sort((a, b) => at(b) - at(a) || Number(b.job_id) - Number(a.job_id)).slice(0, 50); // newest first
     const hasModel = jobs.some((j) => j.model);
     $("#jobs-model-h").hidden = !hasModel;
-    tbody.replaceChildren(...(jobs.length ? jobs.map((j) => el("tr", {},
+    const timedOut = all.filter((j) => j.timed_out);
+    $("#jobs-timed-out").replaceChildren(timedOut.length ? el("div", { class: "notice warn", role: "status" },
+      el("strong", {}, `${plural(timedOut.length, "job")} missed the deadline, `,
+        `${lcai(timedOut.reduce((s, j) => s + toBig(j.slash_wei), 0n))} slashed in total.`),
+      el("div", {}, "Each one counts as an offence. Keep the worker online and its models warm, or serve smaller models.")) : "");
+    tbody.replaceChildren(...(jobs.length ? jobs.map((j) => el("tr", { "data-job": String(j.job_id), class: j.timed_out ? "timed-out" : null },
       el("td", { class: "mono" }, String(j.job_id)), hasModel ? el("td", {}, j.model || "—") : null,
       el("td", {}, j.outcome === "refunded" // a stuck job cleared without a penalty: a refund, not a red timeout
         ? el("span", { class: "tag", title: "Stuck job cleared without a penalty: the consumer got its fee back" }, "Refunded (no fault)")
         : el("span", { class: `tag ${/released|completed/i.test(j.state) ? "ok" : /timed|disput|slash/i.test(j.state) ? "bad" : ""}` }, j.state)),
-      el("td", { class: "num" }, lcai(j.share_wei ?? j.fee_wei)), el("td", {}, when(j.completed_at)), el("td", {}, when(j.releasable_at))))
-      : [el("tr", {}, el("td", { colspan: "6", class: "muted" }, "No jobs yet."))]));
+      deadlineCell(j), shareCell(j), el("td", {}, j.timed_out ? `deadline ${when(j.deadline)}` : when(j.completed_at)),
+      el("td", {}, when(j.releasable_at))))
+      : [el("tr", {}, el("td", { colspan: "7", class: "muted" }, "No jobs yet."))]));
   } catch (e) {
-    tbody.replaceChildren(el("tr", {}, el("td", { colspan: "6" }, `Could not load jobs: ${e.message}`)));
+    tbody.replaceChildren(el("tr", {}, el("td", { colspan: "7" }, `Could not load jobs: ${e.message}`)));
   }
 }
 
@@ -219,6 +257,7 @@ $("#btn-deregister").addEventListener("click", () => deregisterFlow($("#op-progr
   deregistered = r;
   loadEarnings(); loadJobs();
 }));
+$("#btn-cancel-deregister").addEventListener("click", () => cancelDeregisterFlow($("#op-progress")));
 $("#btn-topup").addEventListener("click", () => topUpFlow($("#op-progress"), missingStake(status) > 0n ? missingStake(status) : null));
 
 $("#worker-log-box").addEventListener("toggle", async (e) => {
@@ -232,7 +271,7 @@ $("#worker-log-box").addEventListener("toggle", async (e) => {
 on("status", renderStatus);
 on("result", (r) => {
   if (r.ok === false && r.error) showError(typeof r.error === "object" ? r.error : { message: String(r.error) });
-  if (r.ok && r.kind === "deregister" && r.result && !deregistered) { deregistered = r.result; showDeregistered($("#op-progress"), r.result); }
+  if (r.ok && r.kind === "deregister" && r.result && !r.result.scheduled && !deregistered) { deregistered = r.result; showDeregistered($("#op-progress"), r.result); }
 });
 on("notify", (n) => showNotice(`${n.title}: ${n.message}`, n.level === "error" ? "error" : n.level === "warning" ? "warn" : "info", $("#op-progress")));
 api("/api/status").then((s) => {
@@ -242,6 +281,7 @@ api("/api/status").then((s) => {
 }).catch(showError);
 loadJobs(); loadEarnings();
 setInterval(loadJobs, 20000);
+setInterval(() => status && renderStatus(status), 30000); // countdowns (scheduled deregistration) stay current
 setInterval(loadEarnings, 30000);
 renderMachine();
 setInterval(renderMachine, 10000);

@@ -169,7 +169,7 @@ def test_clear_stuck_job(agent):
     job = inject_stuck_job(agent.book["rpc"], address, advance_s=600)
     stuck = c.get("/api/stuck")
     assert job in [j["job_id"] for j in stuck["jobs"]]
-    assert c.get("/api/status")["stuck_jobs"] >= 1
+    wait_for(lambda: c.get("/api/status")["stuck_jobs"] >= 1, timeout=10, what="stuck job in the status")
     rpc(agent.book["rpc"], "evm_increaseTime", [8000])  # past the no-fault grace: no slash needed
     rpc(agent.book["rpc"], "evm_mine", [])
     rec = wait_op(c, c.post("/api/ops/clear_stuck", {"allow_slash": False, "confirm": True})["op_id"])
@@ -208,22 +208,114 @@ def test_busy_while_an_operation_runs(agent):
     assert [o["kind"] for o in new] == ["restart"], new  # the refused settle left no record and did not run
 
 
-def test_deregister_waits_out_window_and_returns_stake(agent):
+DAY = 86400
+WITHDRAWAL_TOPIC = "0x4a45698c7a2010a925f4f516fc9c004979abcf0a044581b2d17bee34c858a90c"  # WorkerWithdrawal(address,uint256)
+
+
+def set_dispute_window(agent, seconds: int) -> None:
+    """Devnet owner call (impersonated): a real-network-like window, so the exit has a day to wait out."""
+    url, book = agent.book["rpc"], agent.book
+    owner = book["owner"]["address"]
+    rpc(url, "anvil_impersonateAccount", [owner])
+    try:
+        tx = rpc(url, "eth_sendTransaction", [{"from": owner, "to": book["AIConfig"],
+                                                "data": "0x332226d0" + f"{seconds:064x}"}])  # setDisputeWindow
+        rec = wait_for(lambda: rpc(url, "eth_getTransactionReceipt", [tx]), timeout=30, what="setDisputeWindow mined")
+        assert int(rec["status"], 16) == 1, rec
+    finally:
+        rpc(url, "anvil_stopImpersonatingAccount", [owner])
+
+
+def schedule_deregistration(c) -> dict:
+    wait_for(lambda: int(c.get("/api/status")["escrowed_wei"]) > 0, timeout=120, what="a job inside the dispute window")
+    rec = wait_op(c, c.post("/api/ops/deregister", {"confirm": True})["op_id"], timeout=240)
+    assert rec["state"] == "done" and rec["result"]["scheduled"] is True, rec
+    return rec
+
+
+def test_deregister_is_a_persisted_schedule_that_survives_a_restart(agent):
+    """The deregister operation stops the worker, then records when the stake can come back and ends: the runner is
+    free; the schedule (state file) outlives an agent restart, and the worker stays stopped."""
     c = agent.client
     wait_for(lambda: c.get("/api/status")["state"] == "online", timeout=90, what="online")
-    wallet_before = int(c.get("/api/status")["wallet_wei"])
-    op = c.post("/api/ops/deregister", {"confirm": True})["op_id"]
-    # let chain time run past the dispute window instead of waiting a minute of wall time
-    for _ in range(40):
-        time.sleep(1)
-        rpc(agent.book["rpc"], "evm_increaseTime", [30])
-        if c.get(f"/api/ops/{op}")["state"] != "running":
-            break
-    rec = wait_op(c, op, timeout=240)
-    assert rec["state"] == "done", rec
-    st = wait_for(lambda: (s := c.get("/api/status"))["registered"] is False and s, timeout=30, what="deregistered")
-    assert int(st["stake_wei"]) == 0 and int(st["wallet_wei"]) >= wallet_before + 5000 * 10**18 - 10**18
+    set_dispute_window(agent, DAY)
+    rec = schedule_deregistration(c)
+    left = float(rec["result"]["at"]) - time.time()
+    assert DAY - 900 < left <= DAY + 60, left  # the last completion + one day, not a wait inside the operation
+    st = wait_for(lambda: (s := c.get("/api/status"))["deregister_at"] and s, timeout=20, what="schedule in status")
+    assert st["operation"] == "" and st["registered"] and st["state"] == "paused", st
+    assert st["notices"][0]["kind"] == "deregistering" and st["notices"][0]["action"] == "cancel_deregister", st
+    assert abs(float(st["deregister_at"]) - float(rec["result"]["at"])) < 30
+    r = agent.cli("status")
+    assert "deregistration scheduled for" in r.stdout and "deregister --cancel" in r.stdout, r.stdout
+    agent.stop()
+    agent.start(timeout=90)
+    c = agent.client
+    st = wait_for(lambda: (s := c.get("/api/status"))["address"] and s["deregister_at"] and s["registered"] and s,
+                  timeout=60, what="schedule after restart (and the first chain refresh)")
+    # the schedule is chain time; its wall-clock estimate moves only by how anvil's clock resumed after the restart
+    assert abs(float(st["deregister_at"]) - float(rec["result"]["at"])) < 300 and st["registered"], st
+    time.sleep(12)  # a supervisor tick: the worker of a leaving key is not started again
+    st = c.get("/api/status")
+    assert st["state"] == "paused" and not st["container_running"] and st["deregister_at"], st
+
+
+def test_during_the_wait_safe_operations_run_and_conflicting_ones_say_why(agent):
+    c = agent.client
+    rec = wait_op(c, c.post("/api/ops/settle", {"confirm": True})["op_id"], timeout=120)
+    assert rec["state"] == "done", rec  # not "busy": nothing holds the runner during the wait
+    assert c.get("/api/jobs")["jobs"]
+    for kind, body in (("set_models", {"models": ["llama3-8b"]}), ("start", {}), ("top_up", {"amount": "1",
+                                                                                            "confirm": True})):
+        with pytest.raises(ApiError) as e:
+            c.post(f"/api/ops/{kind}", body)
+        assert e.value.status == 409 and e.value.code == "deregister_scheduled", (kind, e.value.body)
+        assert "deregistration scheduled for" in e.value.message and "cancel" in e.value.fix, e.value.body
+    r = agent.cli("deregister", "--yes")
+    assert r.returncode == 4 and "already scheduled" in r.stderr, (r.returncode, r.stderr)
+
+
+def test_cancel_before_the_transaction_resumes_the_worker(agent):
+    c = agent.client
+    stake = int(c.get("/api/status")["stake_wei"])
+    r = agent.cli("deregister", "--cancel")
+    assert r.returncode == 0, r.stderr
+    st = wait_for(lambda: (s := c.get("/api/status"))["state"] == "online" and s, timeout=90, what="online again")
+    assert st["deregister_at"] == 0 and st["registered"] and int(st["stake_wei"]) == stake == 5000 * 10**18
+    assert "deregistering" not in [n["kind"] for n in st["notices"]]
+
+
+def test_scheduled_deregistration_returns_the_stake_exactly(agent):
+    """When chain time passes the schedule, the refresh loop runs the final step by itself; the wallet gains exactly
+    the stake plus every withdrawal, minus the exact gas of the worker's own transactions (integer wei)."""
+    c = agent.client
+    url = agent.book["rpc"]
+    st = c.get("/api/status")
+    addr, stake = st["address"], int(st["stake_wei"])
+    b0 = int(rpc(url, "eth_blockNumber", []), 16)
+    wallet0 = int(rpc(url, "eth_getBalance", [addr, hex(b0)]), 16)
+    first = schedule_deregistration(c)["op_id"]
+    rpc(url, "evm_increaseTime", [DAY + 120])
+    rpc(url, "evm_mine", [])
+    st = wait_for(lambda: (s := c.get("/api/status"))["registered"] is False and not s["operation"] and s,
+                  timeout=240, what="the scheduled final step")
+    final = [o for o in c.get("/api/history?kind=deregister&limit=5")["items"] if o["id"] != first][0]
+    assert final["state"] == "done" and final["params"].get("scheduled") is True, final
+    assert int(final["result"]["stake_returned_wei"]) == stake and st["deregister_at"] == 0
+    b1 = int(rpc(url, "eth_blockNumber", []), 16)
+    fees = 0
+    for n in range(b0 + 1, b1 + 1):
+        for tx in rpc(url, "eth_getBlockByNumber", [hex(n), True])["transactions"]:
+            if tx["from"].lower() == addr.lower():
+                r = rpc(url, "eth_getTransactionReceipt", [tx["hash"]])  # the worker container's own txs too
+                fees += int(r["gasUsed"], 16) * int(r["effectiveGasPrice"], 16)
+    logs = rpc(url, "eth_getLogs", [{"fromBlock": hex(b0 + 1), "toBlock": hex(b1), "address": agent.book["JobRegistry"],
+                                     "topics": [WITHDRAWAL_TOPIC, "0x" + "00" * 12 + addr[2:].lower()]}])
+    withdrawn = sum(int(lg["data"], 16) for lg in logs)
+    wallet1 = int(rpc(url, "eth_getBalance", [addr, hex(b1)]), 16)
+    assert wallet1 - wallet0 == stake + withdrawn - fees, (wallet1 - wallet0, stake, withdrawn, fees)
     assert st["state"] in ("paused", "setup_needed")
+    set_dispute_window(agent, 60)
 
 
 def test_history_and_csv(agent):

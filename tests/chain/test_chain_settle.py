@@ -163,3 +163,30 @@ def test_get_logs_halves_refused_ranges(chain, monkeypatch):
     jr = chain.client.job_registry
     logs = chain.client.get_logs(jr.address, [jr.topic("JobCompleted")], 0, head, chunk=64)
     assert len(logs) >= 3 and max(s for s in spans if s <= 4) <= 4 and spans[0] > 4
+
+
+def test_job_history_has_time_used_against_the_deadline_and_timed_out_jobs_with_their_slash(chain, tmp_path):
+    """Dashboard §6: each completed job carries how long it took against the time allowed; a timed-out job is listed
+    with the stake its JobTimedOut event slashed (integer wei), also when found later from the cache."""
+    w, keeper = chain.new_worker(), chain.new_worker()
+    chain.register(w)
+    jid = chain.create_job(w)
+    chain.ack(w, jid)
+    chain.advance(30)
+    chain.complete(w, jid)
+    late = chain.create_job(w)
+    chain.ack(w, late)
+    chain.advance(int(chain.job(late)["deadline"]) - chain.now() + 1)
+    res = chain.as_worker(keeper, chain.jr, "claimTimeout", late)
+    slash = sum(int(e.args["slashAmount"]) for e in res.events(chain.jr, "JobTimedOut"))
+    assert slash > 0
+    jobs = {j["job_id"]: j for j in earnings(chain.client, w.address, cache_path=tmp_path / "c.json").jobs}
+    done = jobs[jid]
+    job = chain.job(jid)
+    assert done["allowed_s"] == job["deadline"] - job["ackTimestamp"] > 0
+    assert done["used_s"] == job["completedAt"] - job["ackTimestamp"] >= 30
+    t = jobs[late]
+    assert t["timed_out"] is True and t["state"] == "TimedOut" and int(t["slash_wei"]) == slash
+    assert t["acknowledged"] is True and t["deadline"] == chain.job(late)["deadline"] and t["share_wei"] == "0"
+    again = {j["job_id"]: j for j in earnings(chain.client, w.address, cache_path=tmp_path / "c.json").jobs}
+    assert int(again[late]["slash_wei"]) == slash and list(again).count(late) == 1  # from the cache, listed once

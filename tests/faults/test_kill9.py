@@ -244,7 +244,8 @@ def test_kill9_during_operation_then_relaunch(onboarded, output_dir, kind, body,
 
 @pytest.mark.parametrize("needle", ["", "(stake is returned)"], ids=["at_submit", "sending"])
 def test_kill9_during_deregister_then_relaunch(agent_factory, output_dir, needle):
-    """The stake comes back exactly once: killed mid-deregister, relaunched, retried if still registered."""
+    """The stake comes back exactly once: killed mid-deregister, relaunched; the persisted schedule (or a rerun, when
+    the kill came before it was written) finishes it."""
     a = agent_factory(f"kdereg{len(needle)}").start()
     a.onboard()
     a.wait_state("online", 30)
@@ -279,10 +280,12 @@ def test_kill9_during_deregister_then_relaunch(agent_factory, output_dir, needle
            container_running=st["container_running"], onboarding_step=a.get("/api/onboarding").body.get("step"))
     if not st["registered"]:  # the tx landed before the kill: no worker may keep running for an unregistered key
         assert not st["container_running"] and st["state"] != "online", st
-    if st["registered"]:
+    if st["registered"] and not st["deregister_at"]:  # killed before the schedule was written: run it again
         again = a.op("deregister", {"confirm": True}, timeout=120)
         assert again["state"] == "done", again
-    st = wait_until(lambda: (s := a.status()) and not s["registered"] and s, 30, what="deregistered status")
+    # otherwise the deregistration was persisted as a schedule: it is due, and the agent finishes it by itself
+    st = wait_until(lambda: (s := a.status()) and not s["registered"] and not s["deregister_at"] and s, 90,
+                    what="deregistered status")
     assert int(st["stake_wei"]) == 0
     after = chain.balance(addr) + int(st["worker_balance_wei"])
     assert 0 <= before - after < GAS_BUDGET, f"stake not returned exactly once: before {before}, after {after}"

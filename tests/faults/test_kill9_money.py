@@ -552,6 +552,9 @@ def test_kill9_deregister_after_broadcast_then_register_after_broadcast(agent):
     assert short(sent[0]["hash"]) in [h for _, h, _ in announced(rec)]
     st = wait_until(lambda: (s := a.status()) and not s["registered"] and not s["container_running"] and s, 180,
                     what="deregistered and the worker stopped")
+    # the persisted schedule is due: the agent's own final step finds it done and clears it
+    wait_until(lambda: (s := a.status()) and not s["deregister_at"] and not s["operation"], 60,
+               what="the resumed deregistration to finish")
     assert st["state"] != "online"
     time.sleep(3)
     again = [t for t in k.txs_from(addr, before.block) if t["fn"] == "deregisterWorker"]

@@ -45,6 +45,9 @@ ROWS = [
     ("paused while registered warns about claimed sessions",
      Facts(address=ADDR, runtime={"state": WorkerState.PAUSED, "message": "Paused by you"}, chain=_chain()),
      WorkerState.PAUSED, "paused_with_sessions", "Paused"),
+    ("a scheduled deregistration replaces the paused warning with its date and Cancel",
+     Facts(address=ADDR, runtime={"state": WorkerState.PAUSED, "message": "Paused (deregistering)"}, chain=_chain(),
+           deregister_at=NOW + 86400), WorkerState.PAUSED, "deregistering", "Paused"),
     ("stuck jobs are a warning, the worker stays online",
      Facts(address=ADDR, runtime=ONLINE, chain=_chain(), stuck_jobs=3), WorkerState.ONLINE, "stuck_jobs", "Online"),
     ("slashed stake is shown", Facts(address=ADDR, runtime=ONLINE, chain=_chain(), slashed_wei=LCAI // 10),
@@ -132,3 +135,13 @@ def test_reports_from_many_threads_are_applied_in_one_place():
         time.sleep(0.05)
     assert not q.empty()
     owner.close()
+
+
+def test_scheduled_deregistration_notice_names_the_time_and_the_cancel():
+    st = derive_status(Facts(address=ADDR, runtime={"state": WorkerState.PAUSED}, chain=_chain(),
+                             deregister_at=NOW + 86400, now=NOW))
+    n = st.notices[0]
+    assert (n.kind, n.action, n.until) == ("deregistering", "cancel_deregister", NOW + 86400)
+    assert "2027-01-16" in n.title and st.deregister_at == NOW + 86400  # the date, not only a countdown
+    assert Alert.DEREGISTERING in st.alerts and Alert.PAUSED_WITH_SESSIONS not in st.alerts
+    assert "paused_with_sessions" not in [x.kind for x in st.notices]

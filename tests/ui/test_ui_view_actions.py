@@ -67,3 +67,17 @@ def test_keep_awake_unavailable_shows_the_reason_and_is_not_ticked():
     assert item.enabled is False and item.checked is False
     ok = render(ONLINE.evolve(keep_awake=True)).find("toggle:keep_awake")
     assert ok.label == "Keep machine awake" and ok.enabled and ok.checked is True
+
+
+def test_scheduled_deregistration_shows_countdown_and_cancel_and_keeps_the_worker_stopped():
+    import time
+
+    leaving = ONLINE.evolve(state=WorkerState.PAUSED, deregister_at=time.time() + 5 * 3600 + 10 * 60 + 30)
+    view = render(leaving)
+    assert "deregistering in 5 h 10 min" in view.tooltip and "deregistering in 5 h 10 min" in view.menu_items[0].label
+    cancel = view.find("op:cancel_deregister")
+    assert cancel is not None and cancel.enabled and "5 h 10 min" in cancel.label
+    assert view.find("open:deregister") is None  # already leaving: the menu offers the cancel instead
+    for action in ("op:start", "op:restart", "open:recover"):  # refused by the agent meanwhile: not offered
+        assert not view.find(action).enabled, action
+    assert view.find("open:settle").enabled and view.find("open:withdraw").enabled  # safe ones stay

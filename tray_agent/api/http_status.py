@@ -10,6 +10,7 @@ from tray_agent.common.errors import AgentError
 CODE_STATUS: dict[str, int] = {
     "not_found": 404,
     "busy": 409, "already_running": 409, "precondition_failed": 409, "writer_busy": 409, "preflight_blocked": 409,
+    "deregister_scheduled": 409,
     "image_error": 502, "ollama_error": 502,
     "keychain_unavailable": 503, "docker_unavailable": 503, "rpc_unavailable": 503,
     "disk_error": 507, "disk_full": 507, "disk_read_only": 507, "permission_denied": 507,

@@ -58,6 +58,7 @@ class Alert(str, enum.Enum):
     PAUSED_WITH_SESSIONS = "paused_with_sessions"
     KEY_MISMATCH = "key_mismatch"
     FOREIGN_WORKER = "foreign_worker"
+    DEREGISTERING = "deregistering"
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ class Status:
     # automatic settle policy: {enabled, paused, state, message, withdraw_to, failures, next_try_at, last_error,
     # last_action} ({} = never configured); the tray's pause item and the dashboard line read it
     autosettle: dict[str, Any] = field(default_factory=dict)
+    deregister_at: float = 0.0  # unix time a scheduled deregistration returns the stake (0 = none scheduled)
     updated_at: float = field(default_factory=time.time)
     extra: dict[str, Any] = field(default_factory=dict)
 

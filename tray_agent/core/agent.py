@@ -4,6 +4,7 @@ derived from its facts, never written."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -11,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tray_agent.common.errors import AgentError, ValidationError
+from tray_agent.common.errors import AgentError, BusyError, ValidationError
 from tray_agent.common.ops import SIDE_OPS
 from tray_agent.common.paths import Paths
 from tray_agent.common.status import Status, WorkerState
@@ -86,7 +87,7 @@ class Agent:
                                  on_left=lambda: self.onboarding.forget_done())
         self.owner.report(wait=True, network=name, chain=None, runtime={"state": WorkerState.STARTING},
                           escrowed_wei=0, releasable_wei=0, slashed_wei=0, stuck_jobs=0, drift=(), rpc_down=False,
-                          key_error=None, secret_error=None, address="", last_job_at=0.0)
+                          key_error=None, secret_error=None, address="", last_job_at=0.0, deregister_at=0.0)
         session.active_address()
         return session
 
@@ -148,10 +149,6 @@ class Agent:
         for op in interrupted:
             if op.get("network") == self.network.name:
                 interrupted_ops.reconcile(op, self.history, self.session.chain, self.custody.address())
-        if self.session.exit and self.session.exit.pending:
-            log.info("resuming the deregistration that was running when the agent stopped")
-            exit_flow = self.session.exit
-            self.runner.submit("deregister", lambda p: exit_flow.run(p, resumed=True), {"resumed": True})
         self.update_watch.checker = UpdateChecker(settings=self.settings.all())
         self.alerts = AlertWatcher(self.bus, self.settings.all)
         threading.Thread(target=self.alerts.run, args=(self._stop,), name="alerts", daemon=True).start()
@@ -187,6 +184,7 @@ class Agent:
                 if s.sync is not None:
                     was_down = self.owner.facts.rpc_down
                     s.sync.refresh()
+                    self._exit_tick(s)
                     s.worker.reconcile_with_chain(self.owner.facts.chain, busy=bool(self.status().operation))
                     if was_down or due("selfcheck", SELF_CHECK_EVERY_S):  # hourly and after an RPC reconnect
                         last["selfcheck"] = time.time()
@@ -208,6 +206,18 @@ class Agent:
             except Exception:
                 log.exception("status refresh crashed")
             self._stop.wait(self.refresh_s if not self.network.simulated else 5.0)
+
+    def _exit_tick(self, s: NetworkSession) -> None:
+        """A scheduled deregistration whose time has come runs its final step as a normal operation."""
+        ex = s.exit
+        if ex is not None and not self.runner.busy and ex.due():
+            with contextlib.suppress(BusyError):  # a user operation started just now: next round
+                self.runner.submit("deregister", lambda p: ex.finish(p, check=lambda: self._preflight_step(
+                    p, "deregister")), {"scheduled": True})
+
+    def _preflight_step(self, progress, kind: str) -> None:
+        progress("preflight: checking the chain, the key and the keystore before changing the stake", None)
+        self.require_preflight(kind)
 
     def check_updates(self) -> None:
         self.update_watch.check(self.runtime, self.network.simulated)
@@ -398,12 +408,17 @@ class Agent:
     def start_operation(self, kind: str, body: dict):
         operations.check_kind(kind)
         self.wait_ready()
+        if self.session.exit is not None:
+            self.session.exit.refuse_conflicting(kind)
+        cur = self.runner.current
+        if kind == "cancel_deregister" and self.runner.busy and cur is not None and cur.kind == "deregister":
+            self.runner.cancel(cur.op_id)  # honoured before the deregister transaction is sent; the op says which
+            return cur
         fn, safe = operations.build(self, kind, body)
         if kind in STAKE_OPS:
             work = fn
 
             def fn(progress, kind=kind):
-                progress("preflight: checking the chain, the key and the keystore before changing the stake", None)
-                self.require_preflight(kind)
+                self._preflight_step(progress, kind)
                 return work(progress)
         return self.runner.submit(kind, fn, body, safe_params=safe, exclusive=kind not in SIDE_OPS)

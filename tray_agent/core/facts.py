@@ -60,6 +60,7 @@ class Facts:
     update: dict | None = None
     operation: str = ""
     autosettle: dict = field(default_factory=dict)  # the automatic settle policy's state (services/autosettle.py)
+    deregister_at: float = 0.0                 # when a scheduled deregistration runs (wall-clock estimate; 0 = none)
     now: float = 0.0
 
     def with_(self, **changes: Any) -> Facts:
@@ -106,6 +107,7 @@ def derive_status(f: Facts) -> Status:
         keep_awake_reason=rt.get("keep_awake_reason", ""),
         keep_awake_available=bool(rt.get("keep_awake_available", True)),
         uptime_s=float(rt.get("uptime_s") or 0.0), operation=f.operation, autosettle=dict(f.autosettle),
+        deregister_at=f.deregister_at,
         updated_at=now,
         extra=_extra(f),
     )
@@ -131,8 +133,10 @@ def _alerts(f: Facts, chain: ChainFacts | None) -> tuple[Alert, ...]:
             out.append(Alert.UNDERSTAKED)
         if chain.worker_balance_wei > 0:
             out.append(Alert.EARNINGS_READY)
-        if chain.registered and f.runtime.get("state") == WorkerState.PAUSED:
+        if chain.registered and f.runtime.get("state") == WorkerState.PAUSED and not f.deregister_at:
             out.append(Alert.PAUSED_WITH_SESSIONS)
+    if f.deregister_at:
+        out.append(Alert.DEREGISTERING)
     if f.slashed_wei > 0:
         out.append(Alert.SLASHED)
     if f.stuck_jobs:
@@ -174,7 +178,13 @@ def _notices(f: Facts, chain: ChainFacts | None, state: WorkerState, now: float)
         out.append(Notice(Alert.SLASHED.value, "warning", f"Slashed {format_lcai(f.slashed_wei, 6)} LCAI",
                           "Jobs that time out cost part of the stake. Keep the worker online, or Deregister to leave.",
                           "top_up", "Top up the stake", amount_wei=f.slashed_wei))
-    if chain is not None and chain.registered and state == WorkerState.PAUSED:
+    if f.deregister_at:
+        out.append(Notice(Alert.DEREGISTERING.value, "warning", f"Deregistration scheduled for {_date(f.deregister_at)}",
+                          "The worker is stopped and takes no new jobs. When the dispute window of its last jobs ends, "
+                          "the agent deregisters and the stake comes back to the worker wallet. Cancel to keep the "
+                          "stake and run the worker again.", "cancel_deregister", "Cancel deregistration",
+                          until=f.deregister_at))
+    elif chain is not None and chain.registered and state == WorkerState.PAUSED:
         out.append(Notice(Alert.PAUSED_WITH_SESSIONS.value, "warning",
                           "Paused while registered: jobs sent to this worker will time out",
                           "Claimed sessions keep sending jobs; each one that times out counts as an offence. "

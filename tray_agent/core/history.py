@@ -162,7 +162,9 @@ class History:
                 w.writerow(["operation", _iso(o["started"]), network, o["kind"] + auto, _op_amount(o), "", o["state"]])
         for j in jobs or []:
             w.writerow(["job", _iso(j["completed_at"]) if j.get("completed_at") else "", network,
-                        f"job {j['job_id']} {j.get('state', '')}", j.get("share_wei", ""), "", j.get("state", "")])
+                        f"job {j['job_id']} {j.get('state', '')}" + (f" slashed {j['slash_wei']} wei" if j.get("slash_wei")
+                                                                      else ""), j.get("share_wei", ""), "",
+                        j.get("state", "")])
         return buf.getvalue()
 
     def close(self) -> None:

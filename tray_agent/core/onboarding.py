@@ -165,6 +165,8 @@ class Onboarding:
     def continue_(self):
         """Run the remaining automatic steps as one operation (funding wait, pull, register, start, verify)."""
         self.agent.wait_ready()
+        if self.agent.session.exit is not None:
+            self.agent.session.exit.refuse_conflicting("onboarding")
         return self.agent.runner.submit("onboarding", self._run, {"network": self.net})
 
     def _run(self, progress) -> dict:

@@ -62,12 +62,12 @@ def _plain(agent: Agent) -> dict[str, Callable[[Progress], Any]]:
         "remove_worker": lambda p: keys_ops.remove_worker(w, s.custody, agent.owner, p),
         "replace_key": lambda p: keys_ops.replace_key(w, s.custody, agent.owner, s.sync, p),
         "devnet_fund": lambda p: _devnet_fund(agent, p), "stop_foreign": w.op_stop_foreign,
-        "stop_now": w.op_stop_now,
+        "stop_now": w.op_stop_now, "cancel_deregister": s.exit.cancel,
     }
 
 
 PLAIN_KINDS = {"start", "stop", "restart", "settle", "reinstate", "free_memory", "update_image", "remove_worker",
-               "replace_key", "devnet_fund", "stop_foreign", "stop_now"}
+               "replace_key", "devnet_fund", "stop_foreign", "stop_now", "cancel_deregister"}
 INPUT_OPS = {"withdraw", "deregister", "clear_stuck", "set_models", "speedtest", "recover", "top_up", "switch_network",
              "import_keys"}
 KINDS = PLAIN_KINDS | INPUT_OPS
@@ -103,7 +103,7 @@ def build(agent: Agent, kind: str, body: dict[str, Any]) -> tuple[Callable[[Prog
     if kind == "deregister":
         agent.require_key()
         exit_flow = s.exit
-        return (lambda p: exit_flow.run(p)), safe
+        return exit_flow.begin, safe
     if kind == "clear_stuck":
         allow = _bool(body, "allow_slash")
         cap = _wei(body, "max_slash_wei") if allow else 0  # a slash is never accepted without its exact amount

@@ -62,6 +62,12 @@ class OperationRunner:
     def current(self) -> Operation | None:
         return self._current
 
+    @property
+    def busy(self) -> bool:
+        """An exclusive operation is queued or running."""
+        cur = self._current
+        return cur is not None and cur.state in ("queued", "running")
+
     def submit(self, kind: str, fn: OpFn, params: dict | None = None, *, safe_params: dict | None = None,
                exclusive: bool = True) -> Operation:
         """Start ``fn(progress)`` now. ``safe_params`` (no secrets) is what history stores.

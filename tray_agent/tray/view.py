@@ -10,6 +10,7 @@ action that would start another one is disabled.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from tray_agent.common.amounts import format_lcai
@@ -88,6 +89,15 @@ _ALERT_TEXT = {
 }
 
 
+def countdown(at: float, now: float | None = None) -> str:
+    """'in 23 h 05 min' (or 'now') until a unix time."""
+    left = int(at - (time.time() if now is None else now))
+    if left <= 60:
+        return "now"
+    h, m = divmod(left // 60, 60)
+    return f"in {h} h {m:02d} min" if h else f"in {m} min"
+
+
 def status_line(status: Status, ctx: ViewContext) -> str:
     """The first (disabled) menu line: state plus the one thing that matters most now."""
     if not ctx.connected:
@@ -95,6 +105,8 @@ def status_line(status: Status, ctx: ViewContext) -> str:
     parts = [status.state.label]
     if status.operation:
         parts.append(busy_text(status))
+    elif status.deregister_at:
+        parts.append(f"deregistering {countdown(status.deregister_at)}")
     elif status.state is WorkerState.ONLINE:
         parts.append(f"{status.active_jobs} job{'s' if status.active_jobs != 1 else ''} running")
     elif status.message:
@@ -111,6 +123,8 @@ def tooltip(status: Status, ctx: ViewContext) -> str:
         bits[0] += f" ({status.network})"
     if status.operation:
         bits.append(f"busy: {busy_text(status)}")
+    if status.deregister_at:
+        bits.append(f"deregistering {countdown(status.deregister_at)}")
     if status.releasable_wei:
         bits.append(f"ready to settle {lcai(status.releasable_wei)}")
     if status.wallet_wei:
@@ -130,6 +144,7 @@ def render(status: Status, ctx: ViewContext | None = None) -> TrayView:
     live = ctx.connected
     busy = bool(status.operation)
     has_worker = live and state not in _NO_WORKER
+    leaving = bool(status.deregister_at)  # a scheduled deregistration: the worker stays stopped until it is cancelled
     setup = live and state is WorkerState.SETUP_NEEDED
 
     free = live and not busy  # nothing else may start while an operation runs
@@ -140,11 +155,11 @@ def render(status: Status, ctx: ViewContext | None = None) -> TrayView:
                  enabled=True, default=True),
         SEPARATOR,
         MenuItem("Start worker", "op:start",
-                 enabled=has_worker and not busy and state in {WorkerState.PAUSED, WorkerState.ERROR,
+                 enabled=has_worker and not busy and not leaving and state in {WorkerState.PAUSED, WorkerState.ERROR,
                                                                WorkerState.DOCKER_DOWN}),
         MenuItem("Stop worker", "op:stop", enabled=has_worker and not busy and state in _RUNNING),
         MenuItem("Restart worker", "op:restart",
-                 enabled=has_worker and not busy and state is not WorkerState.STOPPING),
+                 enabled=has_worker and not busy and not leaving and state is not WorkerState.STOPPING),
         SEPARATOR,
         MenuItem(
             f"Settle earnings ({lcai(status.releasable_wei)})…" if status.releasable_wei else "Settle earnings…",
@@ -158,9 +173,12 @@ def render(status: Status, ctx: ViewContext | None = None) -> TrayView:
     if live and status.stuck_jobs > 0:
         items.append(MenuItem(f"Clear stuck jobs ({status.stuck_jobs})…", "open:stuck", enabled=not busy))
     items += [
-        MenuItem("Recover a replaced key…", "open:recover", enabled=free),
+        MenuItem("Recover a replaced key…", "open:recover", enabled=free and not leaving),
     ]
-    if live and status.registered:
+    if live and leaving:
+        items.append(MenuItem(f"Cancel deregistration ({countdown(status.deregister_at)})", "op:cancel_deregister",
+                              enabled=True))
+    elif live and status.registered:
         items.append(MenuItem("Deregister and get the stake back…", "open:deregister", enabled=registered))
     items += [
         SEPARATOR,

@@ -91,9 +91,10 @@ class JobIndex:
     def _job(self, job_id: int) -> dict:
         return self.data["jobs"].setdefault(str(job_id), {"completed": False, "final": None})
 
-    def refresh(self, *, head: int, start_block: int | None = None, submitted: bool = False, chunk: int = 5000,
-                progress: Callable[[int, int], None] | None = None) -> int:
-        """Scan new logs up to ``head``; returns how many new job ids were found."""
+    def refresh(self, *, head: int, start_block: int | None = None, submitted: bool = False, timed_out: bool = False,
+                chunk: int = 5000, progress: Callable[[int, int], None] | None = None) -> int:
+        """Scan new logs up to ``head``; returns how many new job ids were found. ``timed_out`` also records this
+        worker's JobTimedOut events with the stake they slashed (worker is indexed: one filtered scan)."""
         jr = self.client.job_registry
         start = self.start_block(head, start_block)
         before = len(self.data["jobs"])
@@ -104,6 +105,17 @@ class JobIndex:
             for lg in logs:
                 self._job(int(lg["topics"][1], 16))["completed"] = True
             self.data["completed_to"] = head
+        if timed_out:
+            frm = self.data["timed_out_to"] + 1 if self.data.get("timed_out_to") is not None else start
+            if frm <= head:
+                for lg in self.client.get_logs(jr.address or "", [jr.topic("JobTimedOut"), None,
+                                                                  topic_address(self.worker)], frm, head, chunk=chunk):
+                    d = jr.decode_log(lg)
+                    if d:
+                        job = self._job(int(d.args["jobId"]))
+                        job["slash_wei"] = str(int(d.args["slashAmount"]))
+                        job["final"] = STATE_NAMES[TIMED_OUT]
+                self.data["timed_out_to"] = head
         if submitted:
             frm = self.data["submitted_to"] + 1 if self.data.get("submitted_to") is not None else start
             if frm <= head:
@@ -125,6 +137,10 @@ class JobIndex:
                 continue
             out.append(int(k))
         return sorted(out)
+
+    def timed_out(self) -> dict[int, int]:
+        """Job id → stake slashed, for this worker's timed-out jobs seen by a ``timed_out`` scan."""
+        return {int(k): int(v["slash_wei"]) for k, v in self.data["jobs"].items() if "slash_wei" in v}
 
     def mark_final(self, job_id: int, state: int | str) -> None:
         self._job(job_id)["final"] = STATE_NAMES[state] if isinstance(state, int) else state

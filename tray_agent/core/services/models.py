@@ -14,7 +14,7 @@ from tray_agent.common.errors import AgentError, ValidationError
 from ..networks import Network
 from ..settings import Settings
 from .chain_sync import ChainSync
-from .worker import WorkerService
+from .worker import WorkerService, cancel_of
 
 log = logging.getLogger(__name__)
 MAX_MODELS = 16
@@ -229,7 +229,8 @@ class ModelService:
         from ..deadline import completion_timeout_s
 
         result = run_speed_test(self.worker.ollama.url, models, active_jobs=self.worker.active_jobs,
-                                progress=progress, deadline_s=completion_timeout_s(self.sync.chain))
+                                progress=progress, deadline_s=completion_timeout_s(self.sync.chain),
+                                cancel=cancel_of(progress))
         return self._with_group(result)
 
     def _with_group(self, result):

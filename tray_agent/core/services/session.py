@@ -17,6 +17,7 @@ from ..keys import KeyCustody, open_secret_store
 from ..networks import Network
 from ..settings import Settings
 from ..state_owner import StateOwner
+from . import exit_flow
 from .chain_sync import ChainSync
 from .demand import DemandService
 from .exit_flow import Deregistration
@@ -102,11 +103,14 @@ class NetworkSession:
         self.exit = Deregistration(self.money, self.sync, self.worker, self.stop_event,
                                    mine_block=(lambda: self.devnet.rpc("evm_mine", [])) if self.devnet else None,
                                    on_leaving=self.stop_consumer, on_left=self._left,
-                                   on_cancelled=self.start_consumer)
+                                   on_cancelled=self.start_consumer,
+                                   on_schedule=lambda at: self.owner.report(deregister_at=at),
+                                   poll_s=5.0 if self.devnet else exit_flow.POLL_S)
         threading.Thread(target=self.sync.self_check, name="selfcheck", daemon=True).start()
         self.worker.start()
-        if self.devnet is not None:
+        if self.devnet is not None and not self.exit.pending:
             self.start_consumer()
+        self.exit.announce()  # a deregistration scheduled before a restart: shown, and no new devnet jobs
 
     def stop(self, keep_worker: bool = True, remove: bool = False) -> None:
         self.stop_consumer()

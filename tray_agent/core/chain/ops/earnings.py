@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..client import ChainClient
-from ..jobs import COMPLETED, RELEASED, RESOLVED, STATE_NAMES, JobIndex, topic_address
+from ..jobs import COMPLETED, RELEASED, RESOLVED, STATE_NAMES, TIMED_OUT, JobIndex, topic_address
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def earnings(client: ChainClient, address: str, *, cache_path: Path | None = Non
     jr = client.job_registry
     head, head_ts = client.head()
     index = JobIndex(client, address, cache_path)
-    index.refresh(head=head, start_block=start_block)
+    index.refresh(head=head, start_block=start_block, timed_out=True)
     ids = index.ids(completed_only=True, include_final=True)
     done = set(ids)
     open_ids = [j for j in index.ids() if j not in done]  # sent, never completed: a stuck job may have been cleared
@@ -99,13 +99,44 @@ def earnings(client: ChainClient, address: str, *, cache_path: Path | None = Non
         elif j["state"] == RESOLVED and int(j["escrowedFee"]) > 0:
             releasable += share
         history.append({"job_id": jid, "state": STATE_NAMES[j["state"]], "completed_at": int(j["completedAt"]),
-                        "releasable_at": end, "share_wei": str(share)})
+                        "releasable_at": end, "share_wei": str(share), **_timing(j)})
+    slashed = index.timed_out()
     for jid, outcome in cleared.items():  # a no-fault refund is shown as a refund, never as a (red) timeout
-        history.append({"job_id": jid, "state": "Refunded (no fault)" if outcome == "refunded" else "TimedOut",
-                        "outcome": outcome, "completed_at": 0, "releasable_at": None, "share_wei": "0"})
+        if outcome == "refunded" and jid not in slashed:
+            history.append({"job_id": jid, "state": "Refunded (no fault)", "outcome": outcome, "completed_at": 0,
+                            "releasable_at": None, "share_wei": "0"})
+    history += _timed_out(client, slashed)  # timed out with a slash: listed with the stake each one lost
     history.sort(key=lambda h: h["job_id"])
     logs = client.get_logs(jr.address or "", [jr.topic("WorkerWithdrawal"), topic_address(address)],
                            index.start_block(head), head)
     withdrawn = sum(int(jr.decode_log(lg).args["amount"]) for lg in logs)  # type: ignore[union-attr]
     return EarningsResult(escrowed_wei=escrowed, releasable_wei=releasable, released_wei=withdrawn + int(balance),
                           withdrawn_wei=withdrawn, worker_balance_wei=int(balance), jobs=history)
+
+
+def _timing(j: dict) -> dict:
+    """How long the job took against its deadline: acknowledgeJob sets deadline = ack + completion timeout, so
+    used_s / allowed_s is how close it came (contracts §2)."""
+    ack, done, deadline = int(j.get("ackTimestamp") or 0), int(j.get("completedAt") or 0), int(j.get("deadline") or 0)
+    if not ack or deadline <= ack:
+        return {}
+    out = {"acked_at": ack, "deadline": deadline, "allowed_s": deadline - ack}
+    if done >= ack:
+        out["used_s"] = done - ack
+    return out
+
+
+def _timed_out(client: ChainClient, slashes: dict[int, int], last: int = 50) -> list[dict]:
+    """The latest timed-out jobs of this worker with the stake each slashed (from its JobTimedOut event)."""
+    ids = sorted(slashes)[-last:]
+    jobs = client.get_jobs(ids) if ids else {}
+    out = []
+    for jid in ids:
+        j = jobs.get(jid, {})
+        start = int(j.get("ackTimestamp") or 0) or int(j.get("submittedAt") or 0)
+        deadline = int(j.get("deadline") or 0)
+        out.append({"job_id": jid, "state": STATE_NAMES[TIMED_OUT], "timed_out": True, "slash_wei": str(slashes[jid]),
+                    "acknowledged": bool(j.get("ackTimestamp")), "deadline": deadline or None,
+                    "allowed_s": deadline - start if deadline > start else None, "completed_at": 0,
+                    "releasable_at": None, "share_wei": "0"})
+    return out
