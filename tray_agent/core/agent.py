@@ -4,7 +4,6 @@ derived from its facts, never written."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -12,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tray_agent.common.errors import AgentError, BusyError, ValidationError
+from tray_agent.common.errors import AgentError, ValidationError
 from tray_agent.common.ops import SIDE_OPS
 from tray_agent.common.paths import Paths
 from tray_agent.common.status import Status, WorkerState
@@ -23,6 +22,7 @@ from .facts import Facts
 from .history import History
 from .networks import Network, load_networks, validate_network_name
 from .onboarding import Onboarding
+from .refresh_loop import RefreshLoop
 from .runner import OperationRunner
 from .services import funding
 from .services.autosettle import AutoSettle
@@ -34,10 +34,6 @@ from .settings import Settings
 from .state_owner import StateOwner
 
 log = logging.getLogger(__name__)
-EARNINGS_EVERY_S = 15.0
-SAMPLE_EVERY_S = 60.0
-STUCK_EVERY_S = 60.0
-SELF_CHECK_EVERY_S = 3600.0
 STAKE_OPS = frozenset({"top_up", "reinstate", "deregister"})  # preflight BLOCKs stop these
 
 
@@ -153,7 +149,10 @@ class Agent:
         self.alerts = AlertWatcher(self.bus, self.settings.all)
         threading.Thread(target=self.alerts.run, args=(self._stop,), name="alerts", daemon=True).start()
         self.ready.set()
-        threading.Thread(target=self._refresh_loop, name="refresh", daemon=True).start()
+        RefreshLoop(session=lambda: self.session, owner=self.owner, runner=self.runner, autosettle=self.autosettle,
+                    check_updates=self.check_updates, busy=lambda: bool(self.status().operation),
+                    preflight=self.require_preflight, stop=self._stop,
+                    interval=lambda: 5.0 if self.network.simulated else self.refresh_s).start()
 
     def stop(self, keep_worker: bool = True) -> None:
         self._stop.set()
@@ -167,53 +166,6 @@ class Agent:
     def request_shutdown(self, keep_worker: bool = True) -> None:
         if self._shutdown_cb:
             self._shutdown_cb(keep_worker)
-
-    def _refresh_loop(self) -> None:
-        last = {"earnings": 0.0, "sample": 0.0, "stuck": 0.0, "selfcheck": time.time()}
-
-        def due(name: str, every: float) -> bool:
-            if time.time() - last[name] > every:
-                last[name] = time.time()
-                return True
-            return False
-
-        while not self._stop.is_set():
-            s = self.session
-            try:
-                self.check_updates()
-                if s.sync is not None:
-                    was_down = self.owner.facts.rpc_down
-                    s.sync.refresh()
-                    self._exit_tick(s)
-                    s.worker.reconcile_with_chain(self.owner.facts.chain, busy=bool(self.status().operation))
-                    if was_down or due("selfcheck", SELF_CHECK_EVERY_S):  # hourly and after an RPC reconnect
-                        last["selfcheck"] = time.time()
-                        threading.Thread(target=s.sync.self_check, name="selfcheck", daemon=True).start()
-                    chain = self.owner.facts.chain
-                    registered = bool(chain and chain.registered)
-                    if due("earnings", EARNINGS_EVERY_S) or (registered and s.sync.earnings is None):
-                        s.sync.refresh_earnings()  # at once after registration, then every 15 s
-                    if due("stuck", STUCK_EVERY_S) and registered:
-                        s.sync.stuck_jobs()
-                    if due("sample", SAMPLE_EVERY_S):
-                        s.sync.record_samples()
-                        from tray_agent.common.memory import trim
-
-                        trim()
-                    self.autosettle.tick()  # the automatic settle policy (off by default)
-            except AgentError as e:
-                log.warning("status refresh failed: %s", e)
-            except Exception:
-                log.exception("status refresh crashed")
-            self._stop.wait(self.refresh_s if not self.network.simulated else 5.0)
-
-    def _exit_tick(self, s: NetworkSession) -> None:
-        """A scheduled deregistration whose time has come runs its final step as a normal operation."""
-        ex = s.exit
-        if ex is not None and not self.runner.busy and ex.due():
-            with contextlib.suppress(BusyError):  # a user operation started just now: next round
-                self.runner.submit("deregister", lambda p: ex.finish(p, check=lambda: self._preflight_step(
-                    p, "deregister")), {"scheduled": True})
 
     def _preflight_step(self, progress, kind: str) -> None:
         progress("preflight: checking the chain, the key and the keystore before changing the stake", None)
