@@ -135,7 +135,8 @@ def _timed_out(client: ChainClient, slashes: dict[int, int], last: int = 50) -> 
         j = jobs.get(jid, {})
         start = int(j.get("ackTimestamp") or 0) or int(j.get("submittedAt") or 0)
         deadline = int(j.get("deadline") or 0)
-        out.append({"job_id": jid, "state": STATE_NAMES[TIMED_OUT], "timed_out": True, "slash_wei": str(slashes[jid]),
+        out.append({"job_id": jid, "state": STATE_NAMES[TIMED_OUT], "timed_out": True, "outcome": "timed_out",
+                    "slash_wei": str(slashes[jid]),
                     "acknowledged": bool(j.get("ackTimestamp")), "deadline": deadline or None,
                     "allowed_s": deadline - start if deadline > start else None, "completed_at": 0,
                     "releasable_at": None, "share_wei": "0"})
