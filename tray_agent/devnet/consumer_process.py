@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .lifeline import ChainLock, chain_lock_path, spawn
+from .lifeline import ChainLock, chain_lock_path, spawn, stop_child, terminate_leftover
 
 log = logging.getLogger(__name__)
 
@@ -72,12 +72,7 @@ class ConsumerProcess:
             self._lock.release()
             self._lock = None
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+            stop_child(self.proc)
         elif self.reused_pid is not None:
             _terminate_consumer(self.reused_pid)
 
@@ -90,13 +85,4 @@ def _pid() -> int:
 
 def _terminate_consumer(pid: int) -> None:
     """Stop a reused consumer: only a process that really is the devnet consumer."""
-    import psutil
-
-    try:
-        p = psutil.Process(pid)
-        if "tray_agent.devnet.consumer" not in " ".join(p.cmdline()):
-            return
-        p.terminate()
-        p.wait(5)
-    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.TimeoutExpired):
-        pass
+    terminate_leftover(pid, "tray_agent.devnet.consumer")

@@ -77,6 +77,37 @@ def spawn(cmd: list[str], **popen_kw: Any) -> subprocess.Popen:
     return subprocess.Popen(cmd, **popen_kw)
 
 
+def stop_child(proc: subprocess.Popen | None, grace_s: float = 5.0) -> None:
+    """Stop a child this process spawned: SIGTERM, then SIGKILL after ``grace_s``."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(grace_s)
+
+
+def terminate_leftover(pid: int, marker: str, grace_s: float = 5.0) -> None:
+    """Stop a leftover child of an earlier run, but only if its command line names ``marker`` (a reused pid
+    must not take an unrelated process down)."""
+    import psutil
+
+    try:
+        p = psutil.Process(pid)
+        if marker not in " ".join(p.cmdline()):
+            return
+        p.terminate()
+        try:
+            p.wait(grace_s)
+        except psutil.TimeoutExpired:
+            p.kill()
+            p.wait(grace_s)
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.TimeoutExpired):
+        pass
+
+
 def _alive(pid: int, created: float | None) -> bool:
     import psutil
 

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .lifeline import ChainLock, spawn, watch_parent
+from .lifeline import ChainLock, spawn, stop_child, terminate_leftover, watch_parent
 
 log = logging.getLogger(__name__)
 MODULE = "tray_agent.devnet.sim_ollama_process"
@@ -124,31 +124,12 @@ class SimOllamaProcess:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_child(self.proc)
 
 
 def _terminate_sim_ollama(pid: int) -> None:
     """Stop a leftover: only a process that really is the simulated Ollama."""
-    import psutil
-
-    try:
-        p = psutil.Process(pid)
-        if MODULE not in " ".join(p.cmdline()):
-            return
-        p.terminate()
-        try:
-            p.wait(5)
-        except psutil.TimeoutExpired:
-            p.kill()
-            p.wait(5)
-    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.TimeoutExpired):
-        pass
+    terminate_leftover(pid, MODULE)
 
 
 def main(argv: list[str] | None = None) -> int:
