@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -21,10 +22,10 @@ pre {{ margin: 0; padding: 14px 18px; display: inline-block; color: #d4d4d4; bac
 
 
 def _colour(line: str) -> str:
+    """Alert names and bad states in red, 'online' in green."""
     text = html.escape(line)
-    for word, cls in (("online", "online"), ("Lcai", "alert")):
-        text = text.replace(word, f'<span class="{cls}">{word}</span>', 1) if word in text else text
-    return text
+    text = re.sub(r"\b(Lcai\w+|error|unreachable|docker_down|stale)\b", r'<span class="alert">\1</span>', text)
+    return re.sub(r"\b(online)\b", r'<span class="online">\1</span>', text)
 
 
 def render(command: str, output: str, png: Path) -> Path:
@@ -38,7 +39,7 @@ def render(command: str, output: str, png: Path) -> Path:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 400}, device_scale_factor=1)
+            page = browser.new_page(viewport={"width": 1400, "height": 400}, device_scale_factor=2)
             page.set_content(PAGE.format(command=html.escape(command), body=body))
             page.locator("#term").screenshot(path=str(png))
         finally:

@@ -2,7 +2,7 @@
 
 The image is a Debian rootfs built here with debootstrap from Debian's packages (minbase + systemd, dbus,
 logind, sshd, python3, sudo, python3-apt), cached as a tar under the cache folder (``LCAI_TEST_CACHE``, else
-``~/.cache/lcai-worker-tray-tests`` of the real home) and keyed by what goes into it; CI builds it once per run.
+``~/.cache/lcai-worker-tray-tests`` of the account's real home) and keyed by what goes into it; CI builds it once per run.
 
 What makes systemd run as PID 1 here (cgroup v1 host, dockerd 20.10, root without CAP_SYS_RESOURCE, so
 ``--privileged`` is refused): ``CAP_SYS_ADMIN``, seccomp unconfined, ``/sys/fs/cgroup`` bound read-write, tmpfs
@@ -37,8 +37,10 @@ IMAGE = "lcai-test/debian-systemd"
 def cache_dir() -> Path:
     if os.environ.get("LCAI_TEST_CACHE"):
         return Path(os.environ["LCAI_TEST_CACHE"])
-    home = os.environ.get("REAL_HOME") or os.path.expanduser("~")
-    return Path(home) / ".cache" / "lcai-worker-tray-tests"
+    import pwd
+
+    # the account's real home: scripts/test.sh gives the tests a throw-away HOME
+    return Path(pwd.getpwuid(os.getuid()).pw_dir) / ".cache" / "lcai-worker-tray-tests"
 
 
 def rootfs_key() -> str:

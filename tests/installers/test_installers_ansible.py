@@ -141,6 +141,7 @@ def _rpc(url: str, method: str, params: list) -> object:
         return json.loads(resp.read())["result"]
 
 
+@pytest.mark.timeout(1800)  # the session builds the bundle and .deb first (minutes on 2 busy cores)
 def test_playbook_check_then_setup_to_funding_then_idempotent_then_continues_a_funded_host(fleet):
     hosts = fleet["hosts"]
     times: dict[str, float] = {}
