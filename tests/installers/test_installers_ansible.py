@@ -191,7 +191,7 @@ def test_playbook_check_then_setup_to_funding_then_idempotent_then_continues_a_f
     assert code == 0, book
     rpc = json.loads(book)["rpc"]
     _rpc(rpc, "anvil_setBalance", [rows["h1"]["address"], hex(int(rows["h1"]["missing_wei"]))])
-    r, recap, times["funded"] = _playbook(fleet, "-e", "lcai_funding_wait=20")
+    r, recap, times["funded"] = _playbook(fleet, "-e", "lcai_funding_wait=12")  # the agent reads balances every 5 s
     out = r.stdout
     assert recap["h2"] == {**recap["h2"], "changed": 0, "failed": 0}, recap
     # h1 went past funding and stopped at the next step, the worker image: these hosts have no Docker
