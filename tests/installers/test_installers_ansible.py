@@ -28,8 +28,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, need
 from plugins.installer_builds import ANVIL, report, tarball
+
+from tests.conftest import ROOT, need
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
 

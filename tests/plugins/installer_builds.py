@@ -56,7 +56,7 @@ def build_env(**extra) -> dict:
 
 @pytest.fixture(scope="session")
 def bundle() -> Path:
-    from conftest import need
+    from tests.conftest import need
 
     try:
         import PyInstaller  # noqa: F401
@@ -79,7 +79,7 @@ def tarball() -> Path:
 
 @pytest.fixture(scope="session")
 def deb(bundle) -> Path:
-    from conftest import need
+    from tests.conftest import need
 
     need(shutil.which("dpkg-deb") is not None, "dpkg-deb")
     t0 = time.monotonic()
