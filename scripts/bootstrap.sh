@@ -13,7 +13,7 @@ APT_PKGS=(docker.io busybox-static gnome-keyring dbus-x11 libsecret-tools xvfb x
   libgirepository1.0-dev libcairo2-dev pkg-config python3-dev gcc gir1.2-gtk-3.0 gir1.2-ayatanaappindicator3-0.1
   nodejs npm)
 if [[ "$WITH_TEST" == "test" ]]; then
-  APT_PKGS+=(chromium imagemagick systemd dpkg-dev fakeroot prometheus)
+  APT_PKGS+=(chromium imagemagick systemd dpkg-dev fakeroot prometheus debootstrap openssh-client)
 fi
 
 need=()

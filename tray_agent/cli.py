@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import __version__, cli_autosettle, cli_fleet, cli_keys, cli_models, cli_preflight
+from . import __version__, cli_autosettle, cli_fleet, cli_keys, cli_models, cli_preflight, cli_setup_auto
 from .api.metrics_options import add_arguments as add_metrics_arguments
 from .common.api_client import AgentNotRunning, ApiClient, ApiError, find_agent, wait_for_agent
 from .common.errors import AgentError, BusyError, ValidationError
@@ -69,10 +69,11 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true")
     st.add_argument("--wait-online", type=float, metavar="SECONDS", help="wait until the worker is online")
     st.set_defaults(func=_cmd_status)
-    su = sub.add_parser("setup", help="terminal onboarding (for headless servers; needs a terminal)")
+    su = sub.add_parser("setup", help="terminal onboarding (for headless servers; needs a terminal, or --no-input)")
     su.add_argument("--generate-password", action="store_true", help="let the app generate the keystore password")
     su.add_argument("--gpus", metavar="IDS", help="pin this profile's worker to these GPUs, e.g. '1' or '0,1' "
                     "(one worker per GPU: one profile each); saved in the profile's settings")
+    cli_setup_auto.add_arguments(su)
     su.set_defaults(func=_cmd_setup)
     for name, help_ in SIMPLE_OPS:
         c = sub.add_parser(name, help=help_)
@@ -236,13 +237,19 @@ def _cmd_status(args: argparse.Namespace) -> int:
 def _cmd_setup(args: argparse.Namespace) -> int:
     from .cli_setup import pin_gpus, run_setup
 
+    if not args.no_input and (args.models or args.json):
+        return _fail("--models and --json go with --no-input", "add --no-input, or leave them out to be asked",
+                     EXIT_INPUT)
     client = None
     if args.gpus is not None:  # the GPU group is a setting: saved (and checked against the hardware) first
         client = _ensure_agent(args)
         pin_gpus(client, args.gpus)
+    if args.no_input:
+        return cli_setup_auto.handler(client or _ensure_agent(args), args)
     if not sys.stdin.isatty():  # checked before onboarding starts: a script must not get a half-done setup
         return _fail("setup needs a terminal to ask its questions" + (" (the GPU pinning is saved)" if client else ""),
-                     "run it over SSH in a terminal, or use the dashboard: 'lcai-tray open --print-url'", EXIT_INPUT)
+                     "run it over SSH in a terminal, use --no-input with --models, or the dashboard: "
+                     "'lcai-tray open --print-url'", EXIT_INPUT)
     return run_setup(client or _ensure_agent(args), generate_password=args.generate_password)
 
 

@@ -61,3 +61,40 @@ def test_terminal_setup_to_online(tmp_path, docker_ready):
         os.close(master)
         a.cli("shutdown", "--stop-worker")
         a.cleanup(docker_client_or_none())
+
+
+def test_unattended_setup_stops_at_funding_is_idempotent_and_continues_once_funded(tmp_path, docker_ready):
+    """`setup --no-input` (what the Ansible role runs): no terminal, no prompt; JSON report on stdout."""
+    import json
+
+    a = AgentProc(tmp_path / "home", profile="auto")
+    client = a.start().client
+    try:
+        r = a.cli("setup", "--no-input", "--json")  # no models chosen yet: a clear error, nothing created
+        assert r.returncode == 2, r.stdout + r.stderr
+        rep = json.loads(r.stdout)
+        assert rep["error"]["message"] == "no models chosen for this worker" and "--models" in rep["error"]["fix"]
+        assert rep["address"] is None
+        r = a.cli("setup", "--no-input", "--json", "--models", "llama3-8b")
+        assert r.returncode == 0, r.stdout + r.stderr
+        rep = json.loads(r.stdout)
+        assert rep["step"] == "funding" and rep["changed"] and rep["changes"] == ["network", "models", "key"]
+        f = rep["funding"]
+        assert rep["address"] == f["address"] and not f["funded"] and int(f["missing_wei"]) > 0
+        assert f["eip681"] == f"ethereum:{rep['address']}@{f['chain_id']}?value={f['missing_wei']}"
+        again = json.loads(a.cli("setup", "--no-input", "--json", "--models", "llama3-8b").stdout)
+        assert not again["changed"] and again["address"] == rep["address"] and again["step"] == "funding"
+        r = a.cli("setup", "--no-input", "--models", "llama3-8b")  # the readable form says what to do
+        assert r.returncode == 0 and f"LCAI to {rep['address']}" in r.stdout and "ethereum:" in r.stdout
+        assert a.cli("setup", "--json").returncode == 2  # --json without --no-input: usage error, not a prompt
+        client.post("/api/ops/devnet_fund", {})
+        r = a.cli("setup", "--no-input", "--json", "--wait-funding", "30", timeout=300)
+        assert r.returncode == 0, r.stdout + r.stderr
+        rep = json.loads(r.stdout)
+        assert rep["done"] and rep["step"] == "online" and "continued" in rep["changes"], rep
+        assert "registered" in rep["progress"], rep["progress"]
+        final = json.loads(a.cli("setup", "--no-input", "--json", "--models", "llama3-8b").stdout)
+        assert final["done"] and not final["changed"]
+    finally:
+        a.cli("shutdown", "--stop-worker")
+        a.cleanup(docker_client_or_none())

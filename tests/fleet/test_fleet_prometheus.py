@@ -269,7 +269,12 @@ def test_killed_worker_fires_its_alert_and_the_other_stays_quiet(fleet, output_d
     finally:
         stop.set()
         th.join(5)
-    (output_dir / "fleet" / "fleet-table.txt").write_text(table)  # the README's example
+    (output_dir / "fleet" / "fleet-table.txt").write_text(table)  # the README's example, also as a picture
+    from fleet.terminal_shot import render
+
+    png = render(f"lcai-tray fleet status --prometheus {fleet['prom'].url}", table,
+                 output_dir / "screenshots" / "fleet-status.png")
+    assert png.stat().st_size > 5000
 
 
 def test_unreachable_agent_shows_in_alerts_and_table(fleet):

@@ -13,84 +13,28 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tarfile
 import time
 from pathlib import Path
 
 import pytest
 from conftest import ROOT, need
+from plugins.installer_builds import (  # the bundle/deb fixtures live there
+    ANVIL,
+    DIST,
+    EXE,
+    LEAN,
+    PY,
+    deb_version,
+)
+from plugins.installer_builds import report as _report
+from plugins.installer_builds import run as _run
+from plugins.installer_builds import tarball as _tarball
 
 from tray_agent import __version__
 
 pytestmark = pytest.mark.slow
 
-OUT = ROOT / "test-output" / "installers"
-DIST = OUT / "dist"
-WORK = OUT / "build"
-EXE = DIST / "lcai-tray" / "lcai-tray"
-PY = sys.executable
-LEAN = os.environ.get("LCAI_BUNDLE_LEAN") == "1"
-ANVIL = ROOT / ".tools" / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
-sys.path.insert(0, str(ROOT / "installers"))
-from version import deb_version  # noqa: E402
-
-sys.path.remove(str(ROOT / "installers"))
-
-
-def _report(**facts) -> None:
-    f = OUT / "report.json"
-    data = json.loads(f.read_text()) if f.exists() else {}
-    data.update(facts)
-    f.write_text(json.dumps(data, indent=1, sort_keys=True))
-
-
-def _size_mb(p: Path) -> float:
-    if p.is_file():
-        return round(p.stat().st_size / 2**20, 1)
-    return round(sum(f.lstat().st_size for f in p.rglob("*")) / 2**20, 1)
-
-
-def _run(*cmd, timeout=120, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout, **kw)
-
-
-def _build_env(**extra) -> dict:
-    return {**os.environ, "PYTHON": PY, "LCAI_DIST": str(DIST), "LCAI_BUILD": str(WORK), **extra}
-
-
-@pytest.fixture(scope="session")
-def bundle() -> Path:
-    try:
-        import PyInstaller  # noqa: F401
-    except ImportError:
-        need(False, "PyInstaller (the `build` extra)")
-    OUT.mkdir(parents=True, exist_ok=True)
-    t0 = time.monotonic()
-    args = ["bash", ROOT / "installers" / "build_bundle.sh"] + (["--lean"] if LEAN else [])
-    r = _run(*args, timeout=1200, env=_build_env(LCAI_TAR_GZIP="1"))
-    assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
-    _report(bundle_lean=LEAN, bundle_and_tarball_build_s=round(time.monotonic() - t0, 1),
-            bundle_size_mb=_size_mb(DIST / "lcai-tray"), build_log=r.stdout[-1500:])
-    return DIST / "lcai-tray"
-
-
-def _tarball() -> Path:
-    (tb,) = DIST.glob(f"lcai-worker-tray-{__version__}-linux-*.tar.gz")
-    return tb
-
-
-@pytest.fixture(scope="session")
-def deb(bundle) -> Path:
-    need(shutil.which("dpkg-deb") is not None, "dpkg-deb")
-    t0 = time.monotonic()
-    r = _run("bash", ROOT / "installers" / "build_deb.sh", timeout=900,
-             env=_build_env(LCAI_DEB_COMPRESS="gzip", LCAI_DEB_LEVEL="1"))
-    assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
-    (d,) = DIST.glob(f"lcai-worker-tray_{deb_version(__version__)}_*.deb")
-    _report(deb_build_s=round(time.monotonic() - t0, 1), deb_size_mb=_size_mb(d), deb_compression="gzip -1",
-            tarball_size_mb=_size_mb(_tarball()), tarball_compression="gzip -1")
-    return d
 
 
 # --- the bundle -----------------------------------------------------------------------------------------
