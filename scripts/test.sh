@@ -53,7 +53,7 @@ export LCAI_TEST_RUN_DIR="$RUN"
 # --- D-Bus session + unlocked GNOME keyring, then pytest -----------------------------------------
 KEYRING_HOME="$RUN/home"; mkdir -p "$KEYRING_HOME"
 set +e
-HOME="$KEYRING_HOME" REAL_HOME="$HOME" dbus-run-session -- bash -c '
+REAL_HOME="$HOME" HOME="$KEYRING_HOME" dbus-run-session -- bash -c '
   printf lcai-test-keyring | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1
   # tests run with a throw-away HOME: autostart entries and user configs never touch the real one
   export HOME="$LCAI_TEST_RUN_DIR/test-home"; mkdir -p "$HOME"

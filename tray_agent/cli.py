@@ -8,7 +8,6 @@ Each subcommand names its handler with ``set_defaults(func=…)``; network names
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -17,15 +16,24 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import __version__, cli_autosettle, cli_fleet, cli_keys, cli_models, cli_preflight, cli_setup_auto
+from . import (
+    __version__,
+    cli_autosettle,
+    cli_fleet,
+    cli_keys,
+    cli_local,
+    cli_models,
+    cli_preflight,
+    cli_setup_auto,
+)
 from .api.metrics_options import add_arguments as add_metrics_arguments
+from .cli_codes import EXIT_BUSY, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_NO_AGENT, EXIT_OK  # noqa: F401
 from .common.api_client import AgentNotRunning, ApiClient, ApiError, find_agent, wait_for_agent
 from .common.errors import AgentError, BusyError, ValidationError
 from .common.networks import network_names
 from .common.ops import MONEY_OPS
 from .common.paths import Paths
 
-EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_NO_AGENT, EXIT_BUSY, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 YES_HELP = "confirm without asking (needed when there is no terminal to ask on)"
 Handler = Callable[[argparse.Namespace], int]
 
@@ -65,10 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--secrets-file", dest="serve_secrets_file", type=Path, help=argparse.SUPPRESS)
     add_metrics_arguments(s)
     s.set_defaults(func=_cmd_serve)
-    st = sub.add_parser("status", help="show the worker status")
-    st.add_argument("--json", action="store_true")
-    st.add_argument("--wait-online", type=float, metavar="SECONDS", help="wait until the worker is online")
-    st.set_defaults(func=_cmd_status)
+    cli_local.add_parsers(sub, _ensure_agent)
     su = sub.add_parser("setup", help="terminal onboarding (for headless servers; needs a terminal, or --no-input)")
     su.add_argument("--generate-password", action="store_true", help="let the app generate the keystore password")
     su.add_argument("--gpus", metavar="IDS", help="pin this profile's worker to these GPUs, e.g. '1' or '0,1' "
@@ -103,11 +108,6 @@ def _parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=_cmd_op, kind="speedtest")
     cli_keys.add_parser(sub, _Parser, _agent_call, _op, _print)
     cli_autosettle.add_parser(sub, _Parser, _agent_call)
-    lg = sub.add_parser("logs", help="show the agent log")
-    lg.add_argument("-n", type=int, default=50, help="lines")
-    lg.add_argument("--path", action="store_true", help="print the log folder only")
-    lg.add_argument("--worker", action="store_true", help="the worker container's log (redacted) instead")
-    lg.set_defaults(func=_cmd_logs)
     a = sub.add_parser("autostart", help="start at login (systemd user unit / XDG / LaunchAgent / Task Scheduler)")
     a.add_argument("state", choices=["on", "off"])
     a.set_defaults(func=_agent_call(_autostart))
@@ -122,10 +122,7 @@ def _parser() -> argparse.ArgumentParser:
     win.add_argument("window_args", nargs=argparse.REMAINDER)
     win.set_defaults(func=_cmd_window)
     cli_preflight.add_parser(sub).set_defaults(func=_agent_call(cli_preflight.handler))
-    sd = sub.add_parser("shutdown", help="stop the agent")
-    sd.add_argument("--stop-worker", action="store_true", help="also stop the worker container")
     cli_fleet.add_parser(sub)
-    sd.set_defaults(func=_cmd_shutdown)
     return p
 
 
@@ -182,56 +179,6 @@ def _cmd_window(args: argparse.Namespace) -> int:
     from .windows.child import main as window_main
 
     return window_main(args.window_args)
-
-
-def _cmd_shutdown(args: argparse.Namespace) -> int:
-    client = find_agent(_paths().api_file)
-    if client is None:
-        print("no agent is running for this profile")
-        return EXIT_OK
-    client.shutdown(keep_worker=not args.stop_worker)
-    print("agent stopping" + ("" if args.stop_worker else " (the worker keeps running)"))
-    return EXIT_OK
-
-
-def _cmd_logs(args: argparse.Namespace) -> int:
-    paths = _paths()
-    if args.path:
-        print(paths.logs)
-        return EXIT_OK
-    if args.worker:
-        print("\n".join(_ensure_agent(args).get(f"/api/worker/log?lines={args.n}")["lines"]))
-        return EXIT_OK
-    f = paths.logs / "agent.log"
-    if not f.exists():
-        print(f"no log yet at {f}")
-        return EXIT_OK
-    print("\n".join(f.read_text(errors="replace").splitlines()[-args.n:]))
-    return EXIT_OK
-
-
-def _cmd_status(args: argparse.Namespace) -> int:
-    paths = _paths()
-    client = find_agent(paths.api_file)
-    if client is None:
-        if args.json:
-            print(json.dumps({"agent": "not running", "profile": paths.profile}))
-        else:
-            print(f"agent: not running (profile {paths.profile}) — start it with 'lcai-tray' or 'lcai-tray serve --headless'")
-        return EXIT_NO_AGENT
-    st = client.get("/api/status")
-    if args.wait_online:
-        deadline = time.time() + args.wait_online
-        while st["state"] != "online" and time.time() < deadline:
-            time.sleep(1)
-            st = client.get("/api/status")
-    if args.json:
-        print(json.dumps(st, indent=1))
-    else:
-        from .cli_format import fmt_status
-
-        print(fmt_status(st))
-    return EXIT_OK if not args.wait_online or st["state"] == "online" else EXIT_FAILED
 
 
 def _cmd_setup(args: argparse.Namespace) -> int:

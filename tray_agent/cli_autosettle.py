@@ -13,7 +13,7 @@ from typing import Any
 from tray_agent.common.amounts import format_lcai
 from tray_agent.common.errors import ValidationError
 
-EXIT_OK = 0
+from .cli_codes import EXIT_OK
 
 
 def add_parser(sub: Any, parser_class: type, agent_call: Callable) -> None:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
+from .cli_codes import EXIT_FAILED, EXIT_INPUT, EXIT_OK
 
 QUERIES = {
     "state": 'lcai_worker_state{job="%(job)s"} == 1',

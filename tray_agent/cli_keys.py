@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-EXIT_OK = 0
+from .cli_codes import EXIT_OK
 
 
 def add_parser(sub: Any, parser_class: type, agent_call: Callable, op: Callable, show: Callable) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from tray_agent.common.amounts import format_lcai
 
-EXIT_OK, EXIT_INPUT = 0, 2
+from .cli_codes import EXIT_INPUT, EXIT_OK
 
 
 def add_parser(sub: Any, parser_class: type, agent_call: Callable, op: Callable, confirm: Callable) -> None:

@@ -9,7 +9,9 @@ import json
 import sys
 from typing import Any, TextIO
 
-EXIT_OK, EXIT_BLOCK, EXIT_WARN = 0, 1, 5
+from .cli_codes import EXIT_FAILED as EXIT_BLOCK
+from .cli_codes import EXIT_OK, EXIT_WARN
+
 _MARK = {"ok": "OK   ", "warn": "WARN ", "block": "BLOCK"}
 
 
