@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import __version__, cli_autosettle, cli_fleet, cli_keys, cli_models, cli_preflight
+from . import __version__, cli_autosettle, cli_fleet, cli_keys, cli_models, cli_preflight, cli_worker
 from .api.metrics_options import add_arguments as add_metrics_arguments
 from .common.api_client import AgentNotRunning, ApiClient, ApiError, find_agent, wait_for_agent
 from .common.errors import AgentError, BusyError, ValidationError
@@ -98,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("models", nargs="*")
     sp.set_defaults(func=_cmd_op, kind="speedtest")
     cli_keys.add_parser(sub, _Parser, _agent_call, _op, _print)
+    cli_worker.add_parser(sub, _Parser, _agent_call, _op, _confirmation)
     cli_autosettle.add_parser(sub, _Parser, _agent_call)
     lg = sub.add_parser("logs", help="show the agent log")
     lg.add_argument("-n", type=int, default=50, help="lines")
