@@ -87,17 +87,24 @@ def _sim_control(client, word: str) -> None:
     (Path(state) / "sim-control").write_text(word)
 
 
+def _jobs(port: int) -> int | None:
+    from tray_agent.core.runtime.metrics import fetch_metrics
+
+    _ok, snap, _err = fetch_metrics(f"http://127.0.0.1:{port}")
+    return snap.active_jobs if snap else None
+
+
 def test_network_switch_drains_stops_and_removes_the_old_worker(agent, docker_client):  # noqa: F811
     assert _workers(docker_client) == {OURS: "running"}
     devnet_port = _metrics_port(agent, "devnet")
     assert devnet_port
     _sim_control(docker_client, "busy")  # a job runs: the switch must wait for it
+    wait_for(lambda: _jobs(devnet_port) == 1, timeout=30, what="the worker's metrics to show the running job")
     sampler = Sampler(docker_client)
     sampler.start()
     r = agent.post("/api/ops/switch_network", {"network": "testnet"})
     assert r.status == 202, r.body
-    wait_for(lambda: any("waiting for 1 running job" in p["message"]
-                         for p in agent.get(f"/api/ops/{r.body['op_id']}").body["progress"]), timeout=60,
+    wait_for(lambda: any("waiting for" in p["message"] for p in agent.get(f"/api/ops/{r.body['op_id']}").body["progress"]), timeout=60,
              what="the switch waiting for the running job")
     time.sleep(2)
     assert _workers(docker_client) == {OURS: "running"}, "stopped while a job was running"

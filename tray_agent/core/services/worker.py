@@ -74,9 +74,10 @@ class WorkerService:
 
         models = self.local_models()
         address = self.address()
+        other = self._other_worker_running()  # looked for even without a worker of ours: the user sees it
         if not models or not address:
             return None
-        if self._other_worker_running():
+        if other:
             return None  # never a second worker beside one we do not manage
         try:
             password = self.custody.password()
