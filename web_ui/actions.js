@@ -180,7 +180,7 @@ export async function adoptFlow(progressTarget) {
       + "until it runs no job, stops it and runs the same worker here: its stake, earnings and sessions stay the same.",
     extra: el("div", {},
       el("label", { for: "adopt-password" }, "Its keystore password (WORKER_KEYSTORE_PASSWORD in its env file)"), pw,
-      s.address ? el("label", { class: "row" }, repl, ` Archive this app's current key ${s.address} (its stake stays with it and can be recovered)`) : null),
+      s.address ? el("label", { class: "inline" }, repl, `Archive this app's current key ${s.address} (its stake stays with it and can be recovered)`) : null),
     confirm: "Adopt",
   });
   if (!ok) return null;
