@@ -25,6 +25,7 @@ from . import (
     cli_models,
     cli_preflight,
     cli_setup_auto,
+    cli_worker,
 )
 from .api.metrics_options import add_arguments as add_metrics_arguments
 from .cli_codes import EXIT_BUSY, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_NO_AGENT, EXIT_OK  # noqa: F401
@@ -107,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("models", nargs="*")
     sp.set_defaults(func=_cmd_op, kind="speedtest")
     cli_keys.add_parser(sub, _Parser, _agent_call, _op, _print)
+    cli_worker.add_parser(sub, _Parser, _agent_call, _op, _confirmation)
     cli_autosettle.add_parser(sub, _Parser, _agent_call)
     a = sub.add_parser("autostart", help="start at login (systemd user unit / XDG / LaunchAgent / Task Scheduler)")
     a.add_argument("state", choices=["on", "off"])

@@ -5,7 +5,7 @@ import { $, clearErrors, confirmDialog, currentStatus, el, humanizeMoney, lcai, 
 
 // operations that move funds or stake (tray_agent/common/ops.py MONEY_OPS): the agent wants confirm: true
 const MONEY_OPS = new Set(["settle", "withdraw", "deregister", "clear_stuck", "top_up", "remove_worker", "replace_key",
-  "stop_foreign", "stop_now"]);
+  "stop_foreign", "stop_now", "adopt_foreign"]);
 const LEVEL_CLASS = { error: "error", warning: "warn", info: "info" };
 
 /** "Tue, 1 Dec 2026, 14:00 (in 3 h 20 min)" for a unix time. */
@@ -187,6 +187,31 @@ export async function replaceKeyFlow(progressTarget) {
   } catch (e) { progressTarget.replaceChildren(); showError(e); return null; }
 }
 
+/** Adopt the worker another app runs here: its keystore password (never stored by the page), then import, drain,
+ *  stop it and run ours with the same key. */
+export async function adoptFlow(progressTarget) {
+  clearErrors();
+  const s = currentStatus() || {};
+  const pw = el("input", { type: "password", id: "adopt-password", autocomplete: "off", "aria-label": "Keystore password" });
+  const repl = el("input", { type: "checkbox", id: "adopt-replace" });
+  const ok = await confirmDialog({
+    title: "Adopt the other worker?",
+    text: "This app imports its key files (keystore and encryption key) from the folders mounted into its container, waits "
+      + "until it runs no job, stops it and runs the same worker here: its stake, earnings and sessions stay the same.",
+    extra: el("div", {},
+      el("label", { for: "adopt-password" }, "Its keystore password (WORKER_KEYSTORE_PASSWORD in its env file)"), pw,
+      s.address ? el("label", { class: "inline" }, repl, `Archive this app's current key ${s.address} (its stake stays with it and can be recovered)`) : null),
+    confirm: "Adopt",
+  });
+  if (!ok) return null;
+  const box = progressBox(progressTarget);
+  try {
+    const op = await runOp("adopt_foreign", { confirm: true, password: pw.value, replace_active: repl.checked }, (p) => box.update(p));
+    box.done(`Adopted ${op.result?.adopted || "the other worker"}: this app now runs worker ${op.result?.address || ""}.`);
+    return op;
+  } catch (e) { progressTarget.replaceChildren(); showError(e); return null; } finally { pw.value = ""; }
+}
+
 /** A generic operation from a notice's action (op kind): confirmation for money operations. */
 async function noticeOp(n, progressTarget) {
   const kind = n.action;
@@ -226,13 +251,16 @@ export function renderNotices(target, notices = [], { progressTarget = $("#op-pr
       first.action_label || first.action.replace(/_/g, " "));
     action.addEventListener("click", () => noticeOp(first, progressTarget));
   }
+  const adopt = first.kind === "foreign_worker"
+    ? el("button", { type: "button", class: "primary", id: "banner-adopt", disabled: busy }, "Adopt it…") : null;
+  adopt?.addEventListener("click", () => adoptFlow(progressTarget));
   put(target, el("div", { class: `notice banner ${LEVEL_CLASS[first.level] || "info"}`, role: first.level === "error" ? "alert" : "status",
     "data-kind": first.kind, "data-level": first.level, id: "banner-main" },
     el("div", { class: "banner-body" },
       el("strong", {}, capital(first.title)),
       first.detail ? el("div", {}, sentence(first.detail)) : null,
       ...facts),
-    action ? el("div", { class: "banner-action" }, action) : null),
+    action || adopt ? el("div", { class: "banner-action" }, adopt, action) : null),
   rest.length ? el("ul", { class: "notices-more", "aria-label": "Other notices" }, rest.map((n) => el("li", { class: `lvl-${n.level}`, "data-kind": n.kind },
     el("span", { class: "dot", "aria-hidden": "true" }), capital(n.title),
     n.action?.startsWith("page:") ? el("a", { href: `${n.action.slice(5)}.html` }, " ", n.action_label || "Open") : null))) : null);

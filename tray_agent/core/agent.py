@@ -118,13 +118,16 @@ class Agent:
         if name == self.network.name:
             return
         log.info("switching network %s -> %s", self.network.name, name)
+        progress(f"stopping the {self.network.name} worker once its running jobs finish", None)
+        was_paused = self.session.worker.retire(progress)  # a cancelled wait changes nothing: the old worker runs
         self.ready.clear()
-        progress(f"stopping the {self.network.name} worker", None)
         self.session.stop(keep_worker=False, remove=True)
         self.settings.update({"network": name})
         self.session = self._new_session(name)
         progress(f"starting {name}", None)
         self.session.start()
+        if not was_paused and self.session.worker.runtime is not None:
+            self.session.worker.runtime.resume()  # the switch's stop is no user pause: the new network's worker runs
         self.ready.set()
 
     # --- lifecycle ----------------------------------------------------------------------------------------

@@ -158,8 +158,8 @@ def _notices(f: Facts, chain: ChainFacts | None, state: WorkerState, now: float)
         out.append(Notice(Alert.FOREIGN_WORKER.value, "error", f"Another worker is running on this machine: {o['name']}",
                           f"It runs {o.get('image') or 'a worker image'}"
                           + (f" on chain {o['chain_id']}" if o.get("chain_id") else "")
-                          + ". Two workers must not run side by side, so this app does not start its own. Stop it "
-                          "(its running jobs are cancelled), or import its keys with Recover → Import.",
+                          + ". Two workers must not run side by side, so this app does not start its own. Adopt it "
+                          "(its keys are imported and it runs here) or stop it; either waits for its running jobs.",
                           "stop_foreign", "Stop the other worker"))
     if chain is not None and chain.suspended:
         until = float(chain.suspended_until)

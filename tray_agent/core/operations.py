@@ -13,7 +13,7 @@ from tray_agent.common.errors import AgentError, ValidationError
 from tray_agent.common.ops import MONEY_OPS
 from tray_agent.common.redact import register_secret
 
-from . import keys_ops, model_ops
+from . import foreign_ops, keys_ops, model_ops
 from .chain.ops import parse_lcai
 from .networks import validate_network_name
 
@@ -43,6 +43,16 @@ def _str(body: dict, key: str) -> str:
     return v.strip()
 
 
+def _password(body: dict) -> str:
+    """The keystore password of a worker being imported; scrubbed from every log line and error text."""
+    pw = body.get("password")
+    if not isinstance(pw, str) or not pw:
+        raise ValidationError("the keystore password is required", fix="type the worker's keystore password "
+                              "(WORKER_KEYSTORE_PASSWORD in its env file)", field="password")
+    register_secret(pw)
+    return pw
+
+
 def _wei(body: dict, key: str) -> int:
     """A non-negative integer amount in wei, sent as a decimal string (never a float: money is exact)."""
     v = body.get(key)
@@ -61,7 +71,8 @@ def _plain(agent: Agent) -> dict[str, Callable[[Progress], Any]]:
         "reinstate": s.money.reinstate, "free_memory": w.op_free_memory, "update_image": w.op_update_image,
         "remove_worker": lambda p: keys_ops.remove_worker(w, s.custody, agent.owner, p),
         "replace_key": lambda p: keys_ops.replace_key(w, s.custody, agent.owner, s.sync, p),
-        "devnet_fund": lambda p: _devnet_fund(agent, p), "stop_foreign": w.op_stop_foreign,
+        "devnet_fund": lambda p: _devnet_fund(agent, p),
+        "stop_foreign": lambda p: foreign_ops.stop_foreign(w, agent.owner, p),
         "stop_now": w.op_stop_now, "cancel_deregister": s.exit.cancel,
     }
 
@@ -69,7 +80,7 @@ def _plain(agent: Agent) -> dict[str, Callable[[Progress], Any]]:
 PLAIN_KINDS = {"start", "stop", "restart", "settle", "reinstate", "free_memory", "update_image", "remove_worker",
                "replace_key", "devnet_fund", "stop_foreign", "stop_now", "cancel_deregister"}
 INPUT_OPS = {"withdraw", "deregister", "clear_stuck", "set_models", "speedtest", "recover", "top_up", "switch_network",
-             "import_keys"}
+             "import_keys", "adopt_foreign"}
 KINDS = PLAIN_KINDS | INPUT_OPS
 
 
@@ -90,7 +101,8 @@ def build(agent: Agent, kind: str, body: dict[str, Any]) -> tuple[Callable[[Prog
     check_kind(kind)
     _need_confirm(kind, body)
     safe = {k: v for k, v in body.items()
-            if k in ("to", "amount", "models", "allow_slash", "max_slash_wei", "force", "id", "network", "path", "replace_active")}
+            if k in ("to", "amount", "models", "allow_slash", "max_slash_wei", "force", "id", "network", "path", "replace_active",
+                                              "name")}
     s = agent.session
     if s.money is None:
         raise AgentError("the agent is still starting", fix="try again in a few seconds", code="starting")
@@ -122,12 +134,15 @@ def build(agent: Agent, kind: str, body: dict[str, Any]) -> tuple[Callable[[Prog
             raise ValidationError(f"no archived key {entry[:60]!r}", fix="pick one from the Recover list", field="id")
         return (lambda p: keys_ops.recover(s.worker, s.custody, agent.owner, s.sync, entry, p)), safe
     if kind == "import_keys":
-        path, pw, repl = _str(body, "path"), body.get("password"), _bool(body, "replace_active")
-        if not isinstance(pw, str) or not pw:
-            raise ValidationError("the keystore password is required", fix="type the worker's keystore password",
-                                  field="password")
-        register_secret(pw)  # scrubbed from every log line and error text
+        path, pw, repl = _str(body, "path"), _password(body), _bool(body, "replace_active")
         return (lambda p: keys_ops.import_toolkit(s.worker, s.custody, agent.owner, s.sync, path, pw, repl, p)), safe
+    if kind == "adopt_foreign":
+        pw, repl = _password(body), _bool(body, "replace_active")
+        name = body.get("name") or ""
+        if not isinstance(name, str) or len(name) > 128:
+            raise ValidationError("name must be the container name", fix="send the name shown in the notice", field="name")
+        return (lambda p: foreign_ops.adopt_foreign(s.worker, s.custody, agent.owner, s.sync, pw, name.strip(), repl,
+                                                    p)), safe
     if kind == "top_up":
         amount = _str(body, "amount")
         parse_lcai(amount)  # validate now

@@ -177,7 +177,9 @@ class KeyCustody:
         data = ks.parse_keystore(self.keystore_path.read_bytes())
         pw = self.password()
         try:
-            return ks.decrypt_keystore(data, pw)
+            raw = ks.decrypt_keystore(data, pw)
+            log.info("worker keystore decrypted (%s)", self.network.name)  # counted by tests: once per send round
+            return raw
         except KeyCustodyError as e:
             if e.code == "wrong_password":
                 raise KeyMismatchError(

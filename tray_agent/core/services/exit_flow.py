@@ -30,7 +30,8 @@ POLL_S = 60.0          # next look when jobs are assigned or disputed (no chain 
 MAX_RETRY_S = 3600.0   # a failing final step is retried with a doubling delay, at most this long
 # refused while a deregistration is scheduled: they would restart the leaving worker or change its stake, models or key
 CONFLICTS = frozenset({"deregister", "start", "restart", "set_models", "top_up", "reinstate", "update_image",
-                       "replace_key", "recover", "import_keys", "switch_network", "remove_worker", "onboarding"})
+                       "replace_key", "recover", "import_keys", "adopt_foreign", "switch_network", "remove_worker",
+                       "onboarding"})
 
 
 def when_text(ts: float) -> str:

@@ -74,9 +74,10 @@ class WorkerService:
 
         models = self.local_models()
         address = self.address()
+        other = self._other_worker_running()  # looked for even without a worker of ours: the user sees it
         if not models or not address:
             return None
-        if self._other_worker_running():
+        if other:
             return None  # never a second worker beside one we do not manage
         try:
             password = self.custody.password()
@@ -111,25 +112,6 @@ class WorkerService:
         if found != self.owner.facts.foreign:
             self.owner.report(foreign=found)
         return bool(found)
-
-    def op_stop_foreign(self, progress) -> dict:
-        """Stop the worker containers another app started (their running jobs are cancelled), then start ours."""
-        from ..runtime import foreign
-
-        self.supervisor()
-        client = self.docker_client()
-        if client is None:
-            raise AgentError("Docker is not reachable", fix="start Docker, then try again", code="docker_down")
-        others, _stale = foreign.scan(client, self.paths.container_name(self.network.name), self.paths.profile)
-        stopped = []
-        for o in others:
-            progress(f"stopping {o.name} (it finishes or cancels its running jobs)", None)
-            client.containers.get(o.name).stop(timeout=300)
-            stopped.append(o.name)
-        self._foreign_checked = 0.0
-        self.owner.report(wait=True, foreign=())
-        self.wake()
-        return {"stopped": stopped}
 
     def container_log(self, lines: int = 200) -> dict:
         """The worker container's last ``lines`` log lines, redacted (keys, passwords, tokens never shown)."""
@@ -212,6 +194,16 @@ class WorkerService:
             except Exception as e:  # Docker gone: nothing to stop
                 log.warning("could not stop the worker: %s", e)
         sup.stop()
+
+    def retire(self, progress) -> bool:
+        """Network switch: wait for running jobs (a cancel raises and leaves this worker running), then stop and
+        remove the container while it is still supervised. True when the user had paused it before."""
+        if self.runtime is None:
+            return False
+        was_paused = self.runtime.paused
+        self.runtime.pause("switching network", on_progress=progress, cancel=cancel_of(progress))
+        self.runtime.remove_container(on_progress=progress)
+        return was_paused
 
     def follow_era(self, sortition: bool, session_manager: str) -> None:
         """Run the worker in the mode the chain is in (sortition on/off and its SessionManager), whatever the
