@@ -2,10 +2,10 @@
 
 Cursors are per log kind (JobCompleted with topic2 = worker; JobSubmitted decoded, since ``worker`` is not
 indexed). Jobs that reached a final state (Released, TimedOut, Resolved with no escrow, foreign) are marked so
-they are never counted again, and what earnings needs of them (``snap``: state, escrowedFee, completedAt; the
-released ``share``) is kept, since a final job never changes: it is read from the chain once. Other log scans
-(JobReleased, WorkerWithdrawal) keep their own cursor in ``scans`` and read only new blocks. The cache is bound
-to (chain id, worker, JobRegistry); a mismatch resets it.
+they are never counted again, and what earnings needs of them (``snap``: SNAP_FIELDS; the released ``share`` from
+its JobReleased log) is kept, since a final job never changes: it is read from the chain once. The
+WorkerWithdrawal scan keeps its cursor and sum in ``scans`` and reads only new blocks. The cache is bound to
+(chain id, worker, JobRegistry); a mismatch resets it.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from .client import ChainClient
 SUBMITTED, ACKNOWLEDGED, COMPLETED, TIMED_OUT, DISPUTED, RESOLVED, RELEASED = range(7)
 STATE_NAMES = ("Submitted", "Acknowledged", "Completed", "TimedOut", "Disputed", "Resolved", "Released")
 CACHE_VERSION = 1
-SNAP_FIELDS = ("state", "escrowedFee", "completedAt")  # all earnings() reads of a job
+SNAP_FIELDS = ("state", "escrowedFee", "completedAt", "completionBlockNumber")  # all earnings() reads of a job
 
 
 def topic_address(address: str) -> str:
@@ -135,15 +135,19 @@ class JobIndex:
         v = self.data["jobs"].get(str(job_id)) or {}
         return v.get("snap") if v.get("final") is not None else None
 
-    def scan_from(self, kind: str, start: int) -> int:
-        """First block of ``kind`` logs not read yet: ``start`` when never scanned, or when the index start moved
-        (then every scan cursor and kept share starts over)."""
+    def scans(self, start: int) -> dict:
+        """Cursors (and sums) of the scans made from ``start``; when the index start moved, they and the kept
+        shares start over."""
         scans = self.data.get("scans")
         if not scans or scans.get("start") != start:
             self.data["scans"] = scans = {"start": start}
             for v in self.data["jobs"].values():
                 v.pop("share", None)
-        to = scans.get(f"{kind}_to")
+        return scans
+
+    def scan_from(self, kind: str, start: int) -> int:
+        """First block of ``kind`` logs not read yet (``start`` when never scanned)."""
+        to = self.scans(start).get(f"{kind}_to")
         return start if to is None else int(to) + 1
 
     def scanned(self, kind: str, head: int, **values: int | str) -> None:

@@ -26,11 +26,11 @@ class EarningsResult:
         return d
 
 
-def _released_shares(client: ChainClient, index: JobIndex, released: list[int], start: int,
+def _released_shares(client: ChainClient, index: JobIndex, jobs: dict[int, dict], released: list[int], start: int,
                      head: int) -> dict[int, int]:
     """workerShare of each released job, from its JobReleased log (jobId is indexed: OR-filter in groups of 100).
-    A share is kept in the index once read; the logs of the jobs still without one are read from the blocks after
-    the last scan only (a job read as Released now was not yet Released when that scan's head was read)."""
+    A share is kept in the index once read; the jobs still without one are looked up from the earliest of their
+    completion blocks (a job is released after it completes), so only recent releases cost a scan."""
     jr = client.job_registry
     out: dict[int, int] = {}
     todo = []
@@ -40,15 +40,14 @@ def _released_shares(client: ChainClient, index: JobIndex, released: list[int], 
             out[jid] = int(share)
         else:
             todo.append(jid)
-    frm = index.scan_from("released", start)
-    for i in range(0, len(todo), 100) if frm <= head else ():
+    frm = max(start, min((int(jobs[j].get("completionBlockNumber") or 0) for j in todo), default=start))
+    for i in range(0, len(todo), 100):
         group = ["0x" + j.to_bytes(32, "big").hex() for j in todo[i:i + 100]]
         for lg in client.get_logs(jr.address or "", [jr.topic("JobReleased"), group], frm, head):
             d = jr.decode_log(lg)
             if d:
                 jid = int(d.args["jobId"])
                 out[jid] = index.data["jobs"][str(jid)]["share"] = int(d.args["workerShare"])
-    index.scanned("released", max(head, frm - 1))
     return out
 
 
@@ -106,6 +105,7 @@ def earnings(client: ChainClient, address: str, *, cache_path: Path | None = Non
 def _compute(client: ChainClient, index: JobIndex, address: str, head: int, head_ts: int) -> EarningsResult:
     jr = client.job_registry
     start = index.start_block(head)
+    index.scans(start)  # a moved start: kept shares and scan cursors start over
     ids = index.ids(completed_only=True, include_final=True)
     done = set(ids)
     open_ids = [j for j in index.ids() if j not in done]  # sent, never completed: a stuck job may have been cleared
@@ -118,8 +118,8 @@ def _compute(client: ChainClient, index: JobIndex, address: str, head: int, head
         (client.ai_config, "getDisputeWindow", ()), (client.ai_config, "getWorkerFeeBps", ()),
         (jr, "workerBalance", (address,)),
     ])
-    released_share = _released_shares(client, index, [j for j in ids if jobs.get(j, {}).get("state") == RELEASED],
-                                      start, head)
+    released_share = _released_shares(client, index, jobs,
+                                      [j for j in ids if jobs.get(j, {}).get("state") == RELEASED], start, head)
     withdrawn = _withdrawn(client, index, address, start, head)
     escrowed = releasable = 0
     history = []
