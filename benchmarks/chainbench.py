@@ -220,11 +220,65 @@ def demand_refresh(work: Path, jobs: int = 200) -> dict:
         b.stop()
 
 
-if __name__ == "__main__":  # quick manual run
+def earnings_refresh(work: Path, sizes: tuple[int, ...] = (50, 500), rounds: int = 5) -> dict:
+    """Issue 14: the agent's earnings refresh (every 15 s) for a worker with N final jobs (released, then withdrawn)
+    and a few open ones: HTTP requests / JSON-RPC calls of a warm refresh on the disk cache, each after one more
+    completed job (a new block), counted at a proxy (medians of ``rounds``), and the refresh's own CPU time; the
+    first (cold) refresh for scale."""
+    from tray_agent.core.chain.client import ChainClient
+    from tray_agent.core.chain.ops import earnings
+    from tray_agent.core.chain.tx import TxSender
+
+    from .rpcproxy import CountingProxy
+
+    b = Bench(work / "earnings-chain")
+    proxy = CountingProxy(b.dn.rpc_url).start()
+    out: dict = {"sizes": list(sizes), "rounds": rounds}
+    try:
+        for n in sizes:
+            worker, key = b.new_worker()
+            ids = b.completed_jobs(worker, n)
+            b.dn.increase_time(b.dn.dispute_window_s + 1)
+            for i in range(0, n, 50):
+                b.consumer.send(b.jr.address, b.jr.encode("releaseJobs", ids[i:i + 50]))
+            TxSender(b.client, key, poll_s=0.02).send(b.jr.address, b.jr.encode("withdraw"))
+            b.completed_jobs(worker, 3)  # open: inside the dispute window
+            client = ChainClient(b.net.replace(rpc_url=proxy.url))
+            cache = work / f"earnings-cache-{n}.json"
+            proxy.reset()
+            t0 = time.perf_counter()
+            earnings(client, worker, cache_path=cache)
+            cold = {"requests": proxy.requests, "calls": proxy.calls, "ms": (time.perf_counter() - t0) * 1000}
+            reqs, calls, lat, cpu = [], [], [], []
+            for _ in range(rounds):
+                b.completed_jobs(worker, 1)
+                proxy.reset()
+                t0, c0 = time.perf_counter(), time.thread_time()
+                e = earnings(client, worker, cache_path=cache)
+                lat.append((time.perf_counter() - t0) * 1000)
+                cpu.append((time.thread_time() - c0) * 1000)  # this thread only (the proxy runs in others)
+                reqs.append(proxy.requests)
+                calls.append(proxy.calls)
+            assert len(e.jobs) == n + 3 + rounds and e.withdrawn_wei > 0
+            out[str(n)] = {"requests": statistics.median(reqs), "calls": statistics.median(calls),
+                           "calls_max": max(calls), "ms": statistics.median(lat),
+                           "cpu_ms": statistics.median(cpu), "cold": cold}
+        return out
+    finally:
+        proxy.stop()
+        b.stop()
+
+
+if __name__ == "__main__":  # quick manual run; `python -m benchmarks.chainbench earnings` runs only that one
     import json
+    import sys
     import tempfile
 
     d = Path(tempfile.mkdtemp(prefix="lcai-cb-"))
+    if sys.argv[1:] == ["earnings"]:
+        print(json.dumps(earnings_refresh(d), indent=1))
+        os.system(f"rm -rf {d}")
+        sys.exit(0)
     print(json.dumps(status_refresh(d), indent=1))
     print(json.dumps(demand_refresh(d), indent=1))
     print(json.dumps(settle_200(d), indent=1))

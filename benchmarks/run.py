@@ -217,6 +217,15 @@ def main(argv: list[str] | None = None) -> int:
                                 f"from the disk cache in {dm['ms']:.0f} ms; cold refresh {dm['cold_requests']} requests "
                                 f"({dm['cold_calls']} calls, {dm['cold_blocks']} blocks, {dm['cold_ms']:.0f} ms); "
                                 f"{dm['jobs']} jobs, {dm['models']} models", "req"))
+            er = attempt("earnings", lambda: chainbench.earnings_refresh(work))
+            if er:
+                lo, hi = (er[str(n)] for n in er["sizes"])
+                rows.append(row(f"Earnings refresh with N final jobs: RPC calls (N = {er['sizes'][0]} / {er['sizes'][1]})",
+                                f"{lo['calls']:.0f} / {hi['calls']:.0f}", "not growing with N", hi["calls"] <= lo["calls"],
+                                f"warm refresh after 1 new job, {lo['requests']:.0f} / {hi['requests']:.0f} requests, "
+                                f"{lo['ms']:.0f} / {hi['ms']:.0f} ms, CPU {lo['cpu_ms']:.0f} / {hi['cpu_ms']:.0f} ms (median of "
+                                f"{er['rounds']}); first refresh "
+                                f"{lo['cold']['calls']} / {hi['cold']['calls']} calls", "calls"))
 
         # --- a real agent on devnet with its own dockerd ----------------------------------------------
         print("[bench] starting a private dockerd…", file=sys.stderr)

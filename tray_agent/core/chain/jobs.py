@@ -2,7 +2,10 @@
 
 Cursors are per log kind (JobCompleted with topic2 = worker; JobSubmitted decoded, since ``worker`` is not
 indexed). Jobs that reached a final state (Released, TimedOut, Resolved with no escrow, foreign) are marked so
-they are never counted again. The cache is bound to (chain id, worker, JobRegistry); a mismatch resets it.
+they are never counted again, and what earnings needs of them (``snap``: SNAP_FIELDS; the released ``share`` from
+its JobReleased log) is kept, since a final job never changes: it is read from the chain once. The
+WorkerWithdrawal scan keeps its cursor and sum in ``scans`` and reads only new blocks. The cache is bound to
+(chain id, worker, JobRegistry); a mismatch resets it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from .client import ChainClient
 SUBMITTED, ACKNOWLEDGED, COMPLETED, TIMED_OUT, DISPUTED, RESOLVED, RELEASED = range(7)
 STATE_NAMES = ("Submitted", "Acknowledged", "Completed", "TimedOut", "Disputed", "Resolved", "Released")
 CACHE_VERSION = 1
+# all earnings() reads of a job: its state and share, and its timing against the deadline (the jobs table)
+SNAP_FIELDS = ("state", "escrowedFee", "completedAt", "completionBlockNumber", "ackTimestamp", "deadline",
+               "submittedAt")
 
 
 def topic_address(address: str) -> str:
@@ -142,6 +148,30 @@ class JobIndex:
         """Job id → stake slashed, for this worker's timed-out jobs seen by a ``timed_out`` scan."""
         return {int(k): int(v["slash_wei"]) for k, v in self.data["jobs"].items() if "slash_wei" in v}
 
+    def snapshot(self, job_id: int) -> dict | None:
+        """The kept fields of a final job (it never changes again), or None when the job must be read."""
+        v = self.data["jobs"].get(str(job_id)) or {}
+        return v.get("snap") if v.get("final") is not None else None
+
+    def scans(self, start: int) -> dict:
+        """Cursors (and sums) of the scans made from ``start``; when the index start moved, they and the kept
+        shares start over."""
+        scans = self.data.get("scans")
+        if not scans or scans.get("start") != start:
+            self.data["scans"] = scans = {"start": start}
+            for v in self.data["jobs"].values():
+                v.pop("share", None)
+        return scans
+
+    def scan_from(self, kind: str, start: int) -> int:
+        """First block of ``kind`` logs not read yet (``start`` when never scanned)."""
+        to = self.scans(start).get(f"{kind}_to")
+        return start if to is None else int(to) + 1
+
+    def scanned(self, kind: str, head: int, **values: int | str) -> None:
+        """Record that ``kind`` logs were read up to ``head`` (with what was summed from them)."""
+        self.data["scans"].update({f"{kind}_to": head, **values})
+
     def mark_final(self, job_id: int, state: int | str) -> None:
         self._job(job_id)["final"] = STATE_NAMES[state] if isinstance(state, int) else state
 
@@ -151,3 +181,4 @@ class JobIndex:
                 self._job(jid)["completed"] = True
             if is_final(job, self.worker):
                 self.mark_final(jid, job["state"] if job["worker"].lower() == self.worker.lower() else "foreign")
+                self._job(jid)["snap"] = {k: int(job.get(k) or 0) for k in SNAP_FIELDS}

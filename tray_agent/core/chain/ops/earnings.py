@@ -26,17 +26,41 @@ class EarningsResult:
         return d
 
 
-def _released_shares(client: ChainClient, ids: list[int], start: int, head: int) -> dict[int, int]:
-    """workerShare of each released job, from JobReleased logs (jobId is indexed: OR-filter in groups)."""
+def _released_shares(client: ChainClient, index: JobIndex, jobs: dict[int, dict], released: list[int], start: int,
+                     head: int) -> dict[int, int]:
+    """workerShare of each released job, from its JobReleased log (jobId is indexed: OR-filter in groups of 100).
+    A share is kept in the index once read; the jobs still without one are looked up from the earliest of their
+    completion blocks (a job is released after it completes), so only recent releases cost a scan."""
     jr = client.job_registry
     out: dict[int, int] = {}
-    for i in range(0, len(ids), 100):
-        group = ["0x" + j.to_bytes(32, "big").hex() for j in ids[i:i + 100]]
-        for lg in client.get_logs(jr.address or "", [jr.topic("JobReleased"), group], start, head):
+    todo = []
+    for jid in released:
+        share = index.data["jobs"].get(str(jid), {}).get("share")
+        if share is not None:
+            out[jid] = int(share)
+        else:
+            todo.append(jid)
+    frm = max(start, min((int(jobs[j].get("completionBlockNumber") or 0) for j in todo), default=start))
+    for i in range(0, len(todo), 100):
+        group = ["0x" + j.to_bytes(32, "big").hex() for j in todo[i:i + 100]]
+        for lg in client.get_logs(jr.address or "", [jr.topic("JobReleased"), group], frm, head):
             d = jr.decode_log(lg)
             if d:
-                out[int(d.args["jobId"])] = int(d.args["workerShare"])
+                jid = int(d.args["jobId"])
+                out[jid] = index.data["jobs"][str(jid)]["share"] = int(d.args["workerShare"])
     return out
+
+
+def _withdrawn(client: ChainClient, index: JobIndex, address: str, start: int, head: int) -> int:
+    """Total of this worker's WorkerWithdrawal logs since ``start``: the kept sum plus the blocks after the last scan."""
+    jr = client.job_registry
+    frm = index.scan_from("withdrawn", start)
+    total = int(index.data["scans"].get("withdrawn_wei", 0))
+    if frm <= head:
+        logs = client.get_logs(jr.address or "", [jr.topic("WorkerWithdrawal"), topic_address(address)], frm, head)
+        total += sum(int(jr.decode_log(lg).args["amount"]) for lg in logs)  # type: ignore[union-attr]
+        index.scanned("withdrawn", head, withdrawn_wei=str(total))
+    return total
 
 
 def _cleared_outcomes(client: ChainClient, index: JobIndex, start: int, head: int) -> dict[int, str]:
@@ -66,23 +90,37 @@ def _cleared_outcomes(client: ChainClient, index: JobIndex, start: int, head: in
 
 def earnings(client: ChainClient, address: str, *, cache_path: Path | None = None,
              start_block: int | None = None) -> EarningsResult:
-    jr = client.job_registry
+    """Escrowed / releasable / released / withdrawn and the job history. Incremental: final jobs come from the
+    index (read once), only the others are read again; log scans read the blocks after the last scan."""
     head, head_ts = client.head()
     index = JobIndex(client, address, cache_path)
     index.refresh(head=head, start_block=start_block, timed_out=True)
+    try:
+        result = _compute(client, index, address, head, head_ts)
+    finally:
+        index.save()  # what was read is kept even when a later read failed (each cursor moves with its data)
+    return result
+
+
+def _compute(client: ChainClient, index: JobIndex, address: str, head: int, head_ts: int) -> EarningsResult:
+    jr = client.job_registry
+    start = index.start_block(head)
+    index.scans(start)  # a moved start: kept shares and scan cursors start over
     ids = index.ids(completed_only=True, include_final=True)
     done = set(ids)
     open_ids = [j for j in index.ids() if j not in done]  # sent, never completed: a stuck job may have been cleared
-    jobs = client.get_jobs(ids + open_ids)
-    index.update_from(jobs)
-    cleared = _cleared_outcomes(client, index, index.start_block(head), head)
-    index.save()
+    jobs = {j: snap for j in ids if (snap := index.snapshot(j)) is not None}
+    read = client.get_jobs([j for j in ids if j not in jobs] + open_ids)
+    index.update_from(read)
+    jobs.update(read)
+    cleared = _cleared_outcomes(client, index, start, head)
     window, bps, balance = client.read_many([
         (client.ai_config, "getDisputeWindow", ()), (client.ai_config, "getWorkerFeeBps", ()),
         (jr, "workerBalance", (address,)),
     ])
-    released_share = _released_shares(client, [j for j in ids if jobs.get(j, {}).get("state") == RELEASED],
-                                      index.start_block(head), head)
+    released_share = _released_shares(client, index, jobs,
+                                      [j for j in ids if jobs.get(j, {}).get("state") == RELEASED], start, head)
+    withdrawn = _withdrawn(client, index, address, start, head)
     escrowed = releasable = 0
     history = []
     for jid in ids:
@@ -105,11 +143,8 @@ def earnings(client: ChainClient, address: str, *, cache_path: Path | None = Non
         if outcome == "refunded" and jid not in slashed:
             history.append({"job_id": jid, "state": "Refunded (no fault)", "outcome": outcome, "completed_at": 0,
                             "releasable_at": None, "share_wei": "0"})
-    history += _timed_out(client, slashed)  # timed out with a slash: listed with the stake each one lost
+    history += _timed_out(client, index, slashed)  # timed out with a slash: listed with the stake each one lost
     history.sort(key=lambda h: h["job_id"])
-    logs = client.get_logs(jr.address or "", [jr.topic("WorkerWithdrawal"), topic_address(address)],
-                           index.start_block(head), head)
-    withdrawn = sum(int(jr.decode_log(lg).args["amount"]) for lg in logs)  # type: ignore[union-attr]
     return EarningsResult(escrowed_wei=escrowed, releasable_wei=releasable, released_wei=withdrawn + int(balance),
                           withdrawn_wei=withdrawn, worker_balance_wei=int(balance), jobs=history)
 
@@ -126,10 +161,13 @@ def _timing(j: dict) -> dict:
     return out
 
 
-def _timed_out(client: ChainClient, slashes: dict[int, int], last: int = 50) -> list[dict]:
-    """The latest timed-out jobs of this worker with the stake each slashed (from its JobTimedOut event)."""
+def _timed_out(client: ChainClient, index: JobIndex, slashes: dict[int, int], last: int = 50) -> list[dict]:
+    """The latest timed-out jobs of this worker with the stake each slashed (from its JobTimedOut event); a job
+    the index keeps as final is not read again."""
     ids = sorted(slashes)[-last:]
-    jobs = client.get_jobs(ids) if ids else {}
+    jobs = {j: snap for j in ids if (snap := index.snapshot(j)) is not None}
+    missing = [j for j in ids if j not in jobs]
+    jobs.update(client.get_jobs(missing) if missing else {})
     out = []
     for jid in ids:
         j = jobs.get(jid, {})
