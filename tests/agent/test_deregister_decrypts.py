@@ -1,13 +1,16 @@
 """Deregister decrypts the worker keystore once per transaction it sends, never once per poll (issue 12 §6).
 
 A real agent on devnet with completed jobs still inside the dispute window: Deregister has to wait (a countdown on
-chain time, polled every few seconds) before it can settle and deregister. The agent logs each keystore decryption
+chain time; the agent keeps it as a schedule and looks at it every refresh round) before it can settle and
+deregister. The agent logs each keystore decryption
 ("worker keystore decrypted"); the worker's nonce on anvil counts the transactions it sent. Public behaviour only,
-so the test holds for any schedule of the exit flow: decryptions <= transactions sent, while the polls outnumber
-both.
+so the test holds for any schedule of the exit flow: no decryption while it waits, and at most two per operation
+(the preflight's password check and one unlock for signing), however many transactions it sends.
 """
 
 from __future__ import annotations
+
+import time
 
 import pytest
 
@@ -16,6 +19,7 @@ from tests.polling import wait_for
 
 PROFILE = "deregkey"
 DECRYPTED = "worker keystore decrypted"
+REFRESH_S = 5.0  # the agent's refresh round on devnet
 pytestmark = pytest.mark.docker
 
 
@@ -32,8 +36,8 @@ def agent(tmp_path_factory, docker_ready):
         a.cleanup(docker_client_or_none())
 
 
-def _waits(agent: AgentProc, op_id: str) -> int:
-    return sum("waiting" in p["message"] for p in agent.get(f"/api/ops/{op_id}").body["progress"])
+def _decrypted(agent: AgentProc) -> int:
+    return agent.tail(2_000_000).count(DECRYPTED)
 
 
 def test_deregister_decrypts_once_per_send_not_per_poll(agent):
@@ -41,22 +45,24 @@ def test_deregister_decrypts_once_per_send_not_per_poll(agent):
     make_releasable(agent, 3, advance_s=0)  # completed jobs inside the 60 s dispute window: deregister must wait
     chain = Chain(agent.rpc_url())
     nonce0 = chain.nonce(address)
-    log0 = agent.tail(2_000_000).count(DECRYPTED)
+    log0 = _decrypted(agent)
     r = agent.post("/api/ops/deregister", {"confirm": True})
     assert r.status == 202, r.body
-    op_id = r.body["op_id"]
-    wait_for(lambda: _waits(agent, op_id) >= 2, timeout=120, what="the deregister waiting")
-    early = agent.tail(2_000_000).count(DECRYPTED) - log0
-    wait_for(lambda: _waits(agent, op_id) >= 7, timeout=120, what="five more polls of the deregister wait")
-    mid = agent.tail(2_000_000).count(DECRYPTED) - log0
-    polls = _waits(agent, op_id)
-    assert mid == early, f"{mid - early} keystore decryptions during {polls - 2} polls that sent nothing"
+    rec = agent.wait_op(r.body["op_id"], timeout=240)
+    assert rec["state"] == "done" and rec["result"]["scheduled"], rec  # the wait is a schedule, not an operation
+    assert agent.status()["deregister_at"] > 0
+    early = _decrypted(agent) - log0
+    time.sleep(4 * REFRESH_S)  # the refresh loop looks at the schedule every round: no decryption for a look
+    mid = _decrypted(agent) - log0
+    assert mid == early, f"{mid - early} keystore decryptions in {4 * REFRESH_S:.0f} s of waiting that sent nothing"
     chain.call("evm_increaseTime", [120])  # past the dispute window without a minute of wall time
     chain.call("evm_mine", [])
-    rec = agent.wait_op(op_id, timeout=240)
-    assert rec["state"] == "done", rec
-    assert agent.status()["registered"] is False
+    wait_for(lambda: agent.status()["registered"] is False and not agent.status()["operation"], timeout=240,
+             what="the scheduled final step to deregister")
     sent = chain.nonce(address) - nonce0
-    decrypted = agent.tail(2_000_000).count(DECRYPTED) - log0
+    decrypted = _decrypted(agent) - log0
     assert sent >= 1, "deregister sent nothing"
-    assert 1 <= decrypted <= sent, f"{decrypted} keystore decryptions for {sent} transactions ({polls} polls)"
+    ops = [o for o in agent.get("/api/history?limit=20").body["items"] if o["kind"] == "deregister"]
+    assert len(ops) == 2, ops  # the one the user started (it scheduled) and the final step the agent ran
+    # per operation at most two: preflight proves the password decrypts (a BLOCK check), then one unlock to sign
+    assert 1 <= decrypted <= 2 * len(ops), f"{decrypted} keystore decryptions for {len(ops)} operations ({sent} txs)"

@@ -167,7 +167,9 @@ def _timed_out(client: ChainClient, index: JobIndex, slashes: dict[int, int], la
     ids = sorted(slashes)[-last:]
     jobs = {j: snap for j in ids if (snap := index.snapshot(j)) is not None}
     missing = [j for j in ids if j not in jobs]
-    jobs.update(client.get_jobs(missing) if missing else {})
+    read = client.get_jobs(missing) if missing else {}
+    index.update_from(read)  # kept from now on: a timed-out job never changes again
+    jobs.update(read)
     out = []
     for jid in ids:
         j = jobs.get(jid, {})
