@@ -252,8 +252,11 @@ def test_kill9_during_an_automatic_settle_loses_nothing_and_the_next_run_finishe
     assert not set(rest) & set(first), "a job was released twice"
     assert set(first) | set(rest) == set(ids)
     check_ledger(k, addr, before, released_to_me=sum(first.values()) + sum(rest.values()))
-    done = [o for o in auto_ops(a, "settle") if o["state"] == "done" and o["started"] > killed[0]["started"]]
-    assert done and done[-1]["result"]["origin"] == "automatic"
+    # the chain shows the release first; the operation records "done" after its last refresh
+    done = wait_until(lambda: [o for o in auto_ops(a, "settle")
+                               if o["state"] == "done" and o["started"] > killed[0]["started"]], 60,
+                      what="the finishing automatic settle to be recorded as done")
+    assert done[-1]["result"]["origin"] == "automatic"
 
 
 def test_never_stops_the_worker_while_a_job_runs(agent):
