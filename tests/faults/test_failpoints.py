@@ -196,7 +196,12 @@ def test_tx_points_straddle_the_broadcast(chain):
     fp.configure("tx.after_broadcast=1*raise")
     with pytest.raises(fp.FailpointError):
         s.send(dead, value=12345, gas=21000, on_signed=lambda h, n: announced.append((h, n)))
-    assert chain.client.nonce(w.address, "latest") == n0 + 1  # anvil automines: sent exactly once
+    # anvil automines, but under load the block may follow the broadcast by a moment: wait for it, then count
+    deadline = time.monotonic() + 30
+    while chain.client.nonce(w.address, "pending") != chain.client.nonce(w.address, "latest"):
+        assert time.monotonic() < deadline, "the broadcast transaction was never mined"
+        time.sleep(0.1)
+    assert chain.client.nonce(w.address, "latest") == n0 + 1  # sent exactly once
     assert chain.client.balance(dead) == b0 + 12345
     # the hash announced before the broadcast is the transaction that was mined (write-ahead record)
     rcpt = chain.client.rpc.call("eth_getTransactionReceipt", [announced[1][0]])
