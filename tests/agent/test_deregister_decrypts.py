@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.harness import AgentProc, Chain, docker_client_or_none, make_releasable
+from tests.harness import AgentProc, Chain, make_releasable, online_agent
 from tests.polling import wait_for
 
 PROFILE = "deregkey"
@@ -25,15 +25,8 @@ pytestmark = pytest.mark.docker
 
 @pytest.fixture(scope="module")
 def agent(tmp_path_factory, docker_ready):
-    a = AgentProc(tmp_path_factory.mktemp("deregkey-home"), profile=PROFILE)
-    a.start(timeout=90)
-    try:
-        a.onboard(timeout=240)
-        a.wait_state("online", timeout=120)
+    with online_agent(tmp_path_factory.mktemp("deregkey-home"), PROFILE) as a:
         yield a
-    finally:
-        a.cli("shutdown", "--stop-worker")
-        a.cleanup(docker_client_or_none())
 
 
 def _decrypted(agent: AgentProc) -> int:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import MODEL, PASSWORD, AgentProc, docker_client_or_none
+from tests.harness import MODEL, PASSWORD, AgentProc, online_agent
 from tests.plugins.docker import docker_client, free_port, sim_image  # noqa: F401  (fixtures)
 from tests.polling import wait_for
 from tray_agent.core.runtime.worker_container import KEY_DIR_IN, STATE_DIR_IN
@@ -35,15 +35,10 @@ pytestmark = pytest.mark.docker
 
 @pytest.fixture(scope="module")
 def agent(tmp_path_factory, docker_ready, docker_client, sim_image):  # noqa: F811
-    a = AgentProc(tmp_path_factory.mktemp("handover-home"), profile=PROFILE)
-    a.start(timeout=90)
     try:
-        a.onboard(timeout=240)
-        a.wait_state("online", timeout=120)
-        yield a
+        with online_agent(tmp_path_factory.mktemp("handover-home"), PROFILE) as a:
+            yield a
     finally:
-        a.cli("shutdown", "--stop-worker")
-        a.cleanup(docker_client_or_none())
         for c in docker_client.containers.list(all=True):
             if c.name == FOREIGN:
                 c.remove(force=True)

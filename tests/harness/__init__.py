@@ -12,6 +12,7 @@ from tests.harness.agent import (
     Chain,
     docker_client_or_none,
     make_releasable,
+    online_agent,
     tree_hashes,
     user_wallet_received,
     wait_op,
@@ -21,6 +22,7 @@ from tests.harness.client import ApiClient, ApiError, ApiResult, is_ready, read_
 
 __all__ = [
     "ETHER", "FINAL_OP_STATES", "MODEL", "PASSWORD", "PYTHON", "ROOT", "AgentDied", "AgentProc", "ApiClient",
-    "ApiError", "ApiResult", "Chain", "docker_client_or_none", "is_ready", "make_releasable", "read_api_file",
+    "ApiError", "ApiResult", "Chain", "docker_client_or_none", "is_ready", "make_releasable", "online_agent",
+    "read_api_file",
     "tree_hashes", "user_wallet_received", "wait_op", "wait_until",
 ]

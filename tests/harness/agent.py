@@ -22,6 +22,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -457,3 +458,17 @@ def user_wallet_received(agent: AgentProc) -> int:
 
     book = agent.devnet_book()
     return USER_WALLET_WEI - Chain(book["rpc"]).balance(book["userWallet"]["address"])
+
+
+@contextlib.contextmanager
+def online_agent(home: Path, profile: str) -> Iterator[AgentProc]:
+    """An agent started, onboarded on devnet and online; shut down with its worker and cleaned up afterwards."""
+    a = AgentProc(home, profile=profile)
+    a.start(timeout=90)
+    try:
+        a.onboard(timeout=240)
+        a.wait_state("online", timeout=120)
+        yield a
+    finally:
+        a.cli("shutdown", "--stop-worker")
+        a.cleanup(docker_client_or_none())
