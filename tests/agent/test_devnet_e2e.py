@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 
 import psutil
 import pytest
@@ -30,6 +31,11 @@ def agent(tmp_path_factory, docker_ready):
 
 def rpc(url: str, method: str, params: list):
     return Chain(url).call(method, params)
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return json.loads(r.read())
 
 
 def test_fresh_agent_needs_setup(agent):
@@ -89,8 +95,18 @@ def test_funding_then_continue_reaches_online(agent):
     full = next(o for o in c.get("/api/history?kind=onboarding")["items"] if o["id"] == op)  # all steps, not the last 20
     msgs = " | ".join(p["message"] for p in full["progress"])
     assert "staking" in msgs and "worker is online" in msgs
+    # devnet ships a simulated Ollama (issue 13 §4): the model download reports progress, size-scaled, in GiB
+    pulls = [p for p in full["progress"] if p["message"].startswith("downloading llama3-8b: ")]
+    assert len(pulls) >= 3 and [p["fraction"] for p in pulls] == sorted(p["fraction"] for p in pulls), pulls
+    assert pulls[-1]["message"] == "downloading llama3-8b: 4.3 of 4.3 GiB" and pulls[0]["fraction"] < 0.5, pulls
     st = c.get("/api/status")
     assert st["state"] == "online" and st["registered"] and st["served_models"] == ["llama3-8b"]
+    # ... and the served model is pinned in it (keep_alive -1: resident until unloaded)
+    sim = agent.sim_ollama_url()
+    assert sim, "no simulated Ollama port in worker.json"
+    ps = wait_for(lambda: [m for m in get_json(sim + "/api/ps")["models"]
+                           if m["name"].split(":")[0] == "llama3-8b"], timeout=60, what="llama3-8b pinned")
+    assert ps[0]["expires_at"].startswith("2318"), ps
     assert int(st["stake_wei"]) == 5000 * 10**18
     assert c.get("/api/onboarding")["done"] is True
     # continue again: nothing is staked twice

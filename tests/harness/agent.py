@@ -208,6 +208,15 @@ class AgentProc:
     def rpc_url(self) -> str:
         return (self.devnet_book() or {})["rpc"]
 
+    def sim_ollama_url(self) -> str:
+        """The devnet's simulated Ollama (the port the session keeps in worker.json); "" before it started."""
+        try:
+            doc = json.loads((self.data / "networks" / "devnet" / "worker.json").read_text())
+        except (OSError, ValueError):
+            return ""
+        port = int(doc.get("sim_ollama_port") or 0)
+        return f"http://127.0.0.1:{port}" if port else ""
+
     def cleanup(self, docker_client=None) -> None:
         """Stop the agent, its anvil (by PID), whatever else it started (by PID: processes whose command line or
         environment names this agent's home — e.g. a devnet consumer orphaned by a kill -9) and its containers

@@ -17,6 +17,7 @@ from .chain_sync import ChainSync
 from .worker import WorkerService, cancel_of
 
 log = logging.getLogger(__name__)
+GiB = 1024**3  # pull progress in the unit the UI uses for memory and disk
 MAX_MODELS = 16
 
 
@@ -211,7 +212,8 @@ class ModelService:
                 require_free(ollama_models_dir(), size, f"downloading {m}")
 
             def on_progress(p, m=m, i=i):
-                progress(f"pulling {m}: {p.status}", (i + p.fraction) / len(models))
+                done = f"{p.completed / GiB:.1f} of {p.total / GiB:.1f} GiB" if p.total else p.status
+                progress(f"downloading {m}: {done}", (i + p.fraction) / len(models))
 
             ol.ensure_models([m], on_progress)
         ol.verify_present(models)
