@@ -12,6 +12,7 @@ from typing import Any
 
 from tray_agent.common.amounts import format_lcai
 from tray_agent.common.errors import ValidationError
+from tray_agent.common.words import plural
 
 from .cli_codes import EXIT_OK
 
@@ -100,7 +101,7 @@ def fmt(v: dict) -> str:
              + (" (paused)" if v.get("paused") else ""),
              f"  now:        {v.get('state')} — {v.get('message')}",
              f"  threshold:  {format_lcai(thr, None) + ' LCAI' if thr else 'none'}",
-             f"  every:      {str(v.get('every_days')) + ' day(s)' if v.get('every_days') else 'no schedule'}",
+             f"  every:      {plural(int(v['every_days']), 'day') if v.get('every_days') else 'no schedule'}",
              f"  max fee:    {int(v.get('max_fee_bps') or 0) / 100:g} % of the amount",
              f"  withdraw:   {'on → ' + v['withdraw_to'] if v.get('withdraw') else 'off'}"
              + (f" (confirmed address: {v['withdraw_to']})" if not v.get("withdraw") and v.get("withdraw_to") else ""),

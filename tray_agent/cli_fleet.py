@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .cli_codes import EXIT_FAILED, EXIT_INPUT, EXIT_OK
+from .common.words import plural
 
 QUERIES = {
     "state": 'lcai_worker_state{job="%(job)s"} == 1',
@@ -149,7 +150,7 @@ def format_table(rows: list[WorkerRow]) -> str:
              .rstrip() for line in [head, *body]]
     online = sum(r.state == "online" for r in rows)
     alerting = sum(bool(r.alerts) for r in rows)
-    lines.append(f"{len(rows)} worker(s): {online} online, {alerting} with alerts")
+    lines.append(f"{plural(len(rows), 'worker')}: {online} online, {alerting} with alerts")
     return "\n".join(lines)
 
 

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from tray_agent.common.amounts import format_lcai
+from tray_agent.common.words import plural
 
 
 def lcai(wei: str | int) -> str:
@@ -22,12 +23,13 @@ def fmt_result(kind: str, r: Any) -> str:
     if not isinstance(r, dict):
         return "done" if r is None else str(r)
     if kind == "settle":
-        lines = [f"released {r.get('released_count', 0)} job(s) ({lcai(r.get('released_wei', 0))} LCAI), "
+        lines = [f"released {plural(r.get('released_count', 0), 'job')} ({lcai(r.get('released_wei', 0))} LCAI), "
                  f"withdrew {lcai(r.get('withdrawn_wei', 0))} LCAI to the worker wallet"]
         if r.get("already_released_count"):
-            lines.append(f"{r['already_released_count']} job(s) were already released (e.g. by the worker)")
+            n = r['already_released_count']
+            lines.append(f"{plural(n, 'job')} {'was' if n == 1 else 'were'} already released (e.g. by the worker)")
         if r.get("waiting"):
-            lines.append(f"{len(r['waiting'])} job(s) still in the dispute window; next releasable at {when(r.get('next_eta'))}")
+            lines.append(f"{plural(len(r['waiting']), 'job')} still in the dispute window; next releasable at {when(r.get('next_eta'))}")
         for f in r.get("failed", []):
             lines.append(f"job {f.get('job_id')}: {f.get('message', f.get('error'))}")
         return "\n".join(lines)
@@ -88,7 +90,7 @@ def fmt_models(d: dict, demand: dict | None = None) -> str:
     head = f"{'model':24} {'fee (LCAI)':>11} {'memory':>9}  served  pulled"
     rows = [head + (f"  {'jobs/day':>9} {'workers':>7} {'LCAI/day (est.)':>15}" if demand else "")]
     for m in d.get("catalog", []):
-        line = (f"{m['name']:24} {lcai(m.get('fee_wei', 0)):>11} {int(m.get('footprint_bytes', 0)) / 1e9:>7.1f}GB  "
+        line = (f"{m['name']:24} {lcai(m.get('fee_wei', 0)):>11} {int(m.get('footprint_bytes', 0)) / 2**30:>6.1f}GiB  "
                 f"{'yes' if m.get('served') else 'no':6}  {'yes' if m.get('pulled') else 'no':6}")
         if demand:
             r = est.get(m["name"])
@@ -136,7 +138,7 @@ def fmt_stuck(d: dict) -> str:
     jobs = d.get("jobs", [])
     if not jobs:
         return "no stuck jobs"
-    rows = [f"{len(jobs)} stuck job(s):"]
+    rows = [f"{plural(len(jobs), 'stuck job')}:"]
     for j in jobs:
         rows.append(f"  job {j['job_id']} ({j['state']}, deadline {when(j.get('deadline'))}): "
                     f"{no_fault_text(j, d.get('chain_now'))}")

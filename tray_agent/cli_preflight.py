@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 from .cli_codes import EXIT_FAILED as EXIT_BLOCK
 from .cli_codes import EXIT_OK, EXIT_WARN
+from .common.words import plural
 
 _MARK = {"ok": "OK   ", "warn": "WARN ", "block": "BLOCK"}
 
@@ -32,7 +33,7 @@ def format_report(report: dict) -> str:
         if c["result"] != "ok" and c.get("fix"):
             lines.append(f"          fix: {c['fix']}")
     n = report.get("counts", {})
-    lines.append(f"{n.get('ok', 0)} ok, {n.get('warn', 0)} warning(s), {n.get('block', 0)} blocking")
+    lines.append(f"{n.get('ok', 0)} ok, {plural(n.get('warn', 0), 'warning')}, {n.get('block', 0)} blocking")
     return "\n".join(lines)
 
 

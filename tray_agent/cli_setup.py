@@ -9,6 +9,7 @@ import time
 from .common.amounts import format_lcai
 from .common.api_client import ApiClient, ApiError
 from .common.networks import network_names
+from .common.words import plural
 
 
 def _ask(prompt: str, default: str = "") -> str:
@@ -53,8 +54,8 @@ def run_setup(client: ApiClient, generate_password: bool = False) -> int:
         except ApiError as e:
             print(f"  {e.message} — {e.fix}")
     hw = client.get("/api/hardware")
-    print(f"\nHardware: {hw['cpu_cores']} cores, {int(hw['ram_bytes']) / 2**30:.1f} GiB RAM, "
-          f"{len(hw['gpus'])} GPU(s) — {hw['level'].replace('_', ' ')}")
+    print(f"\nHardware: {plural(hw['cpu_cores'], 'CPU core')}, {int(hw['ram_bytes']) / 2**30:.1f} GiB memory, "
+          f"{plural(len(hw['gpus']), 'GPU')} — {hw['level'].replace('_', ' ')}")
     for reason in [*hw.get("reasons", []), *hw.get("notes", [])]:
         print(f"  - {reason}")
     _offer_per_gpu(hw)

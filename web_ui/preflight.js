@@ -1,5 +1,5 @@
 // Preflight: one line per check with its result (ok / warn / block), the detail and how to fix it.
-import { $, api, clearErrors, el, header, showError } from "./app.js";
+import { $, api, clearErrors, el, header, plural, showError } from "./app.js";
 
 header();
 const TAG = { ok: ["ok", "OK"], warn: ["warn", "Warn"], block: ["bad", "Block"] };
@@ -16,9 +16,9 @@ function row(c) {
 function summary(rep) {
   const n = rep.counts || {};
   if (rep.result === "block") return el("div", { class: "notice error", role: "alert" },
-    el("strong", {}, `${n.block} blocking problem(s).`), " Stake-changing steps are refused until they are fixed.");
+    el("strong", {}, `${plural(n.block, "blocking problem")}.`), " Stake-changing steps are refused until they are fixed.");
   if (rep.result === "warn") return el("div", { class: "notice warn" },
-    el("strong", {}, `${n.warn} warning(s).`), " The worker can run, but may miss jobs or earnings.");
+    el("strong", {}, `${plural(n.warn, "warning")}.`), " The worker can run, but may miss jobs or earnings.");
   return el("div", { class: "notice ok" }, el("strong", {}, "All checks passed."));
 }
 

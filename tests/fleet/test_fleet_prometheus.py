@@ -197,7 +197,7 @@ def test_fleet_status_table(fleet):
     for p in PROFILES:
         assert rows[p][0] == "127.0.0.1" and rows[p][2] == "online" and rows[p][3] == "llama3-8b"
         assert rows[p][6] == "5,000" and rows[p][7] == "-"
-    assert lines[-1] == "2 worker(s): 2 online, 0 with alerts"
+    assert lines[-1] == "2 workers: 2 online, 0 with alerts"
     j = json.loads(_fleet_cli(fleet, "--json").stdout)
     assert {w["profile"]: w["state"] for w in j["workers"]} == {p: "online" for p in PROFILES}
     assert all(w["stake_lcai"] == 5000.0 and w["alerts"] == [] for w in j["workers"])

@@ -14,6 +14,7 @@ from typing import Any
 
 from tray_agent.common.amounts import format_lcai
 from tray_agent.common.errors import ValidationError
+from tray_agent.common.words import plural
 
 DAY_S = 86400
 BACKOFF_BASE_S = 60.0
@@ -165,7 +166,7 @@ def decide(p: dict[str, Any], inp: Inputs) -> Decision:
     days = int(p.get("every_days") or 0)
     since = float(p.get("last_settle_at") or 0) or float(p.get("enabled_at") or 0) or now
     if days and amount > 0 and now - since >= days * DAY_S:
-        return Decision("settle", "due", f"{days} day(s) since the last settle")
+        return Decision("settle", "due", f"{plural(days, 'day')} since the last settle")
     parts = []
     if threshold:
         parts.append(f"at {format_lcai(threshold, 6)} LCAI (now {format_lcai(amount, 6)})")

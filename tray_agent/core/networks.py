@@ -137,7 +137,7 @@ def load_networks(override_file: Path | None = None) -> dict[str, Network]:
     unknown = set(overrides) - set(NETWORK_NAMES) - {"_comment"}
     if unknown:
         raise ConfigError(
-            f"{override_file}: unknown network(s) {', '.join(sorted(unknown))}",
+            f"{override_file}: unknown networks: {', '.join(sorted(unknown))}",
             fix=f"use only: {', '.join(NETWORK_NAMES)}",
         )
     return out

@@ -191,12 +191,12 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return LOCKED_EXIT
     c = Consumer(a.rpc, a.chain_id, None, parse_models(a.models) or None, worker=a.worker, peers=True)
-    print(f"devnet consumer: {a.rate} job(s)/min over {c.weights}", file=sys.stderr, flush=True)
+    print(f"devnet consumer: {a.rate} jobs/min over {c.weights}", file=sys.stderr, flush=True)
     try:
         c.run(a.rate, a.duration)
     except KeyboardInterrupt:
         pass
-    print(f"submitted {c.submitted} job(s), {c.errors} error(s) {c.by_model}")
+    print(f"submitted {c.submitted} jobs, {c.errors} errors {c.by_model}")
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from tray_agent.common.amounts import format_lcai
+from tray_agent.common.words import plural_forms
 
 from .abi import DecodedError, decode_error
 from .errors import CallReverted, Reverted, TxReverted
@@ -75,7 +76,7 @@ def explain(err: DecodedError | None) -> tuple[str, str, int | None]:
             if 1_000_000_000 < v < 10_000_000_000:
                 fields[f"{k}_time"] = fmt_time(v)
     try:
-        msg = template.format(**fields)
+        msg = plural_forms(template.format(**fields))
     except (KeyError, IndexError):
         msg = err.name
     eta = int(err.args[eta_arg]) if eta_arg and eta_arg in err.args else None

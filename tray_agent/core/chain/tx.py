@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from eth_utils import to_checksum_address
 
 from tray_agent.common.errors import KeyMismatchError
+from tray_agent.common.words import plural
 
 from .. import failpoints
 from .abi import Contract, DecodedLog
@@ -147,7 +148,7 @@ class TxSender:
                 return
             if time.monotonic() >= deadline:
                 raise PendingTransaction(
-                    f"{pending - latest} earlier transaction(s) from {self.address} are still pending",
+                    f"{plural(pending - latest, 'earlier transaction')} from {self.address} {'is' if pending - latest == 1 else 'are'} still pending",
                     fix="wait for them to be mined, or replace the stuck one with a higher fee",
                 )
             time.sleep(self.poll_s)

@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
+from tray_agent.common.words import plural
+
 from .errors import NonceConflict, WriterBusy
 
 T = TypeVar("T")
@@ -73,11 +75,11 @@ class WriterGate:
             if n <= 0:
                 return
             if first:
-                progress(f"waiting for {n} active job(s) to finish before sending", None)
+                progress(f"waiting for {plural(n, 'active job')} to finish before sending", None)
                 first = False
             if time.monotonic() >= deadline:
                 raise WriterBusy(
-                    f"the worker still had {n} active job(s) after {self.idle_timeout_s:.0f} s",
+                    f"the worker still had {plural(n, 'active job')} after {self.idle_timeout_s:.0f} s",
                     fix="retry when the worker is idle (nothing was sent)",
                 )
             time.sleep(self.poll_s)

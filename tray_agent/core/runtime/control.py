@@ -94,7 +94,7 @@ class WorkerControl:
         with self._ops:
             n = self._jobs_now() or 0
             if n:
-                log.warning("stopping the worker now cancels %d running job(s)", n)
+                log.warning("stopping the worker now cancels %d running jobs", n)
             self._stop_paused(reason)
         return n
 

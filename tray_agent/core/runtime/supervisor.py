@@ -360,7 +360,7 @@ class Supervisor(WorkerControl):
 
     def _pull_progress(self, p: images.PullProgress) -> None:
         self._show(Facts(pulling=f"Downloading worker image: {int(p.fraction * 100)}% "
-                                 f"({p.done_bytes // 1_000_000} of {p.total_bytes // 1_000_000} MB)"))
+                                 f"({p.done_bytes >> 20} of {p.total_bytes >> 20} MiB)"))
 
     # --- publishing -----------------------------------------------------------------------------------------
     def _alerts(self, crash: bool | None = None) -> tuple[Alert, ...]:

@@ -61,7 +61,7 @@ class DemandService:
             names = sorted(self.models.allowed())
             d = self.index.refresh(names, window_s, self.address())
             self._last = (time.monotonic(), window_s, d)
-            log.info("demand refresh: %d block(s) read in %d request(s)", d.blocks_scanned, d.rpc_requests)
+            log.info("demand refresh: %d blocks read in %d requests", d.blocks_scanned, d.rpc_requests)
             return d
 
     def view(self, window_h: float = DEFAULT_WINDOW_H) -> dict:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tray_agent.common.words import plural
+
 from ... import failpoints
 from ..errors import CallReverted, PreconditionFailed
 from ..jobs import COMPLETED, JobIndex
@@ -52,7 +54,7 @@ def deregister(ctx: OpContext, *, cache_path: Path | None = None, withdraw_earni
         eta = deregister_eta(ctx, cache_path)
         when = f"; the last dispute window ends {fmt_time(eta)}" if eta else ""
         raise PreconditionFailed(
-            f"{active} job(s) are still active or unreleased{when}",
+            f"{plural(active, 'job')} {'is' if active == 1 else 'are'} still active or unreleased{when}",
             fix="stop the worker, settle earnings after the dispute window and clear stuck jobs, then retry",
             eta=eta,
         )

@@ -7,6 +7,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from tray_agent.common.words import plural
+
 from ... import failpoints
 from ..errors import CallReverted, Reverted
 from ..jobs import COMPLETED, DISPUTED, RELEASED, RESOLVED, JobIndex
@@ -78,7 +80,7 @@ def settle(ctx: OpContext, cache_path: Path | None = None, *, start_block: int |
             candidates.append(jid)
         elif job["state"] == DISPUTED:
             disputed += 1
-    progress(f"probing {len(candidates)} job(s)", 0.2)
+    progress(f"probing {plural(len(candidates), 'job')}", 0.2)
     ready: list[int] = []
     failed: list[dict] = []
     for jid, err in zip(candidates, c.probe(jr, "releaseJob", [(j,) for j in candidates], me) if candidates else [], strict=False):
