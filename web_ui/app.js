@@ -138,6 +138,7 @@ const FIELD_SENTENCES = {
   amount: ["That amount cannot be sent.", "Type a number of LCAI, like 12.5, or press Max."],
   webhook_url: ["The webhook address is not valid.", "Use an https:// address, or leave the field empty."],
   rpc_override: ["The RPC address cannot be used.", "Use the https:// address of an RPC of this network, or leave it empty."],
+  ollama_url: ["The Ollama address is not valid.", "Use an http:// address such as http://127.0.0.1:11434, or leave it empty for Ollama on this machine."],
 };
 const DEV_TEXT = /[[\]{}`]|\b(POST|GET) \/|\be\.g\.\s*[[{"]|_wei\b|\b[a-z]+_[a-z_]+\b(?= must| is)/;
 

@@ -190,3 +190,20 @@ def test_job_history_has_time_used_against_the_deadline_and_timed_out_jobs_with_
     assert t["acknowledged"] is True and t["deadline"] == chain.job(late)["deadline"] and t["share_wei"] == "0"
     again = {j["job_id"]: j for j in earnings(chain.client, w.address, cache_path=tmp_path / "c.json").jobs}
     assert int(again[late]["slash_wei"]) == slash and list(again).count(late) == 1  # from the cache, listed once
+
+
+def test_settle_with_nothing_to_release_never_pauses_the_worker(chain, tmp_path):
+    """Issue 13 §7: `settle` with 0 jobs paused the worker for nothing; it pauses only when it sends something."""
+    from tray_agent.core.chain.writer import WriterGate
+
+    calls: list[str] = []
+    gate = WriterGate(pause_worker=lambda: calls.append("pause"), resume_worker=lambda: calls.append("resume"))
+    w = chain.new_worker()
+    chain.register(w)
+    waiting = chain.completed_job(w)  # inside its dispute window: not releasable yet
+    res = settle(chain.ctx(w, gate=gate), tmp_path / "c.json")
+    assert res.released_count == 0 and res.tx_hashes == [] and [x["job_id"] for x in res.waiting] == [waiting]
+    assert calls == []  # nothing sent: the worker kept running
+    chain.advance(61)
+    res = settle(chain.ctx(w, gate=gate), tmp_path / "c.json")
+    assert res.released_count == 1 and calls == ["pause", "resume"]  # a real settle pauses once around its sends

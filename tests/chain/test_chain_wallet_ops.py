@@ -76,8 +76,10 @@ def test_withdraw_native_keeps_gas_reserve_while_registered(chain):
     chain.register(w)
     dest = Account.create().address
     bal = chain.client.balance(w.address)
-    with pytest.raises(ValidationError, match="for gas"):
+    with pytest.raises(ValidationError, match="for gas") as e:
         withdraw_native(chain.ctx(w), dest, "60")
+    # the fix names what the user can do; the UI has no force option, so it must not offer one (issue 13 §7)
+    assert e.value.fix.startswith("send at most ") and "force" not in e.value.fix, e.value.fix
     assert chain.client.balance(dest) == 0 and chain.client.balance(w.address) == bal
     res = withdraw_native(chain.ctx(w), dest, "max")
     assert chain.client.balance(w.address) >= chain.network.low_gas_wei

@@ -503,6 +503,25 @@ def test_settings_page(ui):
     page.wait_for_selector("#saved:text('Saved')")
     got = ui.client.get("/api/settings")
     assert got["webhook_url"] == "https://example.org/hook" and got["offline_alert_minutes"] == 15
+    # the Ollama URL field the speed test's fix points to ("set an Ollama URL in Settings", issue 13 §4)
+    assert page.inner_text("label[for=ollama_url]").startswith("Ollama URL")
+    page.fill("#ollama_url", "ftp://127.0.0.1:11434")
+    page.click("#save")
+    page.wait_for_selector("#errors .notice.error")
+    assert page.get_attribute("#ollama_url", "aria-invalid") == "true"
+    assert "The Ollama address is not valid." in page.inner_text("#errors"), page.inner_text("#errors")
+    ui.shot("settings-bad-ollama-url")
+    sim = ui.agent.sim_ollama_url()  # the devnet's simulated Ollama: the worker keeps its Ollama
+    need(bool(sim), "the devnet's simulated Ollama")
+    page.fill("#ollama_url", sim)
+    page.click("#save")
+    page.wait_for_selector("#saved:text('Saved')")
+    assert ui.client.get("/api/settings")["ollama_url"] == sim
+    ui.shot("settings-ollama-url")
+    page.fill("#ollama_url", "")
+    page.click("#save")
+    page.wait_for_function("document.querySelector('#saved').textContent.includes('Saved')")
+    assert ui.client.get("/api/settings")["ollama_url"] == ""
     page.select_option("#network", "devnet")
     page.click("#switch")
     page.wait_for_selector("#errors .notice.error")
