@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 
@@ -69,6 +70,23 @@ def test_yes_has_help_everywhere():
 ])
 def test_exit_codes_follow_the_readme(err, code):
     assert cli.exit_code_for(err) == code
+
+
+def test_exit_codes_are_the_ones_the_readme_lists():
+    """The README's numbers are the CLI's (a renumbered code breaks scripts that read the README)."""
+    from pathlib import Path
+
+    from tray_agent import cli_codes
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    listed = re.search(r"Exit codes: (.+?)\.\n", readme)
+    assert listed, "README: the 'Exit codes: …' line"
+    said = {int(n): w for n, w in re.findall(r"(\d+) ([a-z ]+?)(?:,|$)", listed.group(1))}
+    assert said == {cli_codes.EXIT_OK: "ok", cli_codes.EXIT_FAILED: "failed", cli_codes.EXIT_INPUT: "bad input",
+                    cli_codes.EXIT_NO_AGENT: "no agent", cli_codes.EXIT_BUSY: "busy",
+                    cli_codes.EXIT_INTERRUPTED: "interrupted"}, said
+    pre = re.search(r"Exit codes of `preflight`: 0 all good, (\d+) any BLOCK, (\d+) only WARN \((\d+) no agent\)", readme)
+    assert pre and tuple(map(int, pre.groups())) == (cli_codes.EXIT_FAILED, cli_codes.EXIT_WARN, cli_codes.EXIT_NO_AGENT)
 
 
 def run_cli(*args: str, home, timeout: float = 60) -> subprocess.CompletedProcess:

@@ -3,7 +3,7 @@
 The cheap tests tie a plain child process to a parent with windows.lifeline (and show that a child started from
 a short-lived thread through the manager's spawn thread is NOT killed when that thread ends — PR_SET_PDEATHSIG
 fires on the forking *thread's* exit). The last test opens a real Qt window from the real tray process and
-kills the tray with SIGKILL.
+kills the tray with SIGKILL: the onboarding window, the one the issue saw left running.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def test_sigkill_of_the_tray_closes_its_real_window(display, dbus_session, traye
     need(importlib.util.find_spec("PyQt6") is not None, "pywebview's Qt backend (gui extra)")
     from tray_agent.common.status import Status, WorkerState
 
-    fake_agent.publish(Status(state=WorkerState.ONLINE, registered=True, address="0xabc"))
+    fake_agent.publish(Status(state=WorkerState.SETUP_NEEDED))  # the onboarding window (issue 13 §7)
     ctl = tmp_path / "ctl"
     ctl.mkdir()
     env = dict(os.environ, PYSTRAY_BACKEND="appindicator", PYWEBVIEW_GUI="qt")
@@ -104,8 +104,8 @@ def test_sigkill_of_the_tray_closes_its_real_window(display, dbus_session, traye
         while not (ctl / "ready").exists() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert (ctl / "ready").exists(), log.read_text()[-2000:]
-        (ctl / "click").write_text("Open dashboard")
-        pid_file = paths.runtime / "windows" / "dashboard.pid"
+        (ctl / "click").write_text("Finish setup…")
+        pid_file = paths.runtime / "windows" / "onboarding.pid"
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
