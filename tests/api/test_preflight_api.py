@@ -157,6 +157,11 @@ def test_injected_inline_script_does_not_run_and_pages_work(live, browser):
         warn = next((c for c in rep["checks"] if c["result"] == "warn"), None)
         if warn:
             assert warn["fix"] in page.locator(f"tr[data-check='{warn['id']}'] td.fix").inner_text()
+        counts = rep["counts"]
+        summary = page.inner_text("#summary")  # plural forms, not "warning(s)" (issue 13 §7)
+        if rep["result"] == "warn":
+            assert f"{counts['warn']} warning{'' if counts['warn'] == 1 else 's'}." in summary, summary
+        assert "(s)" not in summary, summary
         page.screenshot(path="test-output/preflight-page.png", full_page=True)
 
         for name in PAGES:  # every page still loads and runs its module script under the policy
