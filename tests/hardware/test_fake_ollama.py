@@ -104,3 +104,12 @@ def test_time_scale_and_hang_make_real_delays() -> None:
             httpx.get(fake.url + "/api/version", timeout=0.2)
         r = ollama.Client(host=fake.url, timeout=5).generate(model="tiny:1b", prompt="x", options={"num_predict": 20})
         assert r.eval_duration == 200_000_000
+
+
+def test_the_test_fake_is_the_shipped_simulated_ollama() -> None:
+    """Issue 13 §4: tests use the component the devnet demo runs, only with test defaults (no second fake)."""
+    from tray_agent.devnet.sim_ollama import SimOllama
+
+    assert FakeOllama.__bases__ == (SimOllama,)
+    assert set(vars(FakeOllama)) - {"__module__", "__doc__", "__qualname__", "__init__", "server_class",
+                                    "__static_attributes__", "__firstlineno__"} == set()  # defaults, no behaviour
