@@ -125,12 +125,13 @@ def table(rows: list[dict]) -> str:
 
 
 def commit() -> str:
-    """The commit measured (with "+dirty" when the working tree differs from it)."""
+    """The commit measured (with "+dirty" when the working tree differs from it; earlier results don't count)."""
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                               timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
-                               text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":!benchmarks/results.*"], cwd=ROOT, capture_output=True, text=True,
+                               timeout=10).stdout.strip()
         return head + ("+dirty" if dirty else "") if head else "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
