@@ -143,10 +143,11 @@ def markdown(rows: list[dict], machine: dict, when: str, quick: bool, measured: 
            f"Run {when} on commit {measured or commit()} with `python -m benchmarks.run{' --quick' if quick else ''}` "
            f"(devnet: anvil + replicas, private dockerd, simulated worker container). Load average at the end: {load}.",
            "",
-           "| Benchmark | Result | Target | Met | Detail |", "|---|---|---|---|---|"]
-    for r in rows:
+           "| Benchmark | Result | Target | Met | Commit | Detail |", "|---|---|---|---|---|---|"]
+    for r in rows:  # a row merged in from another run carries its own commit
         met = {True: "yes", False: "**no**", None: "n/a"}[r["ok"]]
-        out.append(f"| {r['name']} | {fmt(r['value'])} {r['unit']} | {r['target']} | {met} | {r['detail']} |")
+        out.append(f"| {r['name']} | {fmt(r['value'])} {r['unit']} | {r['target']} | {met} | "
+                   f"{r.get('commit') or measured or commit()} | {r['detail']} |")
     out += ["", "Machine: " + ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in machine.items()), ""]
     return "\n".join(out)
 

@@ -253,7 +253,7 @@ def first_launch_rows(fl: dict, row) -> list[dict]:
     if g:
         objs = ", ".join(f"{k} {kb / 1024:+.1f}" for k, kb in fl["gl_minus_disabled_by_object_kb"][:6])
         priv = sum(kb for _k, kb in fl["gl_minus_disabled_by_object_private_kb"]) / 1024
-        out.append(row("Tray RSS with GTK's OpenGL allowed (GDK_GL unset, as before 733706a) + onboarding window",
+        out.append(row("Tray RSS with GTK's OpenGL allowed (GDK_GL empty, as before 733706a) + onboarding window",
                        g["rss_mb_mean"], "—", None,
                        f"USS {g['uss_mb_mean']:.0f} MB vs {t['rss_mb_mean']:.0f} RSS / {t['uss_mb_mean']:.0f} USS "
                        f"with GDK_GL=disable (the tray's default); the difference by mapped object (MB RSS): "
