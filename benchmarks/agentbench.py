@@ -141,15 +141,16 @@ def docked_windows() -> int:
 class Tray:
     """The real tray process (``lcai-tray`` without a subcommand) attached to the running agent."""
 
-    def __init__(self, a: AgentProc, log: Path):
+    def __init__(self, a: AgentProc, log: Path, extra_env: dict[str, str] | None = None):
         self.a = a
         self.log = log
+        self.extra_env = extra_env or {}
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> float:
         """Launch; returns seconds until a new icon is docked in the tray host."""
         before = docked_windows()
-        env = self.a.env()
+        env = {**self.a.env(), **self.extra_env}
         env.setdefault("LCAI_TRAY_HOST_WAIT", "5")
         out = open(self.log, "ab")  # noqa: SIM115
         t0 = time.monotonic()

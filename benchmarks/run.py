@@ -125,12 +125,13 @@ def table(rows: list[dict]) -> str:
 
 
 def commit() -> str:
-    """The commit measured (with "+dirty" when the working tree differs from it)."""
+    """The commit measured (with "+dirty" when the working tree differs from it; earlier results don't count)."""
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                               timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
-                               text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":!benchmarks/results.*"], cwd=ROOT, capture_output=True, text=True,
+                               timeout=10).stdout.strip()
         return head + ("+dirty" if dirty else "") if head else "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -142,10 +143,11 @@ def markdown(rows: list[dict], machine: dict, when: str, quick: bool, measured: 
            f"Run {when} on commit {measured or commit()} with `python -m benchmarks.run{' --quick' if quick else ''}` "
            f"(devnet: anvil + replicas, private dockerd, simulated worker container). Load average at the end: {load}.",
            "",
-           "| Benchmark | Result | Target | Met | Detail |", "|---|---|---|---|---|"]
-    for r in rows:
+           "| Benchmark | Result | Target | Met | Commit | Detail |", "|---|---|---|---|---|---|"]
+    for r in rows:  # a row merged in from another run carries its own commit
         met = {True: "yes", False: "**no**", None: "n/a"}[r["ok"]]
-        out.append(f"| {r['name']} | {fmt(r['value'])} {r['unit']} | {r['target']} | {met} | {r['detail']} |")
+        out.append(f"| {r['name']} | {fmt(r['value'])} {r['unit']} | {r['target']} | {met} | "
+                   f"{r.get('commit') or measured or commit()} | {r['detail']} |")
     out += ["", "Machine: " + ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in machine.items()), ""]
     return "\n".join(out)
 
@@ -155,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="fewer repetitions and a 20 s idle window")
     ap.add_argument("--idle-seconds", type=float, default=None)
     ap.add_argument("--skip", action="append", default=[],
-                    help="skip: chain, recovery, dockerd, tray, window, rpc, shape, traystates")
+                    help="skip: chain, recovery, dockerd, tray, window, rpc, shape, traystates, firstlaunch")
     ap.add_argument("--no-save", action="store_true", help="print only; keep benchmarks/results.* as they are")
     args = ap.parse_args(argv)
     idle_s = args.idle_seconds or (20.0 if args.quick else 60.0)
@@ -312,16 +314,12 @@ def main(argv: list[str] | None = None) -> int:
         if tray is not None:
             tray.stop()
             tray = None
-        if gui and "traystates" not in args.skip:
+        if gui and "firstlaunch" not in args.skip:
             print("[bench] tray first launch (it starts the agent) vs attached…", file=sys.stderr)
             fl = attempt("tray_first_launch", lambda: shapebench.tray_first_launch(work, agentbench.Tray,
                                                                                    min(idle_s, 15)))
             if fl:
-                f, t = fl["first_launch_window_open"], fl["attached_window_open"]
-                top = ", ".join(f"{k} {kb / 1024:+.1f}" for k, kb in fl["first_minus_attached_by_object_kb"][:5])
-                rows.append(row("Tray RSS, first launch (starts the agent) + onboarding window", f["rss_mb_mean"], "—",
-                                None, f"USS {f['uss_mb_mean']:.0f} MB; attached to a running agent: {t['rss_mb_mean']:.0f} "
-                                f"RSS / {t['uss_mb_mean']:.0f} USS MB; extra mappings (MB RSS): {top}", "MB"))
+                rows += shapebench.first_launch_rows(fl, row)
 
         if "dockerd" not in args.skip:
             print("[bench] dockerd restart → online…", file=sys.stderr)

@@ -201,6 +201,22 @@ def tray_first_launch(work: Path, tray_cls, seconds: float = 15.0) -> dict:
         out["smaps_attached"] = membench.grouped(objs_attached)
         out["first_minus_attached_kb"] = membench.top_delta(out["smaps_attached"], out["smaps_first_launch"], 8)
         out["first_minus_attached_by_object_kb"] = membench.top_delta(objs_attached, objs_first, 10)
+        for c in wins:
+            c.send_signal(signal.SIGTERM)
+        tray.stop()
+        # the same tray with GTK's OpenGL allowed, as before 733706a (an empty GDK_GL is kept by the tray's
+        # setdefault and means "no GDK_GL flags"): what the extra memory of a first launch was
+        out["gdk_visuals_before_gl"] = _gdk_visuals()
+        tray = tray_cls(a, work / "tray-first.log", extra_env={"GDK_GL": ""})
+        tray.start()
+        wins = wait_until(lambda: _window_children(tray.proc.pid), 60, 0.2, "onboarding window")
+        time.sleep(10)
+        out["gl_allowed_window_open"] = membench.sample({"tray": tray.proc.pid}, seconds)["tray"]
+        objs_gl = membench.smaps_by_object(tray.proc.pid)
+        out["smaps_gl_allowed"] = membench.grouped(objs_gl)
+        out["gl_minus_disabled_by_object_kb"] = membench.top_delta(objs_attached, objs_gl, 10)
+        out["gl_minus_disabled_by_object_private_kb"] = membench.top_delta(objs_attached, objs_gl, 10, "private")
+        out["gdk_visuals_after_gl"] = _gdk_visuals()
         return out
     finally:
         if tray is not None:
@@ -211,3 +227,37 @@ def tray_first_launch(work: Path, tray_cls, seconds: float = 15.0) -> dict:
             with contextlib.suppress(TimeoutError):
                 wait_until(lambda: not Path(f"/proc/{agent_pid}").exists(), 20, 0.2, "agent gone")
         a.cleanup(None)
+
+
+def _gdk_visuals() -> list[int] | None:
+    """GDK_VISUALS on the X root window: GTK 3 probes OpenGL (loading Mesa) only in the first GTK process on a display
+    that has GL allowed, and caches the chosen visuals there; later GTK processes read it and load no GL."""
+    from Xlib import display
+
+    d = display.Display()
+    try:
+        p = d.screen().root.get_full_property(d.intern_atom("GDK_VISUALS"), 0)
+        return None if p is None else [int(x) for x in p.value]
+    finally:
+        d.close()
+
+
+def first_launch_rows(fl: dict, row) -> list[dict]:
+    """Table rows of :func:`tray_first_launch`: the tray a new user meets, and the same tray with GL allowed."""
+    f, t = fl["first_launch_window_open"], fl["attached_window_open"]
+    top = ", ".join(f"{k} {kb / 1024:+.1f}" for k, kb in fl["first_minus_attached_by_object_kb"][:5])
+    out = [row("Tray RSS, first launch (starts the agent) + onboarding window", f["rss_mb_mean"], "—", None,
+               f"USS {f['uss_mb_mean']:.0f} MB; attached to a running agent: {t['rss_mb_mean']:.0f} RSS / "
+               f"{t['uss_mb_mean']:.0f} USS MB; extra mappings (MB RSS): {top or 'none'}", "MB")]
+    g = fl.get("gl_allowed_window_open")
+    if g:
+        objs = ", ".join(f"{k} {kb / 1024:+.1f}" for k, kb in fl["gl_minus_disabled_by_object_kb"][:6])
+        priv = sum(kb for _k, kb in fl["gl_minus_disabled_by_object_private_kb"]) / 1024
+        out.append(row("Tray RSS with GTK's OpenGL allowed (GDK_GL empty, as before 733706a) + onboarding window",
+                       g["rss_mb_mean"], "—", None,
+                       f"USS {g['uss_mb_mean']:.0f} MB vs {t['rss_mb_mean']:.0f} RSS / {t['uss_mb_mean']:.0f} USS "
+                       f"with GDK_GL=disable (the tray's default); the difference by mapped object (MB RSS): "
+                       f"{objs or 'none'}; private +{priv:.1f} MB; root window GDK_VISUALS before: "
+                       f"{fl['gdk_visuals_before_gl'] or 'none'}, after: {fl['gdk_visuals_after_gl'] or 'none'} (GTK "
+                       "probes GL once per X display and caches the visuals there)", "MB"))
+    return out
