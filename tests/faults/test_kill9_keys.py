@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 from eth_account import Account
@@ -72,6 +73,11 @@ def test_kill9_between_keychain_and_keystore(agent_factory):
     assert r.status == 200, r.body
     key_a = a.status()["address"]
     assert _custody(a).verify() == key_a, "the keystore does not open with the keychain's password"
+    # the password lives in gnome-keyring over D-Bus (the agent has no secrets file)
+    kr = _custody(a).secrets._kr
+    backends = [type(b).__module__ for b in getattr(kr, "backends", [kr])]
+    assert backends[0] == "keyring.backends.SecretService" and a.secrets_file is None, backends  # first: it stores
+    assert not list(Path(a.home).rglob("secrets*.json")), "a secrets file was written"
     note("custody.install.after_keychain=kill", "onboarding (key)", sent="-", after="no key, setup needed",
          rerun="new key; keychain password opens it", funds="no key lost (none existed)")
 
