@@ -17,7 +17,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 
 from tests.faults.harness import AgentProc, wait_until
-from tests.faults.test_kill9_money import Kit, Sheet, check_ledger, op_when_free, relaunch, released_to
+from tests.faults.killpoints import relaunch
+from tests.faults.test_kill9_money import Kit, Sheet, check_ledger, op_when_free, released_to
 from tests.faults.test_no_offences import _active_jobs, _metrics_port
 from tray_agent.common.amounts import format_lcai
 

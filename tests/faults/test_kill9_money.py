@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import pytest
 from eth_utils import keccak
 
-from tests.faults.harness import ETHER, MODEL, PASSWORD, AgentProc, Chain, wait_until
+from tests.faults.harness import ETHER, MODEL, AgentProc, Chain, wait_until
+from tests.faults.killpoints import after_relaunch, relaunch, write_matrix
 
 pytestmark = [pytest.mark.docker]
 DEAD = "0x000000000000000000000000000000000000dEaD"
@@ -180,16 +181,6 @@ def released_to(k: Kit, addr: str, b0: int, b1: int | None = None) -> dict[int, 
 
 
 # --- the agent, relaunched with a fault point ------------------------------------------------------------------
-def relaunch(a: AgentProc, spec: str | None) -> None:
-    """kill -9 when idle (anvil and the container live on) and start again with ``spec`` (or none)."""
-    a.kill9()
-    if spec:
-        a.extra_env["LCAI_FAILPOINTS"] = spec
-    else:
-        a.extra_env.pop("LCAI_FAILPOINTS", None)
-    a.start()
-
-
 def run_until_killed(a: AgentProc, kind: str, body: dict, spec: str, point: str, timeout: float = 120,
                      state: str = "online") -> str:
     relaunch(a, spec)
@@ -206,14 +197,6 @@ def run_until_killed(a: AgentProc, kind: str, body: dict, spec: str, point: str,
     assert rc == -9, f"agent exited {rc}, not by SIGKILL: {a.tail()}"
     assert re.search(rf"failpoint {re.escape(spec.split('=')[0])}: kill", a.new_log()), a.tail()
     return op_id
-
-
-def after_relaunch(a: AgentProc, op_id: str) -> dict:
-    relaunch(a, None)
-    rec = a.get(f"/api/ops/{op_id}").body
-    assert rec["state"] == "interrupted", rec
-    assert rec["error"]["code"] == "interrupted" and rec["error"].get("fix"), rec
-    return rec
 
 
 def short(tx_hash: str) -> str:
@@ -274,11 +257,7 @@ def agent(module_agent_factory, output_dir):
     k.ch.call("anvil_setBalance", [k.book["consumer"]["address"], "0x0"])
     time.sleep(3)
     yield a
-    lines = ["| Fault point | Operation | Sent before kill | After relaunch | Rerun | Funds |", "|---|---|---|---|---|---|"]
-    for m in MATRIX:
-        lines.append(f"| `{m['point']}` | {m['op']} | {m.get('sent', '')} | {m.get('after', '')} | "
-                     f"{m.get('rerun', '')} | {m.get('funds', '')} |")
-    (output_dir / "kill9-money-matrix.md").write_text("\n".join(lines) + "\n")
+    write_matrix(output_dir / "kill9-money-matrix.md", MATRIX)
 
 
 def fresh_releasable(a: AgentProc, k: Kit, n: int) -> tuple[str, list[int]]:
@@ -316,6 +295,7 @@ def test_kill9_settle(agent, spec, batches, withdrawn):
     mid = check_ledger(k, addr, before, released_to_me=sum(rel.values()))
     assert mid.internal == (0 if withdrawn else sum(rel.values()))
     rec = after_relaunch(a, op_id)
+    assert "was mined" in rec["error"]["message"] and rec["error"]["fix"].startswith("run it again"), rec["error"]
     ann = announced(rec)
     assert [(h, n) for _, h, n in ann] == [(short(t["hash"]), t["nonce"]) for t in sent], \
         "the stored progress names every sent transaction (before it was sent)"
@@ -331,8 +311,10 @@ def test_kill9_settle(agent, spec, batches, withdrawn):
     assert [t["fn"] for t in again] == want, again
     end = check_ledger(k, addr, before, released_to_me=sum(rel.values()) + sum(rest.values()))
     assert end.internal == 0
-    note(spec, "settle", sent=f"{batches} releaseJobs" + (" + withdraw" if withdrawn else ""),
-         after="interrupted + fix; progress names each sent tx hash", rerun=f"sends only {want or 'nothing'}",
+    note(spec, "settle", sent=f"{batches} releaseJobs" + (" + withdraw" if withdrawn else "") + " (mined)",
+         after="interrupted; progress names each sent tx hash, error says which were mined, fix 'run it again: "
+         "… sends only what is missing'", rerun=("sends only " + " + ".join(
+             f"{want.count(f)} {f}" for f in dict.fromkeys(want))) if want else "sends nothing (all was mined)",
          funds="exact (wei ledger), each job released once")
 
 
@@ -349,6 +331,8 @@ def test_kill9_withdraw_before_broadcast_then_rerun(agent):
     (fn, _h, n), = announced(rec)
     assert fn == "transfer" and not any(t["nonce"] == n for t in k.txs_from(addr, before.block)), \
         "the announced transfer never reached the chain"
+    assert "was not mined" in rec["error"]["message"] and rec["error"]["fix"] == "nothing was sent: run it again", \
+        rec["error"]
     check_ledger(k, addr, before)
     rerun = a.op("withdraw", body, timeout=120)
     assert rerun["state"] == "done", rerun
@@ -356,8 +340,8 @@ def test_kill9_withdraw_before_broadcast_then_rerun(agent):
     assert len(sent) == 1 and sent[0]["value"] == ETHER and sent[0]["to"].lower() == DEAD.lower()
     end = check_ledger(k, addr, before)
     assert end.dead - before.dead == ETHER
-    note("withdraw/tx.before_broadcast=kill", "withdraw", sent="nothing", after="interrupted + fix; tx hash named, "
-         "not on chain", rerun="one transfer", funds="exact")
+    note("withdraw/tx.before_broadcast=kill", "withdraw", sent="nothing", after="interrupted; error: the transfer <hash> "
+         "was not mined, fix 'nothing was sent: run it again'", rerun="one transfer", funds="exact")
 
 
 @pytest.mark.parametrize("kind,body,spec", [
@@ -377,26 +361,16 @@ def test_kill9_amount_op_after_broadcast(agent, kind, body, spec):
     rec = after_relaunch(a, op_id)
     (_f, h, n), = announced(rec)
     assert (h, n) == (short(sent[0]["hash"]), sent[0]["nonce"]) and k.mined(sent[0]["hash"]) is True
+    text = f"{rec['error'].get('message', '')} {rec['error'].get('fix', '')}"
+    assert short(sent[0]["hash"]) in text and "do not send it again" in text, rec["error"]  # checked on chain
     if kind == "withdraw":
         end = check_ledger(k, addr, before)
         assert end.dead - before.dead == ETHER
     else:
         check_ledger(k, addr, before, stake_in=ETHER)  # wallet: exactly value + fee; stake: exactly +1 LCAI
-    note(spec, kind, sent=f"one {fn} (mined)", after="interrupted + generic fix; progress names the mined hash",
-         rerun="a rerun would send a second one: the record names the mined hash instead", funds="exact")
-
-
-def test_interrupted_amount_op_says_whether_it_was_sent(agent):
-    a = agent
-    k = Kit(a)
-    addr = a.status()["address"]
-    b0 = k.ch.block()
-    op_id = run_until_killed(a, "withdraw", {"to": DEAD, "amount": "1", "confirm": True},
-                             "withdraw/tx.after_broadcast=kill", "withdraw/tx.after_broadcast")
-    rec = after_relaunch(a, op_id)
-    (sent,) = [t for t in k.txs_from(addr, b0) if t["fn"] == "transfer"]
-    text = f"{rec['error'].get('message', '')} {rec['error'].get('fix', '')}"
-    assert (short(sent["hash"]) in text or sent["hash"] in text) and "mined" in text, rec["error"]
+    note(spec, kind, sent=f"one {fn} (mined)", after="interrupted; the error names the mined tx hash: 'it was "
+         "mined: do not send it again'", rerun="not rerun: an amount op is not idempotent (a rerun sends a second "
+         "one), the record says it already landed", funds="exact (wei ledger)")
 
 
 # --- set_models, reinstate, clear_stuck -------------------------------------------------------------------------
@@ -409,7 +383,8 @@ def test_kill9_set_models_between_txs(agent):
     op_id = run_until_killed(a, "set_models", body, "set_models.between_txs=kill", "set_models.between_txs")
     adds = [t for t in k.txs_from(addr, b0) if t["fn"] == "addSupportedModel"]
     assert len(adds) == 1 and adds[0]["ok"]
-    after_relaunch(a, op_id)
+    rec = after_relaunch(a, op_id)
+    assert "was mined" in rec["error"]["message"] and rec["error"]["fix"].startswith("run it again"), rec["error"]
     rerun = a.op("set_models", body, timeout=180)
     assert rerun["state"] == "done", rerun
     adds = [t for t in k.txs_from(addr, b0) if t["fn"] == "addSupportedModel"]
@@ -421,7 +396,8 @@ def test_kill9_set_models_between_txs(agent):
     assert set(a.status()["served_models"]) >= {MODEL, MODEL2, MODEL3}
     back = a.op("set_models", {"models": [MODEL]}, timeout=180)  # leave the worker as the module found it
     assert back["state"] == "done", back
-    note("set_models.between_txs=kill", "set_models", sent="1 of 2 addSupportedModel", after="interrupted + fix",
+    note("set_models.between_txs=kill", "set_models", sent="1 of 2 addSupportedModel (mined)",
+         after="interrupted; fix 'run it again: … sends only what is missing'",
          rerun="adds only the missing model", funds="gas only")
 
 
@@ -472,7 +448,8 @@ def test_kill9_clear_stuck_between_jobs(agent):
     assert "failpoint clear_stuck.between_jobs: kill" in a.new_log()
     settled = [t for t in k.txs_from(addr, b0) if t["fn"] == "settleStuckJob"]
     assert len(settled) == 1 and settled[0]["ok"]
-    after_relaunch(a, op_id)
+    rec = after_relaunch(a, op_id)
+    assert "was mined" in rec["error"]["message"] and rec["error"]["fix"].startswith("run it again"), rec["error"]
     rerun = a.op("clear_stuck", {"allow_slash": False, "confirm": True}, timeout=120)
     assert rerun["state"] == "done", rerun
     settled = [t for t in k.txs_from(addr, b0) if t["fn"] == "settleStuckJob"]
@@ -486,7 +463,8 @@ def test_kill9_clear_stuck_between_jobs(agent):
     assert k.ch.balance(k.owner.address) - owner_before + claimable == refunded  # the payer gets it back, once
     assert a.op("start", {}, timeout=60)["state"] == "done"
     a.wait_state("online", 90)
-    note("clear_stuck.between_jobs=kill", "clear_stuck", sent="1 of 2 settleStuckJob", after="interrupted + fix",
+    note("clear_stuck.between_jobs=kill", "clear_stuck", sent="1 of 2 settleStuckJob (mined)",
+         after="interrupted; fix 'run it again: … sends only what is missing'",
          rerun="settles only the other job", funds="each escrow refunded once")
 
 
@@ -528,6 +506,10 @@ def test_kill9_deregister_before_withdraw(agent):
     assert txs == ["deregisterWorker", "withdraw"], txs
     check_ledger(k, addr, before, stake_out=before.stake)
     assert k.worker_balance(addr) == 0, "earnings left in the contract after the deregistration finished"
+    note("deregister.before_withdraw=kill", "deregister", sent="deregisterWorker (mined), no withdraw",
+         after="interrupted + fix; the persisted schedule resumes it and withdraws the earnings",
+         rerun="a second deregister: 'not_registered' error, nothing sent", funds="stake + earnings returned once "
+         "(wei ledger)")
 
 
 def test_kill9_deregister_after_broadcast_then_register_after_broadcast(agent):
@@ -593,88 +575,3 @@ def _reonboard(a: AgentProc) -> None:
     assert r.status == 202, r.body
     rec = a.wait_op(r.body["op_id"], 180)
     assert rec["state"] == "done", rec
-
-
-# --- key custody with the real Secret Service ---------------------------------------------------------------------
-def _custody(a: AgentProc):
-    """The agent's key custody, opened from this test process (same D-Bus session, same keychain)."""
-    from tray_agent.common.paths import Paths
-    from tray_agent.core.keys import KeyCustody, open_secret_store
-    from tray_agent.core.networks import get_network
-
-    old = os.environ.get("LCAI_TRAY_HOME")
-    os.environ["LCAI_TRAY_HOME"] = str(a.home)
-    try:
-        paths = Paths.for_profile(a.profile)
-        return KeyCustody(paths, get_network("devnet"), open_secret_store(paths.keyring_service("devnet")))
-    finally:
-        if old is None:
-            os.environ.pop("LCAI_TRAY_HOME", None)
-        else:
-            os.environ["LCAI_TRAY_HOME"] = old
-
-
-def test_kill9_between_keychain_and_keystore(agent_factory):
-    """custody.install / archive / restore killed after the keychain write, before the key files move."""
-    need_keyring()
-    a = agent_factory("kkeys", keyring=True).start()
-    assert a.post("/api/onboarding/network", {"network": "devnet"}).status == 200
-    assert a.post("/api/onboarding/models", {"models": [MODEL]}).status == 200
-
-    # 1. install: the password is in the keychain, no keystore yet
-    relaunch(a, "custody.install.after_keychain=kill")
-    try:
-        a.post("/api/onboarding/password", {"password": PASSWORD}, timeout=30)
-    except Exception:
-        pass
-    assert a.proc.wait(30) == -9 and "failpoint custody.install.after_keychain: kill" in a.new_log()
-    relaunch(a, None)
-    assert not a.status()["address"] and a.status()["state"] == "setup_needed"
-    r = a.post("/api/onboarding/password", {"password": "Another-Password-2"})
-    assert r.status == 200, r.body
-    key_a = a.status()["address"]
-    assert _custody(a).verify() == key_a, "the keystore does not open with the keychain's password"
-    note("custody.install.after_keychain=kill", "onboarding (key)", sent="-", after="no key, setup needed",
-         rerun="new key; keychain password opens it", funds="no key lost (none existed)")
-
-    # 2. archive (remove_worker): archive password written, key not moved
-    relaunch(a, "custody.archive.after_keychain=kill")
-    r = a.post("/api/ops/remove_worker", {"confirm": True})
-    assert r.status == 202, r.body
-    op_id = r.body["op_id"]
-    assert a.proc.wait(60) == -9 and "failpoint custody.archive.after_keychain: kill" in a.new_log()
-    rec = after_relaunch(a, op_id)
-    assert a.status()["address"] == key_a and _custody(a).verify() == key_a, "the active key survives intact"
-    assert rec["kind"] == "remove_worker"
-    rerun = a.op("remove_worker", {"confirm": True}, timeout=60)
-    assert rerun["state"] == "done", rerun
-    arch = _custody(a).list_archive(check_staked=False)
-    assert [e.address for e in arch] == [key_a], arch
-    note("custody.archive.after_keychain=kill", "remove_worker", sent="-", after="interrupted; key still active, opens",
-         rerun="archived once", funds="key kept")
-
-    # 3. restore (recover): a second key B, then recover A, killed after the keychain write
-    assert a.post("/api/onboarding/password", {"password": "Third-Password-33"}).status == 200
-    key_b = a.status()["address"]
-    assert key_b and key_b != key_a
-    relaunch(a, "custody.restore.after_keychain=kill")
-    r = a.post("/api/ops/recover", {"id": arch[0].id})
-    assert r.status == 202, r.body
-    op_id = r.body["op_id"]
-    assert a.proc.wait(60) == -9 and "failpoint custody.restore.after_keychain: kill" in a.new_log()
-    after_relaunch(a, op_id)
-    c = _custody(a)
-    ids = {e.address: e.id for e in c.list_archive(check_staked=False)}
-    assert set(ids) == {key_a, key_b}, f"a key went missing: {ids}"
-    rerun = a.op("recover", {"id": ids[key_a]}, timeout=60)
-    assert rerun["state"] == "done", rerun
-    assert a.status()["address"] == key_a and _custody(a).verify() == key_a
-    assert [e.address for e in _custody(a).list_archive(check_staked=False)] == [key_b]
-    note("custody.restore.after_keychain=kill", "recover", sent="-", after="interrupted; no active key, both keys in "
-         "the archive", rerun="key A active and opens; B recoverable", funds="no key lost")
-
-
-def need_keyring() -> None:
-    from tests.conftest import need
-
-    need(bool(os.environ.get("DBUS_SESSION_BUS_ADDRESS")), "a D-Bus session with gnome-keyring")

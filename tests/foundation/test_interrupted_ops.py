@@ -20,3 +20,16 @@ def test_mined_says_do_not_send_again_and_unmined_says_run_again():
     msg, fix = explain([("releaseJobs", H1, 7), ("withdraw", H2, 8)], mined_nonce=8)
     assert f"the releaseJobs {H1} was mined" in msg and f"the withdraw {H2} was not" in msg
     assert explain([], 3)[1] == "nothing was sent: run it again"
+
+
+def test_an_operation_that_skips_what_is_done_says_run_it_again():
+    """settle, clear_stuck and set_models read the chain before each send: a rerun sends only what is missing, so the
+    fix says to run it again (an amount op must not be: a rerun sends a second one; a mined deregisterWorker is
+    finished by the agent's own schedule)."""
+    for kind in ("settle", "clear_stuck", "set_models"):
+        msg, fix = explain([("releaseJobs", H1, 7)], mined_nonce=8, kind=kind)
+        assert "was mined" in msg and fix.startswith("run it again") and "only what is missing" in fix, (kind, fix)
+        msg, fix = explain([("releaseJobs", H1, 7), ("withdraw", H2, 8)], mined_nonce=8, kind=kind)
+        assert fix.startswith("run it again") and "only what is missing" in fix, (kind, fix)
+    for kind in ("withdraw", "top_up", "devnet_fund", "deregister", "reinstate", ""):
+        assert "do not send it again" in explain([("transfer", H1, 7)], mined_nonce=8, kind=kind)[1]

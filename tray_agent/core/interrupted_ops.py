@@ -27,7 +27,12 @@ def sent_lines(progress: list[dict]) -> list[tuple[str, str, int]]:
     return out
 
 
-def explain(sent: list[tuple[str, str, int]], mined_nonce: int) -> tuple[str, str]:
+# operations that read the chain before each send and skip what is done: a rerun sends only what is missing
+RESUMABLE = frozenset({"settle", "clear_stuck", "set_models"})
+RERUN_FIX = "run it again: it reads the chain first and sends only what is missing (nothing is sent twice)"
+
+
+def explain(sent: list[tuple[str, str, int]], mined_nonce: int, kind: str = "") -> tuple[str, str]:
     """(message, fix) for an interrupted operation whose key has ``mined_nonce`` mined transactions."""
     if not sent:
         return ("the agent stopped while this operation was running; it had sent no transaction",
@@ -36,11 +41,12 @@ def explain(sent: list[tuple[str, str, int]], mined_nonce: int) -> tuple[str, st
     lost = [f"the {w} {h}" for w, h, n in sent if n >= mined_nonce]
     if landed and not lost:
         return (f"the agent stopped while this operation was running; {', '.join(landed)} was mined",
+                RERUN_FIX if kind in RESUMABLE else
                 "it was mined: do not send it again; check the dashboard for what is left to do")
     if landed:
         return (f"the agent stopped while this operation was running; {', '.join(landed)} was mined, "
-                f"{', '.join(lost)} was not", "what was mined must not be sent again; run the operation again for "
-                "the rest (it skips what is done)")
+                f"{', '.join(lost)} was not", RERUN_FIX if kind in RESUMABLE else
+                "what was mined must not be sent again; run the operation again for the rest (it skips what is done)")
     return (f"the agent stopped while this operation was running; {', '.join(lost)} was not mined",
             "nothing was sent: run it again")
 
@@ -58,5 +64,5 @@ def reconcile(op: dict, history, chain, address: str | None) -> None:
     except AgentError as e:
         log.info("could not check the interrupted operation %s on chain: %s", op.get("id"), e)
         return
-    message, fix = explain(sent, mined)
+    message, fix = explain(sent, mined, str(op.get("kind") or ""))
     history.op_finished(op["id"], "interrupted", None, {"code": "interrupted", "message": message, "fix": fix})
