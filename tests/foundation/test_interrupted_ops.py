@@ -1,6 +1,6 @@
 """An interrupted operation says, per announced transaction, whether it was mined (never a generic fix)."""
 
-from tray_agent.core.interrupted_ops import explain, sent_lines
+from tray_agent.core.interrupted_ops import explain, mined_flags, sent_lines
 
 H1 = "0x1234567890ab…cdef01234567"
 H2 = "0xaaaaaaaaaaaa…bbbbbbbbbbbb"
@@ -13,13 +13,28 @@ def test_lines_written_before_each_broadcast_are_read_back():
 
 
 def test_mined_says_do_not_send_again_and_unmined_says_run_again():
-    msg, fix = explain([("transfer", H1, 7)], mined_nonce=8)
+    msg, fix = explain([("transfer", H1, True)])
     assert H1 in msg and "was mined" in msg and "do not send it again" in fix
-    msg, fix = explain([("transfer", H1, 7)], mined_nonce=7)
+    msg, fix = explain([("transfer", H1, False)])
     assert "was not mined" in msg and fix == "nothing was sent: run it again"
-    msg, fix = explain([("releaseJobs", H1, 7), ("withdraw", H2, 8)], mined_nonce=8)
+    msg, fix = explain([("releaseJobs", H1, True), ("withdraw", H2, False)])
     assert f"the releaseJobs {H1} was mined" in msg and f"the withdraw {H2} was not" in msg
-    assert explain([], 3)[1] == "nothing was sent: run it again"
+    assert explain([])[1] == "nothing was sent: run it again"
+
+
+def test_the_full_hash_decides_and_the_nonce_only_without_one():
+    """A journal entry is looked up by hash (the nonce may have gone to the container's own transaction); a line an
+    older version wrote without one falls back to the key's mined nonce."""
+    full1 = "0x1234567890ab" + "0" * 40 + "cdef01234567"
+    sent = [("transfer", H1, 7), ("withdraw", H2, 8)]
+    asked: list[str] = []
+
+    def receipt(h: str) -> bool:
+        asked.append(h)
+        return False
+
+    flags = mined_flags(sent, [(full1, 7)], receipt, lambda: 9)
+    assert flags == [("transfer", H1, False), ("withdraw", H2, True)] and asked == [full1]
 
 
 def test_an_operation_that_skips_what_is_done_says_run_it_again():
@@ -27,9 +42,9 @@ def test_an_operation_that_skips_what_is_done_says_run_it_again():
     fix says to run it again (an amount op must not be: a rerun sends a second one; a mined deregisterWorker is
     finished by the agent's own schedule)."""
     for kind in ("settle", "clear_stuck", "set_models"):
-        msg, fix = explain([("releaseJobs", H1, 7)], mined_nonce=8, kind=kind)
+        msg, fix = explain([("releaseJobs", H1, True)], kind=kind)
         assert "was mined" in msg and fix.startswith("run it again") and "only what is missing" in fix, (kind, fix)
-        msg, fix = explain([("releaseJobs", H1, 7), ("withdraw", H2, 8)], mined_nonce=8, kind=kind)
+        msg, fix = explain([("releaseJobs", H1, True), ("withdraw", H2, False)], kind=kind)
         assert fix.startswith("run it again") and "only what is missing" in fix, (kind, fix)
     for kind in ("withdraw", "top_up", "devnet_fund", "deregister", "reinstate", ""):
-        assert "do not send it again" in explain([("transfer", H1, 7)], mined_nonce=8, kind=kind)[1]
+        assert "do not send it again" in explain([("transfer", H1, True)], kind=kind)[1]

@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS withdrawals (
   t REAL NOT NULL, network TEXT NOT NULL, tx TEXT, to_addr TEXT, amount_wei TEXT, fee_wei TEXT
 );
 CREATE TABLE IF NOT EXISTS uptime (t REAL NOT NULL, network TEXT NOT NULL, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS op_txs (op_id TEXT NOT NULL, hash TEXT NOT NULL, nonce INTEGER NOT NULL, t REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS ops_started ON operations(started);
 CREATE INDEX IF NOT EXISTS earn_t ON earnings(network, t);
 """
@@ -75,6 +76,15 @@ class History:
 
     def op_progress(self, op_id: str, progress: list) -> None:
         self._x("UPDATE operations SET progress=? WHERE id=?", (json.dumps(progress[-50:]), op_id))
+
+    def op_tx(self, op_id: str, tx_hash: str, nonce: int) -> None:
+        """Write-ahead: the full hash of a transaction the operation is about to broadcast (public data)."""
+        self._x("INSERT INTO op_txs(op_id, hash, nonce, t) VALUES(?,?,?,?)", (op_id, tx_hash, nonce, time.time()))
+
+    def op_txs(self, op_id: str) -> list[tuple[str, int]]:
+        """(full hash, nonce) of every transaction the operation announced, in order."""
+        return [(r["hash"], r["nonce"]) for r in self._x("SELECT hash, nonce FROM op_txs WHERE op_id=? ORDER BY rowid",
+                                                          (op_id,))]
 
     def op_finished(self, op_id: str, state: str, result: Any = None, error: dict | None = None) -> None:
         self._x("UPDATE operations SET state=?, finished=?, result=?, error=? WHERE id=?",

@@ -119,6 +119,7 @@ class OperationRunner:
             self.history.op_progress(op.op_id, op.progress)
 
         progress.cancel = op.cancel  # type: ignore[attr-defined]  # long waits check it (drain, countdowns)
+        progress.record_tx = lambda h, n: self.history.op_tx(op.op_id, h, n)  # type: ignore[attr-defined]
         try:
             result = fn(progress)
             op.result = result.to_dict() if hasattr(result, "to_dict") else result

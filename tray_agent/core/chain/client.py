@@ -155,6 +155,11 @@ class ChainClient:
     def nonce(self, address: str, block: str = "pending") -> int:
         return to_int(self.rpc.call("eth_getTransactionCount", [to_checksum_address(address), block]))
 
+    def receipt(self, tx_hash: str) -> dict | None:
+        """The transaction's receipt, or None while it is not mined (or was never broadcast)."""
+        rcpt = self.rpc.call("eth_getTransactionReceipt", [tx_hash])
+        return rcpt if isinstance(rcpt, dict) else None
+
     def code(self, address: str) -> str:
         return self.rpc.call("eth_getCode", [to_checksum_address(address), "latest"])
 

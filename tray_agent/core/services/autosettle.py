@@ -8,8 +8,9 @@ reason recorded). Each automatic operation is a normal ``settle`` / ``withdraw``
 
 Crash safety: the policy file records the running automatic operation before it starts (write-ahead). When the
 agent finds that record on its next run, the operation was interrupted: a settle is simply run again (it skips
-what is done, per the chain); a withdrawal is checked against the transactions it announced and the key's mined
-nonce: not sent → sent again, mined → counted, anything else → the policy holds and says why.
+what is done, per the chain); a withdrawal's announced transactions are looked up on chain by their journaled hash
+(``interrupted_ops.check_sent``): none → sent again, all mined → counted, anything else → the policy holds and says
+why.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tray_agent.common.amounts import format_lcai
 from tray_agent.common.errors import AgentError, BusyError, ValidationError
 
 from ..autosettle_policy import DEFAULTS, POLICY_KEYS, Decision, Inputs, amount_wei, backoff_s, decide, fee_ok
+from ..interrupted_ops import check_sent, sent_lines
 from ..store import JsonStore
 
 if TYPE_CHECKING:
@@ -286,7 +288,7 @@ class AutoSettle:
                 why = err.get("message") or op.state
                 if kind == "settle":
                     st.update(resume_settle=True)  # releases are idempotent by chain state: finish it next time
-                elif self._sent(op.progress):  # it may be on chain: never sent twice without the user
+                elif sent_lines(op.progress):  # it may be on chain: never sent twice without the user
                     st.update(held=f"The automatic withdrawal failed after sending a transaction ({why}). Check the "
                                    "wallet, then resume automatic settle")
                 self._failed(st, why, kind=kind, op_id=op.op_id)
@@ -313,27 +315,20 @@ class AutoSettle:
         if kind == "settle":
             st.update(running=None, resume_settle=True)
             return
-        rec = self.history.op(run.get("op_id", "")) or {}
-        sent = self._sent(rec.get("progress") or [])
-        if not sent:
-            st.update(running=None)  # nothing was signed: forwarding again is safe
-            return
+        rec = self.history.op(run.get("op_id", "")) or {"id": run.get("op_id", "")}
         try:
-            mined = s.chain.nonce(s.custody.require_address(), "latest")
+            sent = check_sent(rec, self.history, s.chain, s.custody.require_address())
         except AgentError as e:
             log.info("interrupted automatic withdraw not checkable yet: %s", e)
             return
-        if all(n < mined for _w, _h, n in sent):
+        if not sent:
+            st.update(running=None)  # nothing was signed: forwarding again is safe
+            return
+        if all(mined for _w, _h, mined in sent):
             st.update(running=None, forward_wei="0")  # it was mined: never send it again
         else:
             st.update(running=None, held=f"An automatic withdrawal ({sent[-1][1]}) was interrupted and is not on "
                                          "chain. Check the wallet, then resume automatic settle")
-
-    @staticmethod
-    def _sent(progress: list[dict]) -> list[tuple[str, str, int]]:
-        from ..interrupted_ops import sent_lines
-
-        return sent_lines(progress)
 
     # --- status ----------------------------------------------------------------------------------------------
     def publish(self, d: Decision | None = None) -> None:

@@ -30,9 +30,14 @@ def announce(what: str, progress: Progress) -> Callable[[str, int], None]:
     """``on_signed`` callback: one progress line naming the transaction about to be broadcast.
 
     The hash is shortened (0x + 12 … 12 hex digits): a full 32-byte hex string is what the log redaction removes
-    as a possible private key. The nonce identifies the transaction on-chain (the gate has the worker stopped)."""
+    as a possible private key. The full hash goes to the runner's journal (``progress.record_tx``, the history's
+    ``op_txs``) first: after a crash it, not the nonce, says whether this transaction was mined (the worker container
+    signs with the same key and may take the nonce of a transaction that was never broadcast)."""
+    record = getattr(progress, "record_tx", None)
 
     def on_signed(tx_hash: str, nonce: int) -> None:
+        if record is not None:
+            record(tx_hash, nonce)
         progress(f"sending {what} transaction {short_hash(tx_hash)} (nonce {nonce})", None)
 
     return on_signed
