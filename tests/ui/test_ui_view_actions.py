@@ -60,6 +60,13 @@ def test_busy_shows_in_tooltip_and_first_line_and_blocks_every_action():
     assert "busy" not in idle.tooltip and all(idle.find(a).enabled for a in ("open:settle", "open:withdraw"))
 
 
+def test_tray_amounts_in_the_one_lcai_format():
+    """Issue 13 §6: the tray's Settle item is exact like the dashboard's button (0.096, never cut to 0.09)."""
+    view = render(ONLINE.evolve(releasable_wei=96 * WEI // 1000, wallet_wei=4350 * WEI + 5234 * WEI // 10000))
+    assert view.find("open:settle").label == "Settle earnings (0.096 LCAI)…"
+    assert "wallet 4,350.5234 LCAI" in view.tooltip, view.tooltip
+
+
 def test_keep_awake_unavailable_shows_the_reason_and_is_not_ticked():
     st = ONLINE.evolve(keep_awake=True, keep_awake_available=False, keep_awake_reason="no D-Bus session")
     item = render(st, ViewContext(keep_awake=True)).find("toggle:keep_awake")
