@@ -12,6 +12,7 @@ import pytest
 
 from tests.harness import AgentProc, ApiError, Chain, docker_client_or_none, wait_op
 from tests.polling import wait_for
+from tray_agent.common.amounts import format_lcai
 
 PROFILE = "e2e"
 PW = "E2e-Password-123"
@@ -83,6 +84,12 @@ def test_funding_then_continue_reaches_online(agent):
     c = agent.client
     fund = wait_op(c, c.post("/api/ops/devnet_fund", {})["op_id"])
     assert fund["state"] == "done", fund
+    # issue 13 §6: the progress line names the amount the transaction sent ("sending 5,050" while 5,150 went out)
+    sent = int(fund["result"]["amount_wei"])
+    tx = rpc(agent.book["rpc"], "eth_getTransactionByHash", [fund["result"]["tx_hash"]])
+    assert int(tx["value"], 16) == sent, (tx["value"], sent)
+    line = next(p["message"] for p in fund["progress"] if p["message"].startswith("sending "))
+    assert line.startswith(f"sending {format_lcai(sent)} LCAI ("), (line, sent)
     op = c.post("/api/onboarding/continue")["op_id"]
     rec = wait_op(c, op, timeout=240)
     assert rec["state"] == "done", rec
