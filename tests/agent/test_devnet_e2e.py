@@ -5,6 +5,7 @@ Tests in this module run in order and share one agent (a user's session, step by
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import psutil
@@ -96,6 +97,8 @@ def test_funding_then_continue_reaches_online(agent):
     full = next(o for o in c.get("/api/history?kind=onboarding")["items"] if o["id"] == op)  # all steps, not the last 20
     msgs = " | ".join(p["message"] for p in full["progress"])
     assert "staking" in msgs and "worker is online" in msgs
+    # the CLI prints these lines as they are: money in LCAI, never wei or 18-digit numbers (issue 13 §6)
+    assert "staking 5,000 LCAI" in msgs and " wei" not in msgs and not re.search(r"\d{13,}", msgs), msgs
     st = c.get("/api/status")
     assert st["state"] == "online" and st["registered"] and st["served_models"] == ["llama3-8b"]
     assert int(st["stake_wei"]) == 5000 * 10**18
