@@ -357,6 +357,18 @@ def test_deregister_from_the_dashboard_shows_amounts_and_leads_to_withdraw(brows
     m.close()
 
 
+def test_deregister_on_the_dashboard_in_every_registered_state(browser, real_agent, shots):
+    """§3: Deregister is on the dashboard (not only in Settings) whatever the worker does while it is registered."""
+    m = Mocked(browser, real_agent, shots, base_status())
+    page = m.open("dashboard", "#btn-deregister:not([disabled])")
+    for state in WorkerState:
+        m.status = base_status(state=state, stake_wei=4200 * LCAI)
+        m.push_status()
+        page.wait_for_selector(f"#state-pill .pill[data-state={state.value}]")
+        assert page.locator("#btn-deregister").is_visible() and page.locator("#btn-deregister").is_enabled(), state
+    m.close()
+
+
 def test_deregister_result_screens(browser, real_agent, shots):
     """The result box itself, at both sizes and schemes."""
     for size in SIZES.values():

@@ -44,6 +44,9 @@ def test_deregister_only_where_it_applies():
     assert render(Status(state=WorkerState.ONLINE, registered=False)).find("open:deregister") is None
     assert render(ONLINE, ViewContext(connected=False)).find("open:deregister") is None
     assert render(ONLINE.evolve(state=WorkerState.PAUSED)).find("open:deregister").enabled
+    for state in WorkerState:  # registered, nothing running, not leaving: offered in every state (issue 13 §3)
+        item = render(ONLINE.evolve(state=state)).find("open:deregister")
+        assert item is not None and item.enabled, state
 
 
 def test_busy_shows_in_tooltip_and_first_line_and_blocks_every_action():
