@@ -142,6 +142,12 @@ def test_withdraw_preview_errors_and_send(agent):
     assert rec["state"] == "done", rec
     after = int(rpc(agent.book["rpc"], "eth_getBalance", [user, "latest"]), 16)
     assert after - before == 10 * 10**18
+    # issue 13 §6: the totals people ask for (the dashboard's "Totals so far"), from the chain and the history
+    released = int(c.get("/api/history?kind=settle")["items"][0]["result"]["released_wei"])
+    t = wait_for(lambda: (t := c.get("/api/earnings")["totals"]) and int(t["settled_wei"]) >= released and t,
+                 timeout=30, what="the settle in the totals")
+    assert int(t["withdrawn_wei"]) == 10 * 10**18 and int(t["slashed_wei"]) == 0, t
+    assert int(t["earned_wei"]) >= int(t["settled_wei"]) > 0, t
     # CLI: bad checksum → exit code 2 with a fix line, nothing sent
     r = agent.cli("withdraw", "--to", user.lower()[:2] + user[2:].swapcase(), "--amount", "1", "--yes")
     assert r.returncode == 2 and "fix:" in r.stderr
