@@ -54,8 +54,9 @@ function renderStatus(s) {
   checkDeregistered(s);
   if (!s.registered && deregistered && s.address && !s.operation) {
     // after a deregistration: the money is in the worker wallet — lead to Withdraw first, not to "Finish setup"
+    // (once: while the operation's own result box says so, nothing more here)
     const stake = toBig(deregistered.stake_returned_wei);
-    msg.append(el("div", { class: "notice info", role: "status", id: "not-registered" },
+    if (!document.getElementById("deregistered")) msg.append(el("div", { class: "notice info", role: "status", id: "not-registered" },
       el("strong", {}, `Deregistered. ${lcai(s.wallet_wei)} is in the worker wallet.`),
       el("div", {}, stake > 0n ? `The stake of ${lcai(stake)} came back. ` : "",
         "Withdraw it to your own wallet, or set the worker up again to rejoin the network."),

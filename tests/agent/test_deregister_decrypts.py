@@ -59,3 +59,20 @@ def test_deregister_decrypts_once_per_send_not_per_poll(agent):
     assert len(ops) == 2, ops  # the one the user started (it scheduled) and the final step the agent ran
     # per operation at most two: preflight proves the password decrypts (a BLOCK check), then one unlock to sign
     assert 1 <= decrypted <= 2 * len(ops), f"{decrypted} keystore decryptions for {len(ops)} operations ({sent} txs)"
+
+
+def test_a_repeated_deregister_is_a_clear_error_and_sends_nothing(agent):
+    """Issue 13 §3: once the stake is back, 'deregister' again is a no-op error (CLI exit 1 with the reason and the
+    fix), not "stake 0 returned" with exit 0; nothing is sent."""
+    wait_for(lambda: agent.status()["registered"] is False and not agent.status()["operation"], timeout=240,
+             what="the worker deregistered (the test above)")
+    address = agent.status()["address"]
+    chain = Chain(agent.rpc_url())
+    nonce0 = chain.nonce(address)
+    r = agent.cli("deregister", "--yes")
+    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+    assert "error: this worker is not registered: there is no stake to return" in r.stderr, r.stderr
+    assert "fix:   withdraw the wallet balance with Withdraw funds" in r.stderr and "returned" not in r.stdout, r.stdout
+    assert chain.nonce(address) == nonce0
+    last = agent.get("/api/history?kind=deregister&limit=1").body["items"][0]
+    assert last["state"] == "failed" and last["error"]["code"] == "not_registered", last

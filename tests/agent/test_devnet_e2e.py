@@ -5,6 +5,7 @@ Tests in this module run in order and share one agent (a user's session, step by
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.request
 
@@ -13,6 +14,7 @@ import pytest
 
 from tests.harness import AgentProc, ApiError, Chain, docker_client_or_none, wait_op
 from tests.polling import wait_for
+from tray_agent.common.amounts import format_lcai
 
 PROFILE = "e2e"
 PW = "E2e-Password-123"
@@ -89,6 +91,12 @@ def test_funding_then_continue_reaches_online(agent):
     c = agent.client
     fund = wait_op(c, c.post("/api/ops/devnet_fund", {})["op_id"])
     assert fund["state"] == "done", fund
+    # issue 13 §6: the progress line names the amount the transaction sent ("sending 5,050" while 5,150 went out)
+    sent = int(fund["result"]["amount_wei"])
+    tx = rpc(agent.book["rpc"], "eth_getTransactionByHash", [fund["result"]["tx_hash"]])
+    assert int(tx["value"], 16) == sent, (tx["value"], sent)
+    line = next(p["message"] for p in fund["progress"] if p["message"].startswith("sending "))
+    assert line.startswith(f"sending {format_lcai(sent)} LCAI ("), (line, sent)
     op = c.post("/api/onboarding/continue")["op_id"]
     rec = wait_op(c, op, timeout=240)
     assert rec["state"] == "done", rec
@@ -99,6 +107,8 @@ def test_funding_then_continue_reaches_online(agent):
     pulls = [p for p in full["progress"] if p["message"].startswith("downloading llama3-8b: ")]
     assert len(pulls) >= 3 and [p["fraction"] for p in pulls] == sorted(p["fraction"] for p in pulls), pulls
     assert pulls[-1]["message"] == "downloading llama3-8b: 4.3 of 4.3 GiB" and pulls[0]["fraction"] < 0.5, pulls
+    # the CLI prints these lines as they are: money in LCAI, never wei or 18-digit numbers (issue 13 §6)
+    assert "staking 5,000 LCAI" in msgs and " wei" not in msgs and not re.search(r"\d{13,}", msgs), msgs
     st = c.get("/api/status")
     assert st["state"] == "online" and st["registered"] and st["served_models"] == ["llama3-8b"]
     # ... and the served model is pinned in it (keep_alive -1: resident until unloaded)
@@ -148,6 +158,12 @@ def test_withdraw_preview_errors_and_send(agent):
     assert rec["state"] == "done", rec
     after = int(rpc(agent.book["rpc"], "eth_getBalance", [user, "latest"]), 16)
     assert after - before == 10 * 10**18
+    # issue 13 §6: the totals people ask for (the dashboard's "Totals so far"), from the chain and the history
+    released = int(c.get("/api/history?kind=settle")["items"][0]["result"]["released_wei"])
+    t = wait_for(lambda: (t := c.get("/api/earnings")["totals"]) and int(t["settled_wei"]) >= released and t,
+                 timeout=30, what="the settle in the totals")
+    assert int(t["withdrawn_wei"]) == 10 * 10**18 and int(t["slashed_wei"]) == 0, t
+    assert int(t["earned_wei"]) >= int(t["settled_wei"]) > 0, t
     # CLI: bad checksum → exit code 2 with a fix line, nothing sent
     r = agent.cli("withdraw", "--to", user.lower()[:2] + user[2:].swapcase(), "--amount", "1", "--yes")
     assert r.returncode == 2 and "fix:" in r.stderr

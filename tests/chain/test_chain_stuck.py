@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+from tray_agent.common.amounts import format_lcai
 from tray_agent.core.chain.ops import clear_stuck_jobs, earnings, find_stuck_jobs
 
 ETHER = 10**18
@@ -77,6 +78,9 @@ def test_claim_timeout_only_without_a_no_fault_path_and_within_the_confirmed_wei
         assert res.jobs[0].action == "failed" and chain.job(jid)["state"] == 0
         res = clear_stuck_jobs(chain.ctx(w), allow_slash=True, max_slash_wei=ACK_SLASH - 1)  # one wei short
         assert res.jobs[0].action == "failed" and "not sent" in res.jobs[0].message and chain.job(jid)["state"] == 0
+        # money in the one LCAI format, exact (the two differ by one wei), never raw wei (issue 13 §6)
+        assert (f"would slash {format_lcai(ACK_SLASH, None)} LCAI, more than the {format_lcai(ACK_SLASH - 1, None)} LCAI "
+                "confirmed") in res.jobs[0].message and "wei" not in res.jobs[0].message, res.jobs[0].message
         res = clear_stuck_jobs(chain.ctx(w), allow_slash=True, max_slash_wei=ACK_SLASH, cache_path=tmp_path / "c.json")
     assert res.jobs[0].action == "timed_out" and res.jobs[0].slash_wei == ACK_SLASH
     assert chain.view(chain.reg, "getWorkerStake", w.address) == 5000 * ETHER - ACK_SLASH

@@ -18,8 +18,14 @@ def test_csv_has_amounts_for_settle_slash_and_stake_return(tmp_path):
         h.op_started(op_id, kind, "devnet", {})
         h.op_finished(op_id, "done", result, None)
     text = h.csv_export("devnet", jobs=[{"job_id": 7, "state": "Released", "completed_at": 1_800_000_000,
-                                         "share_wei": "12"}])
+                                         "share_wei": "12"},
+                                        {"job_id": 8, "state": "TimedOut", "timed_out": True, "completed_at": 0,
+                                         "deadline": 1_800_000_600, "share_wei": "0", "slash_wei": "25000000000000000000"}])
     rows = {(r["type"], r["detail"].split()[0]): r for r in csv.DictReader(io.StringIO(text))}
+    # a slash someone else claimed (claimTimeout on a job of this worker): its own row, the amount in amount_wei
+    slash = rows[("slash", "job")]
+    assert slash["amount_wei"] == "25000000000000000000" and slash["detail"].startswith("job 8 ")
+    assert slash["time"] == "2027-01-15T08:10:00Z" and slash["state"] == "TimedOut"
     assert rows[("operation", "settle")]["amount_wei"] == "96000000000000000"
     assert rows[("operation", "deregister")]["amount_wei"] == "5000100000000000000000"
     assert rows[("operation", "clear_stuck")]["amount_wei"] == "100000000000000000000"

@@ -17,6 +17,7 @@ import time
 
 import pytest
 
+from tray_agent.common.amounts import format_lcai
 from tray_agent.common.status import Alert, Notice, Status, WorkerState
 
 pytestmark = pytest.mark.slow
@@ -65,7 +66,7 @@ class Mocked:
                                                              body=json.dumps(self.status)))
         # live events: an EventSource stand-in that stays open and delivers the mocked status once
         self.ctx.add_init_script("""
-          window.EventSource = class { constructor() { this.l = {}; setTimeout(async () => {
+          window.EventSource = class { constructor() { this.l = {}; window.__es = this; setTimeout(async () => {
               this.onopen && this.onopen();
               const s = await (await fetch('/api/status', {credentials: 'same-origin'})).text();
               (this.l.status || []).forEach((f) => f({ data: s })); }, 50); }
@@ -84,6 +85,11 @@ class Mocked:
         op_kind = kind.removeprefix("op-")
         return route.fulfill(status=200, content_type="application/json", body=json.dumps(
             {"op_id": kind, "kind": op_kind, "state": self.op_state, "progress": self.op_progress, "result": self.op_result}))
+
+    def push_status(self) -> None:
+        """Deliver the current (mocked) status as a live event, as the agent does after an operation."""
+        self.page.evaluate("""async () => { const s = await (await fetch('/api/status')).text();
+                                            (window.__es.l.status || []).forEach((f) => f({ data: s })); }""")
 
     def json_route(self, pattern: str, data: dict) -> None:
         self.page.route(pattern, lambda r: r.fulfill(status=200, content_type="application/json", body=json.dumps(data)))
@@ -301,6 +307,11 @@ def test_replace_worker_key_explains_the_old_stake(browser, real_agent, shots):
 
 
 # --- §3 exit ends with the money in the user's hands ------------------------------------------------------------------
+AFTER_DEREGISTER = base_status(registered=False, stake_wei=0, wallet_wei=4350 * LCAI + 52 * LCAI // 100,
+                               state=WorkerState.SETUP_NEEDED, message="Finish setup to start the worker",
+                               releasable_wei=0, escrowed_wei=0)
+
+
 def test_deregister_from_the_dashboard_shows_amounts_and_leads_to_withdraw(browser, real_agent, shots):
     st = base_status(stake_wei=4200 * LCAI)
     m = Mocked(browser, real_agent, shots, st)
@@ -311,8 +322,7 @@ def test_deregister_from_the_dashboard_shows_amounts_and_leads_to_withdraw(brows
     page.click("#btn-deregister")
     page.wait_for_selector("[data-testid=confirm-dialog]")
     assert "4,200 LCAI" in page.inner_text("[data-testid=confirm-dialog]")
-    m.status = base_status(registered=False, stake_wei=0, wallet_wei=4350 * LCAI + 52 * LCAI // 100, state=WorkerState.SETUP_NEEDED,
-                           message="Finish setup to start the worker", releasable_wei=0, escrowed_wei=0)
+    m.status = AFTER_DEREGISTER
     page.click("#dlg-ok")
     page.wait_for_selector("#deregistered")
     assert m.posts == [("deregister", {"confirm": True})]
@@ -347,6 +357,18 @@ def test_deregister_from_the_dashboard_shows_amounts_and_leads_to_withdraw(brows
     m.close()
 
 
+def test_deregister_on_the_dashboard_in_every_registered_state(browser, real_agent, shots):
+    """§3: Deregister is on the dashboard (not only in Settings) whatever the worker does while it is registered."""
+    m = Mocked(browser, real_agent, shots, base_status())
+    page = m.open("dashboard", "#btn-deregister:not([disabled])")
+    for state in WorkerState:
+        m.status = base_status(state=state, stake_wei=4200 * LCAI)
+        m.push_status()
+        page.wait_for_selector(f"#state-pill .pill[data-state={state.value}]")
+        assert page.locator("#btn-deregister").is_visible() and page.locator("#btn-deregister").is_enabled(), state
+    m.close()
+
+
 def test_deregister_result_screens(browser, real_agent, shots):
     """The result box itself, at both sizes and schemes."""
     for size in SIZES.values():
@@ -355,8 +377,14 @@ def test_deregister_result_screens(browser, real_agent, shots):
             m.op_result = {"stake_returned_wei": str(4200 * LCAI), "withdrawn_wei": str(15052 * LCAI // 100)}
             page = m.open("dashboard", "#btn-deregister:not([disabled])")
             page.click("#btn-deregister")
+            m.status = AFTER_DEREGISTER  # what the agent reports once the stake is back: the shot shows that state
             page.click("#dlg-ok")
             page.wait_for_selector("#deregistered")
+            m.push_status()
+            page.wait_for_function("document.querySelector('#btn-deregister').disabled")
+            # said once: no second "Deregistered" box with a second Withdraw button, and never "Finish setup"
+            assert page.locator("#not-registered").count() == 0 and page.inner_text("#state-msg").strip() == ""
+            assert page.locator("#go-withdraw").is_visible()
             page.locator("#deregistered").scroll_into_view_if_needed()
             m.shot("state-deregistered-result")
             m.close()
@@ -369,6 +397,12 @@ def test_money_one_format_settle_is_exact(browser, real_agent, shots):
     page = m.open("dashboard", "#state-pill .pill")
     page.wait_for_function("document.querySelector('#btn-settle').textContent.includes('LCAI')")
     assert page.inner_text("#btn-settle") == "Settle 0.096 LCAI"
+    # one rule: the page's formatter gives what the CLI and the tray print (common.amounts.format_lcai)
+    values = [0, 1, 96 * LCAI // 1000, 21_000 * 10**9, 123 * 10**9, 2_123_456 * 10**10, 12_345_678 * 10**10, LCAI,
+              1234 * LCAI + 9099 * 10**14 + 1, 4350 * LCAI + 52 * LCAI // 100, 12_345 * LCAI + 1, -15 * 10**17]
+    js = page.evaluate("async (ws) => { const m = await import('/ui/app.js'); return ws.map((w) => m.lcaiNumber(w)); }",
+                       [str(v) for v in values])
+    assert js == [format_lcai(v) for v in values], list(zip(values, js, strict=False))
     assert page.locator("#row-credited").is_hidden()  # always 0 in practice: folded away
     body = page.inner_text("main")
     assert not re.search(r"\d\.\d{5,} LCAI", body.replace("0.0000", "")), "no long decimal tails"
@@ -450,6 +484,26 @@ def test_onboarding_preselects_the_agents_network_and_has_back_on_every_step(bro
     m.close()
 
 
+def test_onboarding_back_on_the_password_and_funding_steps(browser, real_agent, shots):
+    """§5: the steps the real-agent test above does not reach have Back too (the agent's step is mocked)."""
+    steps = ["network", "hardware", "models", "password", "key", "funding", "models_ready", "registered", "container", "online"]
+    m = Mocked(browser, real_agent, shots, base_status(state=WorkerState.SETUP_NEEDED, registered=False))
+    ob = {"steps": steps, "done": False, "network": "devnet", "network_confirmed": True, "models": ["llama3-8b"]}
+    m.json_route("**/api/onboarding", {**ob, "step": "password", "address": ""})
+    page = m.open("onboarding", "#gen")
+    page.click("#back")  # one step back: the models (the agent keeps what was chosen)
+    page.wait_for_selector(".model-list input[type=checkbox]")
+    m.close()
+    m = Mocked(browser, real_agent, shots, base_status(state=WorkerState.SETUP_NEEDED, registered=False))
+    m.json_route("**/api/onboarding", {**ob, "step": "funding", "address": ADDR, "funding": {
+        "address": ADDR, "threshold_wei": str(5050 * LCAI), "balance_wei": "0", "funded": False}})
+    page = m.open("onboarding", "#funding")
+    assert page.locator("#back").count() == 1
+    page.click("#back")  # the key exists (its password is set): Back goes to the models
+    page.wait_for_selector(".model-list input[type=checkbox]")
+    m.close()
+
+
 def test_onboarding_models_errors_are_sentences_and_a_set_that_does_not_fit_is_blocked(browser, real_agent, shots):
     m = Mocked(browser, real_agent, shots, base_status(state=WorkerState.SETUP_NEEDED, registered=False))
     verdict = {"verdict": "fits"}
@@ -458,10 +512,11 @@ def test_onboarding_models_errors_are_sentences_and_a_set_that_does_not_fit_is_b
          "drop": ["llama3-70b"] if verdict["verdict"] == "wont_fit" else [], "message": ""})))
     page = m.open("onboarding", "#panel form")
     client = real_agent.client
-    if client.get("/api/onboarding")["step"] == "network":
+    step = client.get("/api/onboarding")["step"]
+    if step == "network":
         page.click("#next")
+    if step in ("network", "hardware"):  # through the hardware check (the agent may already be past it)
         page.wait_for_selector("[data-verdict]")
-    if client.get("/api/onboarding")["step"] in ("network", "hardware"):
         page.click("#next")
     page.wait_for_selector(".model-list input[type=checkbox]")
     boxes = page.locator(".model-list input[type=checkbox]")

@@ -100,7 +100,7 @@ def test_running_operation_disables_operations():
 def test_settle_shows_amount_and_needs_registration():
     assert not render(Status(state=WorkerState.ONLINE, registered=False)).find("open:settle").enabled
     item = render(Status(state=WorkerState.ONLINE, registered=True, releasable_wei=12_345 * 10**15)).find("open:settle")
-    assert item.enabled and item.label == "Settle earnings (12.34 LCAI)…"
+    assert item.enabled and item.label == "Settle earnings (12.345 LCAI)…"  # the one LCAI rule
 
 
 def test_alert_badge_and_tooltip():

@@ -44,6 +44,9 @@ def test_deregister_only_where_it_applies():
     assert render(Status(state=WorkerState.ONLINE, registered=False)).find("open:deregister") is None
     assert render(ONLINE, ViewContext(connected=False)).find("open:deregister") is None
     assert render(ONLINE.evolve(state=WorkerState.PAUSED)).find("open:deregister").enabled
+    for state in WorkerState:  # registered, nothing running, not leaving: offered in every state (issue 13 §3)
+        item = render(ONLINE.evolve(state=state)).find("open:deregister")
+        assert item is not None and item.enabled, state
 
 
 def test_busy_shows_in_tooltip_and_first_line_and_blocks_every_action():
@@ -58,6 +61,13 @@ def test_busy_shows_in_tooltip_and_first_line_and_blocks_every_action():
     assert view.find("open:dashboard").enabled and view.find("logs").enabled
     idle = render(ONLINE)
     assert "busy" not in idle.tooltip and all(idle.find(a).enabled for a in ("open:settle", "open:withdraw"))
+
+
+def test_tray_amounts_in_the_one_lcai_format():
+    """Issue 13 §6: the tray's Settle item is exact like the dashboard's button (0.096, never cut to 0.09)."""
+    view = render(ONLINE.evolve(releasable_wei=96 * WEI // 1000, wallet_wei=4350 * WEI + 5234 * WEI // 10000))
+    assert view.find("open:settle").label == "Settle earnings (0.096 LCAI)…"
+    assert "wallet 4,350.5234 LCAI" in view.tooltip, view.tooltip
 
 
 def test_keep_awake_unavailable_shows_the_reason_and_is_not_ticked():

@@ -157,7 +157,8 @@ class History:
         return sum(1 for r in rows if r[0] == "online") / len(rows)
 
     def csv_export(self, network: str, jobs: list[dict] | None = None) -> str:
-        """Withdrawals, balance samples, operations with the amount they moved, and (when given) the jobs."""
+        """Withdrawals, balance samples, operations with the amount they moved, and (when given) the jobs; a
+        slashed job is a ``slash`` row with the slash as its amount."""
         buf = io.StringIO()
         w = csv.writer(buf)
         w.writerow(["type", "time", "network", "detail", "amount_wei", "fee_wei", "state"])
@@ -171,10 +172,13 @@ class History:
                 auto = " (automatic)" if (o.get("params") or {}).get("origin") == "automatic" else ""
                 w.writerow(["operation", _iso(o["started"]), network, o["kind"] + auto, _op_amount(o), "", o["state"]])
         for j in jobs or []:
+            if int(j.get("slash_wei") or 0):  # timed out and slashed (claimTimeout): the slash is the amount
+                at = j.get("deadline") or j.get("completed_at")
+                w.writerow(["slash", _iso(at) if at else "", network, f"job {j['job_id']} timed out: slashed from the stake",
+                            str(int(j["slash_wei"])), "", j.get("state", "")])
+                continue
             w.writerow(["job", _iso(j["completed_at"]) if j.get("completed_at") else "", network,
-                        f"job {j['job_id']} {j.get('state', '')}" + (f" slashed {j['slash_wei']} wei" if j.get("slash_wei")
-                                                                      else ""), j.get("share_wei", ""), "",
-                        j.get("state", "")])
+                        f"job {j['job_id']} {j.get('state', '')}", j.get("share_wei", ""), "", j.get("state", "")])
         return buf.getvalue()
 
     def close(self) -> None:

@@ -65,8 +65,8 @@ class TrayView:
 
 
 def lcai(wei: int) -> str:
-    """Tray amounts: the common LCAI rule with two decimals and the unit."""
-    return format_lcai(wei, 2, unit=True)
+    """Tray amounts: the one LCAI rule (as the dashboard and the CLI) with the unit."""
+    return format_lcai(wei, unit=True)
 
 
 def busy_text(status: Status) -> str:

@@ -122,8 +122,9 @@ def clear_stuck_jobs(ctx: OpContext, *, allow_slash: bool = False, max_slash_wei
                         s.no_fault = "unavailable"
                 over = max_slash_wei is not None and slashed + s.slash_wei > max_slash_wei
                 if allow_slash and s.no_fault == "unavailable" and over:
-                    s.message = (f"claimTimeout would slash {s.slash_wei} wei, more than the {max_slash_wei} wei "
-                                 "confirmed: not sent; list the stuck jobs again and confirm the new amount")
+                    s.message = (f"claimTimeout would slash {format_lcai(s.slash_wei, None)} LCAI, more than the "
+                                 f"{format_lcai(max_slash_wei, None)} LCAI confirmed: not sent; list the stuck jobs "
+                                 "again and confirm the new amount")
                 elif allow_slash and s.no_fault == "unavailable":
                     progress(f"job {s.job_id}: claimTimeout (slash {format_lcai(s.slash_wei, 6)} LCAI)", i / len(stuck))
                     try:
