@@ -83,8 +83,7 @@ class History:
 
     def op_txs(self, op_id: str) -> list[tuple[str, int]]:
         """(full hash, nonce) of every transaction the operation announced, in order."""
-        return [(r["hash"], r["nonce"]) for r in self._x("SELECT hash, nonce FROM op_txs WHERE op_id=? ORDER BY rowid",
-                                                          (op_id,))]
+        return [(r[0], int(r[1])) for r in self._x("SELECT hash, nonce FROM op_txs WHERE op_id=? ORDER BY rowid", (op_id,))]
 
     def op_finished(self, op_id: str, state: str, result: Any = None, error: dict | None = None) -> None:
         self._x("UPDATE operations SET state=?, finished=?, result=?, error=? WHERE id=?",
