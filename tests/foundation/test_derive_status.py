@@ -145,3 +145,15 @@ def test_scheduled_deregistration_notice_names_the_time_and_the_cancel():
     assert "2027-01-16" in n.title and st.deregister_at == NOW + 86400  # the date, not only a countdown
     assert Alert.DEREGISTERING in st.alerts and Alert.PAUSED_WITH_SESSIONS not in st.alerts
     assert "paused_with_sessions" not in [x.kind for x in st.notices]
+
+
+def test_claimed_sessions_come_from_the_chain_and_name_the_paused_warning():
+    """Issue 13 §2: the chain refresh's claimed-session count reaches the Status (Stop's confirmation and the
+    paused warning name it); an unregistered worker has none."""
+    paused = {"state": WorkerState.PAUSED, "message": "Paused by you"}
+    st = derive_status(Facts(address=ADDR, runtime=paused, chain=_chain(), claimed_sessions=3, now=NOW))
+    assert st.claimed_sessions == 3
+    assert st.notices[0].kind == "paused_with_sessions" and "3 claimed sessions keep sending jobs" in st.notices[0].detail
+    gone = derive_status(Facts(address=ADDR, runtime=paused, chain=_chain(registered=False), claimed_sessions=3,
+                               now=NOW))
+    assert gone.claimed_sessions == 0 and "paused_with_sessions" not in [n.kind for n in gone.notices]

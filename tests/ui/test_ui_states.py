@@ -262,6 +262,14 @@ def test_stop_confirms_the_consequence_and_points_to_deregister(browser, real_ag
     page.wait_for_function("document.querySelector('#op-progress progress')?.value === 1")
     assert m.posts == [("stop", {})]
     m.close()
+    # registered with no session counted yet: the network still sends jobs, so the warning stays
+    m = Mocked(browser, real_agent, shots, base_status(claimed_sessions=0))
+    page = m.open("dashboard", "#btn-stop:not([disabled])")
+    page.click("#btn-stop")
+    page.wait_for_selector("[data-testid=confirm-dialog]")
+    text = page.inner_text("[data-testid=confirm-dialog]")
+    assert "keeps sending jobs" in text and "offences" in text and page.inner_text("#dlg-ok") == "Stop anyway"
+    m.close()
     for size in SIZES.values():
         for scheme in ("light", "dark"):
             m = Mocked(browser, real_agent, shots, st, scheme=scheme, size=size)

@@ -55,6 +55,7 @@ class Facts:
     slashed_wei: int = 0
     last_job_at: float = 0.0
     stuck_jobs: int = 0
+    claimed_sessions: int = 0                  # open sessions assigned to this worker (they keep sending jobs)
     drift: tuple[dict, ...] = ()
     foreign: tuple[dict, ...] = ()             # worker containers another app runs on this Docker engine
     update: dict | None = None
@@ -98,7 +99,7 @@ def derive_status(f: Facts) -> Status:
         releasable_wei=f.releasable_wei, escrowed_wei=f.escrowed_wei,
         active_jobs=int(rt.get("active_jobs") or 0) if running else 0,
         expected_jobs=chain.expected_jobs if chain else 0, stuck_jobs=f.stuck_jobs,
-        claimed_sessions=int(rt.get("claimed_sessions") or 0),
+        claimed_sessions=f.claimed_sessions if chain and chain.registered else 0,
         min_stake_wei=chain.min_stake_wei if chain else 0, slashed_wei=f.slashed_wei,
         suspended_until=float(chain.suspended_until) if chain and chain.suspended else 0.0,
         last_job_at=f.last_job_at, idle_reason=idle, notices=notices,
@@ -185,9 +186,12 @@ def _notices(f: Facts, chain: ChainFacts | None, state: WorkerState, now: float)
                           "stake and run the worker again.", "cancel_deregister", "Cancel deregistration",
                           until=f.deregister_at))
     elif chain is not None and chain.registered and state == WorkerState.PAUSED:
+        n = f.claimed_sessions
         out.append(Notice(Alert.PAUSED_WITH_SESSIONS.value, "warning",
                           "Paused while registered: jobs sent to this worker will time out",
-                          "Claimed sessions keep sending jobs; each one that times out counts as an offence. "
+                          (f"{n} claimed {'session keeps' if n == 1 else 'sessions keep'} sending jobs"
+                           if n else "The network keeps sending jobs while the worker is registered")
+                          + "; each one that times out counts as an offence. "
                           "Start the worker again, or Deregister to leave safely.", "start", "Start worker"))
     if f.stuck_jobs:
         out.append(Notice(Alert.STUCK_JOBS.value, "warning",

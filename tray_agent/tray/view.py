@@ -86,6 +86,8 @@ _ALERT_TEXT = {
     Alert.RPC_DOWN: "RPC unreachable",
     Alert.OLLAMA_DOWN: "Ollama down",
     Alert.PROTOCOL_DRIFT: "update needed",
+    Alert.UNDERSTAKED: "stake below minimum",
+    Alert.PAUSED_WITH_SESSIONS: "paused while registered",
 }
 
 
