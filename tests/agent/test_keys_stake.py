@@ -57,6 +57,10 @@ def test_remove_worker_archives_key_flagged_staked(agent):
     agent.old = old
     r = agent.cli("keys", "list")
     assert r.returncode == 0 and "STILL STAKED" in r.stdout
+    # issue 13 §2: every surface derives "what is left" from the same facts — no key now, so setup is not done
+    ob = c.get("/api/onboarding")
+    assert not ob["done"] and ob["step"] != "online", ob
+    wait_for(lambda: c.get("/api/status")["state"] == "setup_needed", timeout=30, what="setup needed after remove")
 
 
 def test_new_key_then_recover_the_archived_one(agent):
@@ -73,6 +77,14 @@ def test_new_key_then_recover_the_archived_one(agent):
     assert [k["address"] for k in keys["archive"]] == [r_addr := keys["archive"][0]["address"]] and r_addr != agent.old
     assert keys["archive"][0]["still_staked"] is False  # the new key never staked
     wait_for(lambda: c.get("/api/status")["registered"] is True, timeout=30, what="recovered key is registered")
+    # issue 13 §2: restoring a staked key leads back to a running worker in one flow, and every surface agrees
+    ob = c.get("/api/onboarding")
+    assert ob["done"] and ob["step"] == "online", ob
+    wait_for(lambda: c.get("/api/status")["container_running"] is True, timeout=120, what="the restored worker runs")
+    r = agent.cli("start")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    r = agent.cli("setup", "--no-input")
+    assert r.returncode == 0 and "setup is done" in r.stdout and agent.old in r.stdout, (r.stdout, r.stderr)
 
 
 def test_switch_network_validates(agent):
