@@ -222,13 +222,14 @@ def test_understaked_top_up_asks_what_is_missing(browser, real_agent, shots):
 def test_jobs_running_now_vs_expected_and_idle_reason(browser, real_agent, shots):
     """'Jobs running now' is the worker's own count; the chain's expectation is separate; idle time says why."""
     st = base_status(active_jobs=0, expected_jobs=24, last_job_at=time.time() - 11 * 60,
-                     idle_reason="no demand for your models on this network right now")
+                     idle_reason="no demand for your models on devnet: no job for them in the last 24 h")
     m = Mocked(browser, real_agent, shots, st)
     page = m.open("dashboard", "#idle-reason")
     assert page.inner_text("#active-jobs") == "0"
     assert page.inner_text("#expected-jobs") == "24"
     idle = page.inner_text("#idle-reason")
-    assert "No job for 11 min" in idle and "No demand for your models" in idle
+    assert "No job for 11 min" in idle and "No demand for your models on devnet" in idle
+    assert idle.count("No job for") == 1  # the agent gives the reason, the page the time
     m.close()
     every_look(browser, real_agent, shots, st, "dashboard", "state-idle", "#idle-reason")
 
