@@ -254,6 +254,14 @@ def _cmd_op(args: argparse.Namespace) -> int:
         body["models"] = args.models
     elif kind == "switch_network":
         body["network"] = args.target
+    elif kind == "stop":  # the consequence first: a registered worker keeps getting jobs that time out
+        preview = client.get("/api/stop/preview")
+        print(f"stop: {preview['consequence']}")
+        if preview.get("registered"):
+            refused = _confirmation(args, "stopping a registered worker makes its jobs time out as offences",
+                                    "Stop anyway? (to leave safely: lcai-tray deregister)")
+            if refused is not None:
+                return refused
     if kind in MONEY_OPS:
         name = args.cmd
         refused = _confirmation(args, f"{name} moves funds or stake", question)

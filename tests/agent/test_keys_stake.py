@@ -44,6 +44,24 @@ def test_top_up_and_reinstate(agent):
     assert rec["state"] == "failed" and "not suspended" in rec["error"]["message"]
 
 
+def test_cli_stop_says_the_consequence_and_asks_for_a_registered_worker(agent):
+    """Issue 13 §2 in the CLI: Stop tells that jobs keep coming and time out as offences, points to Deregister,
+    and needs a yes; status then shows the paused warning with the command that fixes it."""
+    c = agent.client
+    wait_for(lambda: c.get("/api/status")["state"] == "online", timeout=120, what="online")
+    r = agent.cli("status")
+    assert r.returncode == 0 and "jobs running now" in r.stdout and "claimed sessions" in r.stdout, r.stdout
+    r = agent.cli("stop", input_="")  # no terminal: the confirmation cannot be asked
+    assert r.returncode == 2 and "time out" in r.stdout and "Deregister instead" in r.stdout, (r.stdout, r.stderr)
+    assert "add --yes" in r.stderr and c.get("/api/status")["state"] == "online"  # nothing stopped
+    r = agent.cli("stop", "--yes")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    wait_for(lambda: "paused_with_sessions" in c.get("/api/status")["alerts"], timeout=30, what="paused warning")
+    r = agent.cli("status")
+    assert "Paused while registered" in r.stdout and "→ lcai-tray start" in r.stdout, r.stdout
+    assert agent.cli("start").returncode == 0
+
+
 def test_remove_worker_archives_key_flagged_staked(agent):
     c = agent.client
     old = c.get("/api/status")["address"]

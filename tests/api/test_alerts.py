@@ -4,6 +4,7 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
+from tests.risky_states import risky_states
 from tray_agent.common.status import Alert, Status, WorkerState
 from tray_agent.core.alerts import AlertWatcher, post_webhook
 from tray_agent.core.events import EventBus
@@ -88,29 +89,9 @@ def test_webhook_post_reaches_a_real_server():
         srv.shutdown()
 
 
-def _risky_states():
-    """Issue 13 §1: the five risky states as derive_status makes them from facts (the agent's own words)."""
-    from tray_agent.core.facts import ChainFacts, Facts, derive_status
-
-    now, lcai = 1_800_000_000.0, 10**18
-    online = {"state": WorkerState.ONLINE, "container_running": True, "uptime_s": 60.0}
-    chain = ChainFacts(address="0x" + "ab" * 20, registered=True, served_models=("llama3-8b",), stake_wei=5000 * lcai,
-                       min_stake_wei=5000 * lcai)
-    base = Facts(address=chain.address, runtime=online, chain=chain, now=now)
-    rows = {
-        "suspended": (base.with_(chain=ChainFacts(**{**chain.__dict__, "suspended": True,
-                                                      "suspended_until": int(now) + 3 * 3600})), "2027-01-15 11:00 UTC"),
-        "slashed": (base.with_(slashed_wei=100 * lcai), "100 LCAI"),
-        "understaked": (base.with_(chain=ChainFacts(**{**chain.__dict__, "stake_wei": 4900 * lcai})), "100 LCAI"),
-        "paused_with_sessions": (base.with_(runtime={"state": WorkerState.PAUSED}, claimed_sessions=3),
-                                 "3 claimed sessions"),
-        "stuck_jobs": (base.with_(stuck_jobs=2), "2 stuck jobs"),
-    }
-    return derive_status(base), {k: (derive_status(f), words) for k, (f, words) in rows.items()}
-
-
 def test_each_risky_state_notifies_once_with_its_date_or_amount():
-    online, rows = _risky_states()
+    online, rows = risky_states(1_800_000_000.0)
+    assert "2027-01-15 11:00 UTC" in rows["suspended"][1]
     for kind, (st, words) in rows.items():
         w, _, q = _watcher()
         assert w.observe(online) == []

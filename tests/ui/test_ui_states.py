@@ -182,6 +182,30 @@ def test_banner_for_each_risky_state(browser, real_agent, shots, name):
     every_look(browser, real_agent, shots, st, "dashboard", f"state-{name}", "#banner-main")
 
 
+@pytest.mark.parametrize("kind", ["suspended", "slashed", "understaked", "paused_with_sessions", "stuck_jobs"])
+def test_agent_made_state_is_a_banner_with_its_fact_and_action(browser, real_agent, shots, kind):
+    """The same states as the agent's derive_status makes them (tests/risky_states.py): the state pill, the banner
+    in the colour of its risk with the agent's date or amount and its one action; every look saved."""
+    from tests.risky_states import risky_states
+
+    st, words = risky_states()[1][kind]
+    notice = st.notices[0]
+    assert notice.kind == kind
+    m = Mocked(browser, real_agent, shots, st.to_dict())
+    page = m.open("dashboard", "#banner-main")
+    banner = page.locator("#banner-main")
+    assert banner.get_attribute("data-kind") == kind
+    assert {"error": "error", "warning": "warn"}[notice.level] in banner.get_attribute("class").split()
+    assert words in banner.inner_text() or words in page.inner_text("ul.notices-more, #banner-main")
+    assert page.inner_text("#banner-action").strip() == notice.action_label
+    assert st.state.label in page.inner_text("#state-pill")
+    if notice.until:
+        assert page.locator("#banner-main [data-fact=until]").count() == 1
+    m.close()
+    every_look(browser, real_agent, shots, st.to_dict(), "dashboard", f"state-agent-{kind.replace('_', '-')}",
+               "#banner-main")
+
+
 def test_banner_action_runs_its_operation(browser, real_agent, shots):
     """The banner's button posts the operation (Reinstate) and the progress line shows LCAI, never wei."""
     notice = BANNERS["suspended"][1]

@@ -168,9 +168,9 @@ def test_autosettle_pause_item_follows_the_policy_state():
 def test_each_risky_state_has_its_tray_icon_and_tooltip_words():
     """Issue 13 §1: suspended, slashed, understaked, paused with sessions and stuck jobs each change the icon
     (error state, or the state's badge with the alert dot) and the tooltip names it."""
-    from tests.api.test_alerts import _risky_states
+    from tests.risky_states import risky_states
 
-    online, rows = _risky_states()
+    online, rows = risky_states()
     plain = render(online).icon_key
     assert plain == "online"
     words = {"suspended": "suspended", "slashed": "slashed", "understaked": "stake below minimum",

@@ -98,6 +98,7 @@ class AlertWatcher:
                 out.append(Notification(flag.value, title, msg, level))
         self._flags = flags
         self._prev = st
+        out = list({n.kind: n for n in out}.values())  # one slash, one notification: the notice's words win
         for n in out:
             self._emit(n)
         return out
