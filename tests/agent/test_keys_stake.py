@@ -65,8 +65,11 @@ def test_cli_stop_says_the_consequence_and_asks_for_a_registered_worker(agent):
 def test_remove_worker_archives_key_flagged_staked(agent):
     c = agent.client
     old = c.get("/api/status")["address"]
-    rec = wait_op(c, c.post("/api/ops/remove_worker", {"confirm": True})["op_id"], timeout=120)
-    assert rec["state"] == "done", rec
+    r = agent.cli("remove-worker", input_="")  # the CLI says what happens to the stake before it asks
+    assert r.returncode == 2 and "still holds 5,010 LCAI of stake" in r.stdout and "stays with the old key" in r.stdout, r
+    assert c.get("/api/keys")["active"]["address"] == old  # nothing removed without a yes
+    r = agent.cli("remove-worker", "--yes", timeout=180)
+    assert r.returncode == 0, (r.stdout, r.stderr)
     keys = c.get("/api/keys")
     assert keys["active"] is None
     assert [k["address"] for k in keys["archive"]] == [old]
@@ -110,3 +113,19 @@ def test_switch_network_validates(agent):
     with pytest.raises(ApiError) as e:
         c.post("/api/ops/switch_network", {"network": "moonnet"})
     assert e.value.field == "network"
+
+
+def test_cli_replace_key_keeps_the_stake_with_the_old_key(agent):
+    """Issue 13 §2: 'keys replace' says the staked key's stake stays with it (recover or deregister it), asks, then
+    archives it flagged staked; the new key starts at funding."""
+    c = agent.client
+    old = c.get("/api/status")["address"]
+    r = agent.cli("keys", "replace", input_="")
+    assert r.returncode == 2 and "stays with the old key" in r.stdout and "lcai-tray deregister" in r.stdout, r
+    r = agent.cli("keys", "replace", "--yes", timeout=180)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    keys = c.get("/api/keys")
+    assert keys["active"]["address"] != old
+    assert next(k for k in keys["archive"] if k["address"] == old)["still_staked"] is True
+    assert not c.get("/api/onboarding")["done"]
+

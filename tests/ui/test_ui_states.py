@@ -294,6 +294,10 @@ def test_stop_confirms_the_consequence_and_points_to_deregister(browser, real_ag
     page.wait_for_selector("[data-testid=confirm-dialog]")
     text = page.inner_text("[data-testid=confirm-dialog]")
     assert "keeps sending jobs" in text and "offences" in text and page.inner_text("#dlg-ok") == "Stop anyway"
+    # the tray's Stop opens this page on the question (dashboard.html?confirm=stop); nothing is posted before a yes
+    page.goto(f"{m.client.base_url}/ui/dashboard.html?confirm=stop")
+    page.wait_for_selector("[data-testid=confirm-dialog]")
+    assert "offences" in page.inner_text("[data-testid=confirm-dialog]") and m.posts == []
     m.close()
     for size in SIZES.values():
         for scheme in ("light", "dark"):

@@ -94,7 +94,7 @@ def test_disconnected_shows_starting_and_disables_worker_actions():
 def test_running_operation_disables_operations():
     view = render(Status(state=WorkerState.ONLINE, operation="withdraw", registered=True))
     assert "withdraw running" in view.menu_items[0].label
-    assert not view.find("op:stop").enabled and not view.find("open:settle").enabled
+    assert not view.find("open:stop").enabled and not view.find("open:settle").enabled
 
 
 def test_settle_shows_amount_and_needs_registration():
