@@ -52,7 +52,7 @@ def test_cli_stop_says_the_consequence_and_asks_for_a_registered_worker(agent):
     r = agent.cli("status")
     assert r.returncode == 0 and "jobs running now" in r.stdout and "claimed sessions" in r.stdout, r.stdout
     r = agent.cli("stop", input_="")  # no terminal: the confirmation cannot be asked
-    assert r.returncode == 2 and "time out" in r.stdout and "Deregister instead" in r.stdout, (r.stdout, r.stderr)
+    assert r.returncode == 2 and "times out" in r.stdout and "Deregister instead" in r.stdout, (r.stdout, r.stderr)
     assert "add --yes" in r.stderr and c.get("/api/status")["state"] == "online"  # nothing stopped
     r = agent.cli("stop", "--yes")
     assert r.returncode == 0, (r.stdout, r.stderr)
