@@ -267,6 +267,7 @@ def test_keep_awake_unavailable_is_shown_with_its_reason(browser, real_agent, sh
     assert page.inner_text("#keep-awake") == "Unavailable"
     assert "no graphical session" in page.inner_text("#keep-awake-reason")
     m.close()
+    every_look(browser, real_agent, shots, st, "dashboard", "state-keep-awake-unavailable", "#keep-awake-reason")
 
 
 # --- §2 Stop and key replacement ------------------------------------------------------------------------------------
