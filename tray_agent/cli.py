@@ -107,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("speedtest", help="measure worst-case job time against the deadline")
     sp.add_argument("models", nargs="*")
     sp.set_defaults(func=_cmd_op, kind="speedtest")
-    cli_keys.add_parser(sub, _Parser, _agent_call, _op, _print)
+    cli_keys.add_parser(sub, _Parser, _agent_call, _op, _print, _confirmation)
     cli_worker.add_parser(sub, _Parser, _agent_call, _op, _confirmation)
     cli_autosettle.add_parser(sub, _Parser, _agent_call)
     a = sub.add_parser("autostart", help="start at login (systemd user unit / XDG / LaunchAgent / Task Scheduler)")
@@ -254,6 +254,18 @@ def _cmd_op(args: argparse.Namespace) -> int:
         body["models"] = args.models
     elif kind == "switch_network":
         body["network"] = args.target
+    elif kind == "remove_worker":  # the key is archived with whatever stake it holds: say so before asking
+        from .cli_keys import stake_note
+
+        print(stake_note(client.get("/api/status"), "remove-worker"))
+    elif kind == "stop":  # the consequence first: a registered worker keeps getting jobs that time out
+        preview = client.get("/api/stop/preview")
+        print(f"stop: {preview['consequence']}")
+        if preview.get("registered"):
+            refused = _confirmation(args, "stopping a registered worker makes its jobs time out as offences",
+                                    "Stop anyway? (to leave safely: lcai-tray deregister)")
+            if refused is not None:
+                return refused
     if kind in MONEY_OPS:
         name = args.cmd
         refused = _confirmation(args, f"{name} moves funds or stake", question)

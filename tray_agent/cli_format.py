@@ -62,10 +62,11 @@ def _cleared(j: dict) -> str:
 
 def fmt_status(st: dict) -> str:
     lines = [f"{st['state_label']} — {st['network']} (profile {st['profile']})"]
-    if st.get("message"):
+    told = {n.get("title") for n in st.get("notices") or []}  # a notice's title as the message: told below once
+    if st.get("message") and st["message"] not in told:
         lines.append(f"  {st['message']}")
-    if st.get("fix"):
-        lines.append(f"  fix: {st['fix']}")
+        if st.get("fix"):
+            lines.append(f"  fix: {st['fix']}")
     if st.get("address"):
         lines.append(f"  worker: {st['address']}  registered: {'yes' if st.get('registered') else 'no'}")
         lines.append(f"  wallet {lcai(st['wallet_wei'])} LCAI · stake {lcai(st['stake_wei'])} · "
@@ -77,9 +78,27 @@ def fmt_status(st: dict) -> str:
                      f"{left % 3600 // 60:02d}m): the stake comes back then; cancel: lcai-tray deregister --cancel")
     if st.get("served_models"):
         lines.append(f"  models: {', '.join(st['served_models'])}")
+    if st.get("registered"):
+        lines.append(f"  jobs running now {st.get('active_jobs', 0)} · the chain still expects {st.get('expected_jobs', 0)}"
+                     f" · claimed sessions {st.get('claimed_sessions', 0)}")
+    if st.get("idle_reason"):
+        lines.append(f"  no job for a while: {st['idle_reason']}")
+    for n in st.get("notices") or []:  # the dashboard's banners: the date or amount that matters, and the fix
+        mark = {"error": "!!", "warning": "! "}.get(n.get("level"), "- ")
+        fix = NOTICE_COMMANDS.get(n.get("action", ""), "")
+        lines.append(f"  {mark} {n['title']}" + (f" — {n['detail']}" if n.get("detail") else "")
+                     + (f" → {fix}" if fix else ""))
     if st.get("alerts"):
         lines.append(f"  alerts: {', '.join(st['alerts'])}")
     return "\n".join(lines)
+
+
+# a notice's action as the command that does it in the CLI
+NOTICE_COMMANDS = {"reinstate": "lcai-tray reinstate", "top_up": "lcai-tray top-up --amount LCAI",
+                   "start": "lcai-tray start (or lcai-tray deregister to leave)", "page:stuck": "lcai-tray clear-stuck",
+                   "settle": "lcai-tray settle", "cancel_deregister": "lcai-tray deregister --cancel",
+                   "update_image": "lcai-tray open --page settings", "stop_foreign": "lcai-tray worker stop-foreign",
+                   "page:recover": "lcai-tray keys list", "page:fund": "lcai-tray open --page fund"}
 
 
 def fmt_models(d: dict, demand: dict | None = None) -> str:

@@ -25,19 +25,21 @@ export function dateWithCountdown(unix) {
 /** What the Stop button means while sessions are claimed: a confirmation with the consequence. */
 export async function confirmStop(s = currentStatus()) {
   const sessions = Number(s?.claimed_sessions || 0);
+  const risky = sessions > 0 || Boolean(s?.registered);  // a registered worker keeps getting jobs while stopped
   const rows = [["Claimed sessions", String(sessions)]];
   if (Number(s?.active_jobs || 0)) rows.push(["Jobs running now", String(s.active_jobs)]);
   const deregister = el("a", { href: "dashboard.html#leaving", id: "dlg-to-deregister" }, "Deregister instead…");
   return confirmDialog({
     title: "Stop the worker?",
-    text: sessions > 0
+    text: (sessions > 0
       ? `${plural(sessions, "claimed session")} keep${sessions === 1 ? "s" : ""} sending jobs to this worker while it is registered. `
-        + "Jobs that arrive while it is stopped are not answered: they time out and count as offences, which can slash the stake."
-      : "The worker stops taking jobs until you start it again. It stays registered and its stake stays locked.",
+      : risky ? "The network keeps sending jobs to this worker while it is registered. " : "")
+      + (risky ? "Jobs that arrive while it is stopped are not answered: they time out and count as offences, which can slash the stake."
+        : "The worker stops taking jobs until you start it again."),
     rows,
     extra: el("p", { class: "small" }, "To leave the network for good and get the stake back, use Deregister. ", deregister),
-    confirm: sessions > 0 ? "Stop anyway" : "Stop",
-    danger: sessions > 0,
+    confirm: risky ? "Stop anyway" : "Stop",
+    danger: risky,
   });
 }
 

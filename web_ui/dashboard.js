@@ -278,7 +278,9 @@ on("notify", (n) => showNotice(`${n.title}: ${n.message}`, n.level === "error" ?
 api("/api/status").then((s) => {
   renderStatus(s);
   // the tray's "Settle earnings" opens this page to confirm here (money actions are never posted from the menu)
-  if (new URLSearchParams(location.search).get("confirm") === "settle" && !$("#btn-settle").disabled) $("#btn-settle").click();
+  const ask = new URLSearchParams(location.search).get("confirm");
+  if (ask === "settle" && !$("#btn-settle").disabled) $("#btn-settle").click();
+  if (ask === "stop" && !$("#btn-stop").disabled) $("#btn-stop").click();  // the tray's Stop of a registered worker
 }).catch(showError);
 loadJobs(); loadEarnings();
 setInterval(loadJobs, 20000);

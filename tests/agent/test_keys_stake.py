@@ -44,11 +44,32 @@ def test_top_up_and_reinstate(agent):
     assert rec["state"] == "failed" and "not suspended" in rec["error"]["message"]
 
 
+def test_cli_stop_says_the_consequence_and_asks_for_a_registered_worker(agent):
+    """Issue 13 §2 in the CLI: Stop tells that jobs keep coming and time out as offences, points to Deregister,
+    and needs a yes; status then shows the paused warning with the command that fixes it."""
+    c = agent.client
+    wait_for(lambda: c.get("/api/status")["state"] == "online", timeout=120, what="online")
+    r = agent.cli("status")
+    assert r.returncode == 0 and "jobs running now" in r.stdout and "claimed sessions" in r.stdout, r.stdout
+    r = agent.cli("stop", input_="")  # no terminal: the confirmation cannot be asked
+    assert r.returncode == 2 and "times out" in r.stdout and "Deregister instead" in r.stdout, (r.stdout, r.stderr)
+    assert "add --yes" in r.stderr and c.get("/api/status")["state"] == "online"  # nothing stopped
+    r = agent.cli("stop", "--yes")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    wait_for(lambda: "paused_with_sessions" in c.get("/api/status")["alerts"], timeout=30, what="paused warning")
+    r = agent.cli("status")
+    assert "Paused while registered" in r.stdout and "→ lcai-tray start" in r.stdout, r.stdout
+    assert agent.cli("start").returncode == 0
+
+
 def test_remove_worker_archives_key_flagged_staked(agent):
     c = agent.client
     old = c.get("/api/status")["address"]
-    rec = wait_op(c, c.post("/api/ops/remove_worker", {"confirm": True})["op_id"], timeout=120)
-    assert rec["state"] == "done", rec
+    r = agent.cli("remove-worker", input_="")  # the CLI says what happens to the stake before it asks
+    assert r.returncode == 2 and "still holds 5,010 LCAI of stake" in r.stdout and "stays with the old key" in r.stdout, r
+    assert c.get("/api/keys")["active"]["address"] == old  # nothing removed without a yes
+    r = agent.cli("remove-worker", "--yes", timeout=180)
+    assert r.returncode == 0, (r.stdout, r.stderr)
     keys = c.get("/api/keys")
     assert keys["active"] is None
     assert [k["address"] for k in keys["archive"]] == [old]
@@ -57,6 +78,10 @@ def test_remove_worker_archives_key_flagged_staked(agent):
     agent.old = old
     r = agent.cli("keys", "list")
     assert r.returncode == 0 and "STILL STAKED" in r.stdout
+    # issue 13 §2: every surface derives "what is left" from the same facts — no key now, so setup is not done
+    ob = c.get("/api/onboarding")
+    assert not ob["done"] and ob["step"] != "online", ob
+    wait_for(lambda: c.get("/api/status")["state"] == "setup_needed", timeout=30, what="setup needed after remove")
 
 
 def test_new_key_then_recover_the_archived_one(agent):
@@ -73,6 +98,14 @@ def test_new_key_then_recover_the_archived_one(agent):
     assert [k["address"] for k in keys["archive"]] == [r_addr := keys["archive"][0]["address"]] and r_addr != agent.old
     assert keys["archive"][0]["still_staked"] is False  # the new key never staked
     wait_for(lambda: c.get("/api/status")["registered"] is True, timeout=30, what="recovered key is registered")
+    # issue 13 §2: restoring a staked key leads back to a running worker in one flow, and every surface agrees
+    ob = c.get("/api/onboarding")
+    assert ob["done"] and ob["step"] == "online", ob
+    wait_for(lambda: c.get("/api/status")["container_running"] is True, timeout=120, what="the restored worker runs")
+    r = agent.cli("start")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    r = agent.cli("setup", "--no-input")
+    assert r.returncode == 0 and "setup is done" in r.stdout and agent.old in r.stdout, (r.stdout, r.stderr)
 
 
 def test_switch_network_validates(agent):
@@ -80,3 +113,19 @@ def test_switch_network_validates(agent):
     with pytest.raises(ApiError) as e:
         c.post("/api/ops/switch_network", {"network": "moonnet"})
     assert e.value.field == "network"
+
+
+def test_cli_replace_key_keeps_the_stake_with_the_old_key(agent):
+    """Issue 13 §2: 'keys replace' says the staked key's stake stays with it (recover or deregister it), asks, then
+    archives it flagged staked; the new key starts at funding."""
+    c = agent.client
+    old = c.get("/api/status")["address"]
+    r = agent.cli("keys", "replace", input_="")
+    assert r.returncode == 2 and "stays with the old key" in r.stdout and "lcai-tray deregister" in r.stdout, r
+    r = agent.cli("keys", "replace", "--yes", timeout=180)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    keys = c.get("/api/keys")
+    assert keys["active"]["address"] != old
+    assert next(k for k in keys["archive"] if k["address"] == old)["still_staked"] is True
+    assert not c.get("/api/onboarding")["done"]
+

@@ -4,6 +4,7 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
+from tests.risky_states import risky_states
 from tray_agent.common.status import Alert, Status, WorkerState
 from tray_agent.core.alerts import AlertWatcher, post_webhook
 from tray_agent.core.events import EventBus
@@ -86,3 +87,16 @@ def test_webhook_post_reaches_a_real_server():
         assert not post_webhook("http://127.0.0.1:9/nothing", Notification("a", "b", "c"), timeout=1)
     finally:
         srv.shutdown()
+
+
+def test_each_risky_state_notifies_once_with_its_date_or_amount():
+    online, rows = risky_states(1_800_000_000.0)
+    assert "2027-01-15 11:00 UTC" in rows["suspended"][1]
+    for kind, (st, words) in rows.items():
+        w, _, q = _watcher()
+        assert w.observe(online) == []
+        out = [n for n in w.observe(st) if n.kind == kind]
+        assert len(out) == 1, (kind, w.sent)
+        text = f"{out[0].title} {out[0].message}"
+        assert words in text and out[0].level in ("warning", "error"), (kind, text)
+        assert w.observe(st) == []  # once per episode

@@ -132,6 +132,25 @@ def test_earnings_history(chain, tmp_path):
     assert e2.to_dict()["withdrawn_wei"] == str(share(chain, 2))
 
 
+def test_claimed_sessions_are_the_open_sessions_of_this_worker(chain, tmp_path):
+    """Issue 13 §2: Stop names how many claimed sessions keep sending jobs — open sessions of this worker with
+    activity inside the session inactivity timeout, read in the earnings refresh's one batch."""
+    w = chain.new_worker()
+    chain.register(w)
+    chain.completed_jobs(w, 2)  # one session, two jobs
+    open_one, closed = chain.completed_jobs(w, 1)[0], chain.completed_jobs(w, 1)[0]  # a session each
+    chain.as_owner(chain.jr, "testSetSessionStatus", chain.job(closed)["sessionId"], 2)  # Closed
+    other = chain.new_worker()
+    chain.register(other)
+    chain.completed_jobs(other, 1)  # another worker's session is not ours
+    e = earnings(chain.client, w.address, cache_path=tmp_path / "c.json")
+    assert e.claimed_sessions == 2, e
+    assert chain.job(open_one)["sessionId"] != chain.job(closed)["sessionId"]
+    chain.advance(int(chain.view(chain.ai, "getSessionInactivityTimeout")) + 1)
+    chain.mine()
+    assert earnings(chain.client, w.address, cache_path=tmp_path / "c.json").claimed_sessions == 0  # gone quiet
+
+
 def test_settle_scans_in_small_chunks(chain, tmp_path):
     w = chain.new_worker()
     chain.register(w)

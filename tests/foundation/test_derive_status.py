@@ -88,10 +88,20 @@ def test_a_snapshot_of_another_address_is_ignored():
 
 
 def test_idle_reason_in_words_after_ten_minutes_without_a_job():
+    """Issue 13 §1: when no job came for a while, the reason in words — no demand for the served models on this
+    network, not selected yet (demand went to other workers), suspended, understaked, not reachable."""
     rt = {**ONLINE, "uptime_s": 3600.0}
-    st = derive_status(Facts(address=ADDR, runtime=rt, chain=_chain(), last_job_at=NOW - 11 * 60, now=NOW))
-    assert st.idle_reason.startswith("No job for 11 minutes")
-    fresh = derive_status(Facts(address=ADDR, runtime=rt, chain=_chain(), last_job_at=NOW - 60, now=NOW))
+    idle = Facts(address=ADDR, runtime=rt, chain=_chain(), last_job_at=NOW - 11 * 60, now=NOW, network="devnet")
+    assert "not selected yet" in derive_status(idle).idle_reason  # demand not read yet
+    none = derive_status(idle.with_(served_demand={"jobs": 0, "others": 2, "window": "24 h"})).idle_reason
+    assert none == "no demand for your models on devnet: no job for them in the last 24 h"
+    some = derive_status(idle.with_(served_demand={"jobs": 40, "others": 3, "window": "24 h"})).idle_reason
+    assert some.startswith("not selected yet: 40 jobs for your models in the last 24 h, shared with 3 other workers")
+    assert "suspended" in derive_status(idle.with_(chain=_chain(suspended=True))).idle_reason
+    assert "below the minimum" in derive_status(idle.with_(chain=_chain(stake_wei=LCAI))).idle_reason
+    down = derive_status(idle.with_(runtime={**rt, "state": WorkerState.STALE}))
+    assert "not reachable" in down.idle_reason
+    fresh = derive_status(idle.with_(last_job_at=NOW - 60))
     assert fresh.idle_reason == ""
 
 
@@ -145,3 +155,29 @@ def test_scheduled_deregistration_notice_names_the_time_and_the_cancel():
     assert "2027-01-16" in n.title and st.deregister_at == NOW + 86400  # the date, not only a countdown
     assert Alert.DEREGISTERING in st.alerts and Alert.PAUSED_WITH_SESSIONS not in st.alerts
     assert "paused_with_sessions" not in [x.kind for x in st.notices]
+
+
+def test_claimed_sessions_come_from_the_chain_and_name_the_paused_warning():
+    """Issue 13 §2: the chain refresh's claimed-session count reaches the Status (Stop's confirmation and the
+    paused warning name it); an unregistered worker has none."""
+    paused = {"state": WorkerState.PAUSED, "message": "Paused by you"}
+    st = derive_status(Facts(address=ADDR, runtime=paused, chain=_chain(), claimed_sessions=3, now=NOW))
+    assert st.claimed_sessions == 3
+    assert st.notices[0].kind == "paused_with_sessions" and "3 claimed sessions keep sending jobs" in st.notices[0].detail
+    gone = derive_status(Facts(address=ADDR, runtime=paused, chain=_chain(registered=False), claimed_sessions=3,
+                               now=NOW))
+    assert gone.claimed_sessions == 0 and "paused_with_sessions" not in [n.kind for n in gone.notices]
+
+
+def test_idle_demand_counts_the_served_models_only():
+    """The refresh loop's numbers for the idle hint, from a Demand as the chain scan returns it (the scan itself:
+    tests/chain/test_chain_demand.py)."""
+    from tray_agent.core.chain.demand import Demand, ModelDemand
+    from tray_agent.core.refresh_loop import demand_for
+
+    d = Demand(chain_id=31337, head_block=10, head_ts=0, window_s=86400, covered_s=86400, start_block=0,
+               worker_fee_bps=8000, completion_timeout_s=120, models=(
+                   ModelDemand("llama3-8b", "0x1", jobs=12, fee_wei=1, workers=4, serving=True),
+                   ModelDemand("qwen3:8b", "0x2", jobs=30, fee_wei=1, workers=2, serving=False)))
+    assert demand_for(d, ("llama3-8b",)) == {"jobs": 12, "others": 3, "window": "24 h"}
+    assert demand_for(d, ("gpt-oss:20b",)) == {"jobs": 0, "others": 0, "window": "24 h"}

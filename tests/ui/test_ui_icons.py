@@ -106,3 +106,24 @@ def test_shipped_icons_are_current():
         assert (icons / name).is_file(), name
     assert (icons / "app.svg").read_text() == app_icon_svg()
     assert (resource_dir("web_ui") / "icon.svg").read_text() == app_icon_svg()
+
+
+def test_risky_states_icon_sheet(output_dir):
+    """Issue 13 §1: the tray icon of each risky state as the agent derives it (tests/risky_states.py), on a dark and a
+    light panel at 22 and 64 px, saved as one sheet (test-output/screenshots/tray-icons-risky-states.png)."""
+    from tests.risky_states import risky_states
+    from tray_agent.tray.view import render
+
+    online, rows = risky_states()
+    keys = {"online": render(online).icon_key, **{k: render(st).icon_key for k, (st, _) in rows.items()}}
+    assert len(set(keys.values())) >= 4 and all(k != "online" for n, k in keys.items() if n != "online"), keys
+    sheet = Image.new("RGBA", (len(keys) * 80, 2 * 100), (0, 0, 0, 0))
+    for row, (dark, bg) in enumerate(((True, "#1f2328"), (False, "#f6f8fa"))):
+        sheet.paste(Image.new("RGBA", (sheet.width, 100), bg), (0, row * 100))
+        for col, key in enumerate(keys.values()):
+            big, small = render_icon(key, 64, dark_panel=dark), render_icon(key, 22, dark_panel=dark)
+            sheet.alpha_composite(big, (col * 80 + 8, row * 100 + 4))
+            sheet.alpha_composite(small, (col * 80 + 29, row * 100 + 72))
+    out = output_dir / "screenshots"
+    out.mkdir(parents=True, exist_ok=True)
+    sheet.save(out / "tray-icons-risky-states.png")

@@ -188,6 +188,30 @@ def test_banner_for_each_risky_state(browser, real_agent, shots, name):
     every_look(browser, real_agent, shots, st, "dashboard", f"state-{name}", "#banner-main")
 
 
+@pytest.mark.parametrize("kind", ["suspended", "slashed", "understaked", "paused_with_sessions", "stuck_jobs"])
+def test_agent_made_state_is_a_banner_with_its_fact_and_action(browser, real_agent, shots, kind):
+    """The same states as the agent's derive_status makes them (tests/risky_states.py): the state pill, the banner
+    in the colour of its risk with the agent's date or amount and its one action; every look saved."""
+    from tests.risky_states import risky_states
+
+    st, words = risky_states()[1][kind]
+    notice = st.notices[0]
+    assert notice.kind == kind
+    m = Mocked(browser, real_agent, shots, st.to_dict())
+    page = m.open("dashboard", "#banner-main")
+    banner = page.locator("#banner-main")
+    assert banner.get_attribute("data-kind") == kind
+    assert {"error": "error", "warning": "warn"}[notice.level] in banner.get_attribute("class").split()
+    assert words in banner.inner_text() or words in page.inner_text("ul.notices-more, #banner-main")
+    assert page.inner_text("#banner-action").strip() == notice.action_label
+    assert st.state.label in page.inner_text("#state-pill")
+    if notice.until:
+        assert page.locator("#banner-main [data-fact=until]").count() == 1
+    m.close()
+    every_look(browser, real_agent, shots, st.to_dict(), "dashboard", f"state-agent-{kind.replace('_', '-')}",
+               "#banner-main")
+
+
 def test_banner_action_runs_its_operation(browser, real_agent, shots):
     """The banner's button posts the operation (Reinstate) and the progress line shows LCAI, never wei."""
     notice = BANNERS["suspended"][1]
@@ -228,13 +252,14 @@ def test_understaked_top_up_asks_what_is_missing(browser, real_agent, shots):
 def test_jobs_running_now_vs_expected_and_idle_reason(browser, real_agent, shots):
     """'Jobs running now' is the worker's own count; the chain's expectation is separate; idle time says why."""
     st = base_status(active_jobs=0, expected_jobs=24, last_job_at=time.time() - 11 * 60,
-                     idle_reason="no demand for your models on this network right now")
+                     idle_reason="no demand for your models on devnet: no job for them in the last 24 h")
     m = Mocked(browser, real_agent, shots, st)
     page = m.open("dashboard", "#idle-reason")
     assert page.inner_text("#active-jobs") == "0"
     assert page.inner_text("#expected-jobs") == "24"
     idle = page.inner_text("#idle-reason")
-    assert "No job for 11 min" in idle and "No demand for your models" in idle
+    assert "No job for 11 min" in idle and "No demand for your models on devnet" in idle
+    assert idle.count("No job for") == 1  # the agent gives the reason, the page the time
     m.close()
     every_look(browser, real_agent, shots, st, "dashboard", "state-idle", "#idle-reason")
 
@@ -248,6 +273,7 @@ def test_keep_awake_unavailable_is_shown_with_its_reason(browser, real_agent, sh
     assert page.inner_text("#keep-awake") == "Unavailable"
     assert "no graphical session" in page.inner_text("#keep-awake-reason")
     m.close()
+    every_look(browser, real_agent, shots, st, "dashboard", "state-keep-awake-unavailable", "#keep-awake-reason")
 
 
 # --- §2 Stop and key replacement ------------------------------------------------------------------------------------
@@ -267,6 +293,18 @@ def test_stop_confirms_the_consequence_and_points_to_deregister(browser, real_ag
     page.click("#dlg-ok")
     page.wait_for_function("document.querySelector('#op-progress progress')?.value === 1")
     assert m.posts == [("stop", {})]
+    m.close()
+    # registered with no session counted yet: the network still sends jobs, so the warning stays
+    m = Mocked(browser, real_agent, shots, base_status(claimed_sessions=0))
+    page = m.open("dashboard", "#btn-stop:not([disabled])")
+    page.click("#btn-stop")
+    page.wait_for_selector("[data-testid=confirm-dialog]")
+    text = page.inner_text("[data-testid=confirm-dialog]")
+    assert "keeps sending jobs" in text and "offences" in text and page.inner_text("#dlg-ok") == "Stop anyway"
+    # the tray's Stop opens this page on the question (dashboard.html?confirm=stop); nothing is posted before a yes
+    page.goto(f"{m.client.base_url}/ui/dashboard.html?confirm=stop")
+    page.wait_for_selector("[data-testid=confirm-dialog]")
+    assert "offences" in page.inner_text("[data-testid=confirm-dialog]") and m.posts == []
     m.close()
     for size in SIZES.values():
         for scheme in ("light", "dark"):

@@ -231,8 +231,17 @@ def test_each_menu_action_reaches_the_agent(tray):
         items = history(kind)
         return len(items) > before and items[0].get("state") == "done"
 
-    for label, kind, state in (("Stop worker", "stop", "paused"), ("Start worker", "start", "online"),
-                               ("Restart worker", "restart", "online")):
+    # Stop of a registered worker opens the dashboard's Stop confirmation (issue 13 §2) and stops nothing itself
+    wait_for(lambda: tray.item("Stop worker")["enabled"], 60, "Stop worker enabled")
+    before, n = len(history("stop")), len(tray.pages_opened())
+    tray.click("Stop worker")
+    url = wait_for(lambda: tray.pages_opened()[n:] and tray.pages_opened()[n], 30, "the Stop confirmation page")
+    assert parse_qs(urlparse(url).query)["next"] == ["/ui/dashboard.html?confirm=stop"], url
+    assert len(history("stop")) == before and c.status().state.value == "online"
+    c.op("stop")  # what the page posts once the user confirms
+    wait_for(lambda: ran("stop", before), 120, "the stop operation (confirmed)")
+    wait_for(lambda: c.status().state.value == "paused", 60, "state paused after stop")
+    for label, kind, state in (("Start worker", "start", "online"), ("Restart worker", "restart", "online")):
         wait_for(lambda lb=label: tray.item(lb)["enabled"], 60, f"{label} enabled")
         before = len(history(kind))
         tray.click(label)

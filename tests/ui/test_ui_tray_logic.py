@@ -130,10 +130,16 @@ def test_icon_starts_in_starting_then_follows_status(tray):
 
 def test_menu_callbacks_post_to_the_agent(tray):
     app, agent = tray.app, tray.agent
-    agent.publish(Status(state=WorkerState.ONLINE, registered=True))
+    agent.publish(Status(state=WorkerState.ONLINE, registered=False))
     wait_for(lambda: find_item(app.icon.menu, "Stop worker").enabled, what="stop enabled")
     find_item(app.icon.menu, "Stop worker").action(app.icon, None)
     wait_for(lambda: ("stop", {}) in agent.ops, what="stop op posted")
+    agent.publish(Status(state=WorkerState.ONLINE, registered=True))  # registered: the confirmation page instead
+    wait_for(lambda: app.view.find("open:stop") is not None, what="registered menu")
+    posted = len(agent.ops)
+    find_item(app.icon.menu, "Stop worker").action(app.icon, None)
+    wait_for(lambda: "stop" in tray.windows.opened, what="the stop confirmation window")
+    assert len(agent.ops) == posted
     find_item(app.icon.menu, "Restart worker").action(app.icon, None)
     wait_for(lambda: ("restart", {}) in agent.ops, what="restart op posted")
     find_item(app.icon.menu, "Withdraw").action(app.icon, None)

@@ -94,7 +94,7 @@ def test_disconnected_shows_starting_and_disables_worker_actions():
 def test_running_operation_disables_operations():
     view = render(Status(state=WorkerState.ONLINE, operation="withdraw", registered=True))
     assert "withdraw running" in view.menu_items[0].label
-    assert not view.find("op:stop").enabled and not view.find("open:settle").enabled
+    assert not view.find("open:stop").enabled and not view.find("open:settle").enabled
 
 
 def test_settle_shows_amount_and_needs_registration():
@@ -163,3 +163,23 @@ def test_autosettle_pause_item_follows_the_policy_state():
     assert render(on, ViewContext(connected=False)).find("autosettle:pause") is None
     # the Status round-trips through JSON (the tray rebuilds it from the agent's events)
     assert Status.from_dict(on.to_dict()).autosettle == on.autosettle
+
+
+def test_each_risky_state_has_its_tray_icon_and_tooltip_words():
+    """Issue 13 §1: suspended, slashed, understaked, paused with sessions and stuck jobs each change the icon
+    (error state, or the state's badge with the alert dot) and the tooltip names it."""
+    from tests.risky_states import risky_states
+
+    online, rows = risky_states()
+    plain = render(online).icon_key
+    assert plain == "online"
+    words = {"suspended": "suspended", "slashed": "slashed", "understaked": "stake below minimum",
+             "paused_with_sessions": "paused while registered", "stuck_jobs": "stuck jobs"}
+    keys = {}
+    for kind, (st, _) in rows.items():
+        view = render(st)
+        keys[kind] = view.icon_key
+        assert view.icon_key != plain and (view.icon_key.startswith("error") or view.icon_key.endswith("+badge")), kind
+        assert words[kind] in view.tooltip, (kind, view.tooltip)
+    assert keys["suspended"].startswith("error") and keys["understaked"].startswith("error")
+    assert keys["paused_with_sessions"] == "paused+badge"

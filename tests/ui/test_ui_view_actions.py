@@ -40,6 +40,15 @@ def test_settle_and_deregister_open_their_confirmation_pages():
     assert "confirm=deregister" in KINDS["deregister"].page
 
 
+def test_stop_of_a_registered_worker_opens_its_confirmation_and_posts_nothing():
+    """Issue 13 §2: a registered worker keeps getting jobs while stopped, so the tray's Stop opens the dashboard's
+    Stop confirmation (the consequence, Deregister instead); an unregistered worker stops at once."""
+    view = render(ONLINE)
+    assert view.find("op:stop") is None and view.find("open:stop").enabled
+    assert KINDS["stop"].page == "/ui/dashboard.html?confirm=stop"
+    assert render(ONLINE.evolve(registered=False)).find("op:stop").enabled
+
+
 def test_deregister_only_where_it_applies():
     assert render(Status(state=WorkerState.ONLINE, registered=False)).find("open:deregister") is None
     assert render(ONLINE, ViewContext(connected=False)).find("open:deregister") is None
@@ -52,7 +61,7 @@ def test_deregister_only_where_it_applies():
 def test_busy_shows_in_tooltip_and_first_line_and_blocks_every_action():
     view = render(ONLINE.evolve(operation="settle"))
     assert "settle running" in view.menu_items[0].label and "busy: settle running" in view.tooltip
-    blocked = ["op:start", "op:stop", "op:restart", "open:settle", "open:withdraw", "open:models", "open:speedtest",
+    blocked = ["op:start", "open:stop", "op:restart", "open:settle", "open:withdraw", "open:models", "open:speedtest",
                "open:stuck", "open:recover", "open:deregister"]
     for action in blocked:
         item = view.find(action)

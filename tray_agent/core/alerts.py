@@ -29,6 +29,10 @@ FLAG_TEXT = {
     Alert.SUSPENDED: ("Worker suspended", "The worker is suspended; Reinstate after the cooldown.", "error"),
     Alert.CRASH_LOOP: ("Worker keeps crashing", "The worker container keeps crashing; the watchdog backs off.", "error"),
     Alert.STUCK_JOBS: ("Stuck jobs", "Some jobs are stuck past their deadline: Clear stuck jobs.", "warning"),
+    Alert.UNDERSTAKED: ("Stake below the minimum", "The network does not select this worker: Top up the stake.",
+                        "error"),
+    Alert.PAUSED_WITH_SESSIONS: ("Paused while registered", "Jobs sent to this worker time out and count as "
+                                 "offences: start it again, or Deregister to leave.", "warning"),
 }
 
 
@@ -87,9 +91,14 @@ class AlertWatcher:
         for flag in flags - self._flags:
             if flag in FLAG_TEXT and not (flag == Alert.LOW_GAS and not self.settings().get("low_gas_alerts", True)):
                 title, msg, level = FLAG_TEXT[flag]
+                n = next((x for x in st.notices if x.kind == flag.value), None)
+                if n is not None:  # the dashboard's words: the date or amount that matters, and the fix
+                    title, msg = n.title, " ".join(t for t in (n.detail, n.action_label and f"Action: {n.action_label}.")
+                                                   if t)
                 out.append(Notification(flag.value, title, msg, level))
         self._flags = flags
         self._prev = st
+        out = list({n.kind: n for n in out}.values())  # one slash, one notification: the notice's words win
         for n in out:
             self._emit(n)
         return out

@@ -55,6 +55,8 @@ class Facts:
     slashed_wei: int = 0
     last_job_at: float = 0.0
     stuck_jobs: int = 0
+    claimed_sessions: int = 0                  # open sessions assigned to this worker (they keep sending jobs)
+    served_demand: dict | None = None          # {"jobs", "others", "window"}: demand for the served models (idle hint)
     drift: tuple[dict, ...] = ()
     foreign: tuple[dict, ...] = ()             # worker containers another app runs on this Docker engine
     update: dict | None = None
@@ -98,7 +100,7 @@ def derive_status(f: Facts) -> Status:
         releasable_wei=f.releasable_wei, escrowed_wei=f.escrowed_wei,
         active_jobs=int(rt.get("active_jobs") or 0) if running else 0,
         expected_jobs=chain.expected_jobs if chain else 0, stuck_jobs=f.stuck_jobs,
-        claimed_sessions=int(rt.get("claimed_sessions") or 0),
+        claimed_sessions=f.claimed_sessions if chain and chain.registered else 0,
         min_stake_wei=chain.min_stake_wei if chain else 0, slashed_wei=f.slashed_wei,
         suspended_until=float(chain.suspended_until) if chain and chain.suspended else 0.0,
         last_job_at=f.last_job_at, idle_reason=idle, notices=notices,
@@ -185,9 +187,12 @@ def _notices(f: Facts, chain: ChainFacts | None, state: WorkerState, now: float)
                           "stake and run the worker again.", "cancel_deregister", "Cancel deregistration",
                           until=f.deregister_at))
     elif chain is not None and chain.registered and state == WorkerState.PAUSED:
+        n = f.claimed_sessions
         out.append(Notice(Alert.PAUSED_WITH_SESSIONS.value, "warning",
                           "Paused while registered: jobs sent to this worker will time out",
-                          "Claimed sessions keep sending jobs; each one that times out counts as an offence. "
+                          (f"{n} claimed {'session keeps' if n == 1 else 'sessions keep'} sending jobs"
+                           if n else "The network keeps sending jobs while the worker is registered")
+                          + "; each one that times out counts as an offence. "
                           "Start the worker again, or Deregister to leave safely.", "start", "Start worker"))
     if f.stuck_jobs:
         out.append(Notice(Alert.STUCK_JOBS.value, "warning",
@@ -214,18 +219,26 @@ def _notices(f: Facts, chain: ChainFacts | None, state: WorkerState, now: float)
 
 
 def _idle_reason(f: Facts, chain: ChainFacts | None, state: WorkerState, now: float) -> str:
-    """Why no job has come for a while, in words (empty while jobs come or the worker is not online)."""
+    """Why no job has come for a while, in words (empty while jobs come or the worker is not registered); the
+    dashboard puts "No job for N min" in front of it."""
     if chain is None or not chain.registered:
         return ""
     since = max(f.last_job_at, now - float(f.runtime.get("uptime_s") or 0.0))
     if now - since < IDLE_HINT_AFTER_S:
         return ""
-    minutes = int((now - since) // 60)
     if chain.suspended:
-        return f"No job for {minutes} minutes: the worker is suspended."
-    if state != WorkerState.ONLINE:
-        return f"No job for {minutes} minutes: the worker is not reachable ({state.label.lower()})."
+        return "the worker is suspended, so the network sends it no jobs"
     if chain.stake_wei < chain.min_stake_wei:
-        return f"No job for {minutes} minutes: the stake is below the minimum."
-    return (f"No job for {minutes} minutes. Each job picks workers at random, weighted by stake; on {f.network} "
-            "there may be little demand for your models right now.")
+        return "the stake is below the minimum, so the network does not select this worker"
+    if state != WorkerState.ONLINE:
+        return f"the worker is not reachable ({state.label.lower()}), so it cannot take jobs"
+    d = f.served_demand
+    if d is None:
+        return (f"not selected yet, or little demand for your models on {f.network} right now (each job picks a "
+                "worker at random, weighted by stake)")
+    jobs, others, window = int(d.get("jobs") or 0), int(d.get("others") or 0), d.get("window") or "day"
+    if not jobs:
+        return f"no demand for your models on {f.network}: no job for them in the last {window}"
+    return (f"not selected yet: {jobs} {'job' if jobs == 1 else 'jobs'} for your models in the last {window}, shared "
+            f"with {others} other {'worker' if others == 1 else 'workers'}; each job picks a worker at random, "
+            "weighted by stake")

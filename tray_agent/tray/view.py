@@ -3,7 +3,8 @@
 No pystray here: menu items carry an *action* string that the tray app maps to a callback which only
 posts to the agent API (``op:<kind>``), opens a window (``open:<kind>``), toggles a setting
 (``toggle:<name>``), pauses or resumes the automatic settle policy (``autosettle:pause|resume``), opens a folder (``logs``) or quits (``quit:keep`` / ``quit:stop``). Money actions
-never post from the menu: they open the page that asks for confirmation (``open:settle``, ``open:deregister``).
+never post from the menu: they open the page that asks for confirmation (``open:settle``, ``open:deregister``);
+so does Stop for a registered worker (``open:stop``: its jobs would time out as offences).
 While the agent runs an operation (``Status.operation``) the tooltip and first line say so and every
 action that would start another one is disabled.
 """
@@ -86,6 +87,8 @@ _ALERT_TEXT = {
     Alert.RPC_DOWN: "RPC unreachable",
     Alert.OLLAMA_DOWN: "Ollama down",
     Alert.PROTOCOL_DRIFT: "update needed",
+    Alert.UNDERSTAKED: "stake below minimum",
+    Alert.PAUSED_WITH_SESSIONS: "paused while registered",
 }
 
 
@@ -157,7 +160,9 @@ def render(status: Status, ctx: ViewContext | None = None) -> TrayView:
         MenuItem("Start worker", "op:start",
                  enabled=has_worker and not busy and not leaving and state in {WorkerState.PAUSED, WorkerState.ERROR,
                                                                WorkerState.DOCKER_DOWN}),
-        MenuItem("Stop worker", "op:stop", enabled=has_worker and not busy and state in _RUNNING),
+        # a registered worker keeps getting jobs while stopped: Stop opens the page that says so and asks
+        MenuItem("Stop worker", "open:stop" if status.registered else "op:stop",
+                 enabled=has_worker and not busy and state in _RUNNING),
         MenuItem("Restart worker", "op:restart",
                  enabled=has_worker and not busy and not leaving and state is not WorkerState.STOPPING),
         SEPARATOR,

@@ -48,6 +48,7 @@ KINDS: dict[str, WindowKind] = {
     # money actions from the tray: the page that asks for confirmation, opened on that question
     "settle": WindowKind("Settle earnings", "/ui/dashboard.html?confirm=settle"),
     "deregister": WindowKind("Deregister", "/ui/settings.html?confirm=deregister", 820, 700),
+    "stop": WindowKind("Stop the worker", "/ui/dashboard.html?confirm=stop"),
 }
 PARENT_ENV = "LCAI_WINDOW_PARENT"
 _SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="window-spawn")  # its thread lives with the process

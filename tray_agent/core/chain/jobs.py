@@ -144,6 +144,16 @@ class JobIndex:
             out.append(int(k))
         return sorted(out)
 
+    def recent_sessions(self, jobs: int = 100, limit: int = 50) -> list[int]:
+        """Session ids of this worker's newest ``jobs`` jobs (newest first, at most ``limit``): the sessions that
+        may still send it jobs."""
+        out: list[int] = []
+        for k in sorted(self.data["jobs"], key=int, reverse=True)[:jobs]:
+            sid = self.data["jobs"][k].get("session")
+            if sid and sid not in out:
+                out.append(int(sid))
+        return out[:limit]
+
     def timed_out(self) -> dict[int, int]:
         """Job id → stake slashed, for this worker's timed-out jobs seen by a ``timed_out`` scan."""
         return {int(k): int(v["slash_wei"]) for k, v in self.data["jobs"].items() if "slash_wei" in v}
@@ -177,6 +187,8 @@ class JobIndex:
 
     def update_from(self, jobs: dict[int, dict]) -> None:
         for jid, job in jobs.items():
+            if job["worker"].lower() == self.worker.lower() and job.get("sessionId"):
+                self._job(jid)["session"] = int(job["sessionId"])
             if job["state"] in (COMPLETED, RESOLVED, RELEASED, DISPUTED):
                 self._job(jid)["completed"] = True
             if is_final(job, self.worker):

@@ -93,7 +93,8 @@ class ChainSync:
             return None
         self.earnings = e
         last = max((int(j.get("completed_at") or 0) for j in e.jobs), default=0)
-        self.owner.report(escrowed_wei=e.escrowed_wei, releasable_wei=e.releasable_wei, last_job_at=float(last))
+        self.owner.report(escrowed_wei=e.escrowed_wei, releasable_wei=e.releasable_wei, last_job_at=float(last),
+                          claimed_sessions=e.claimed_sessions)
         return e
 
     def stuck_jobs(self) -> list:

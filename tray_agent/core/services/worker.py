@@ -346,7 +346,7 @@ class WorkerService:
         facts = self.owner.facts
         registered = bool(facts.chain and facts.chain.registered)
         running = self.runtime.active_jobs() if self.runtime is not None else 0
-        sessions = int(facts.runtime.get("claimed_sessions") or 0)
+        sessions = facts.claimed_sessions if registered else 0
         words = []
         if running:
             words.append(f"{running} running {'job finishes' if running == 1 else 'jobs finish'} first (Stop now "

@@ -17,6 +17,7 @@ class EarningsResult:
     withdrawn_wei: int       # total paid out by withdraw()
     worker_balance_wei: int  # released, not yet withdrawn
     jobs: list[dict] = field(default_factory=list)
+    claimed_sessions: int = 0  # open sessions assigned to this worker with activity inside the inactivity timeout
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -114,10 +115,17 @@ def _compute(client: ChainClient, index: JobIndex, address: str, head: int, head
     index.update_from(read)
     jobs.update(read)
     cleared = _cleared_outcomes(client, index, start, head)
-    window, bps, balance = client.read_many([
+    sessions = index.recent_sessions()
+    res = client.read_many([
         (client.ai_config, "getDisputeWindow", ()), (client.ai_config, "getWorkerFeeBps", ()),
-        (jr, "workerBalance", (address,)),
-    ])
+        (jr, "workerBalance", (address,)), (client.ai_config, "getSessionInactivityTimeout", ()),
+        *((jr, "getSession", (sid,)) for sid in sessions),
+    ], raise_errors=False)  # one request; a chain without sessions only loses the session count
+    for r in res[:3]:
+        if isinstance(r, Exception):
+            raise r
+    window, bps, balance = res[:3]
+    claimed = _claimed(address, res[3], res[4:], head_ts)
     released_share = _released_shares(client, index, jobs,
                                       [j for j in ids if jobs.get(j, {}).get("state") == RELEASED], start, head)
     withdrawn = _withdrawn(client, index, address, start, head)
@@ -146,7 +154,17 @@ def _compute(client: ChainClient, index: JobIndex, address: str, head: int, head
     history += _timed_out(client, index, slashed)  # timed out with a slash: listed with the stake each one lost
     history.sort(key=lambda h: h["job_id"])
     return EarningsResult(escrowed_wei=escrowed, releasable_wei=releasable, released_wei=withdrawn + int(balance),
-                          withdrawn_wei=withdrawn, worker_balance_wei=int(balance), jobs=history)
+                          withdrawn_wei=withdrawn, worker_balance_wei=int(balance), jobs=history,
+                          claimed_sessions=claimed)
+
+
+def _claimed(address: str, timeout, sessions: list, now: int) -> int:
+    """Sessions that still send this worker jobs: Active (contracts §2), its own, and active within the session
+    inactivity timeout (0 or unreadable: no timeout)."""
+    limit = 0 if isinstance(timeout, Exception) else int(timeout)
+    return sum(1 for s in sessions if isinstance(s, dict) and int(s["status"]) == 0
+               and str(s["worker"]).lower() == address.lower()
+               and (not limit or int(s["lastActivityAt"]) + limit >= now))
 
 
 def _timing(j: dict) -> dict:
