@@ -89,7 +89,9 @@ function renderStatus(s) {
   const noWorker = ["setup_needed", "docker_missing"].includes(s.state);
   const leaving = Number(s.deregister_at) > 0; // a scheduled deregistration: the worker stays stopped until cancelled
   $("#btn-start").disabled = busy || noWorker || leaving || !["paused", "error", "docker_down"].includes(s.state);
-  $("#btn-stop").disabled = busy || noWorker || !["online", "starting", "stale"].includes(s.state);
+  // a suspended or understaked worker (error state) still runs its container: it can still be stopped
+  $("#btn-stop").disabled = busy || noWorker || s.state === "stopping" ||
+    !(["online", "starting", "stale"].includes(s.state) || s.container_running);
   $("#btn-restart").disabled = busy || noWorker || leaving || s.state === "stopping";
   const settleable = toBig(s.releasable_wei) > 0n || toBig(s.worker_balance_wei) > 0n;
   $("#btn-settle").disabled = busy || noWorker || !s.registered || !settleable; // nothing to settle: no pause for nothing

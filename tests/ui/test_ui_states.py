@@ -207,6 +207,8 @@ def test_agent_made_state_is_a_banner_with_its_fact_and_action(browser, real_age
     assert st.state.label in page.inner_text("#state-pill")
     if notice.until:
         assert page.locator("#banner-main [data-fact=until]").count() == 1
+    # a suspended or understaked worker's container still runs (no jobs come): it can still be stopped
+    assert page.is_disabled("#btn-stop") == (not st.container_running), (kind, st.state)
     m.close()
     every_look(browser, real_agent, shots, st.to_dict(), "dashboard", f"state-agent-{kind.replace('_', '-')}",
                "#banner-main")

@@ -183,3 +183,13 @@ def test_each_risky_state_has_its_tray_icon_and_tooltip_words():
         assert words[kind] in view.tooltip, (kind, view.tooltip)
     assert keys["suspended"].startswith("error") and keys["understaked"].startswith("error")
     assert keys["paused_with_sessions"] == "paused+badge"
+
+
+def test_stop_stays_available_while_the_container_runs_in_a_risky_state():
+    """A suspended or understaked worker is in the error state but its container still runs (it gets no jobs): the
+    user can still stop it, e.g. to free the GPU. A paused one has nothing to stop."""
+    from tests.risky_states import risky_states
+
+    for kind, (st, _) in risky_states()[1].items():
+        stop = next(i for i in render(st).menu_items if i.label == "Stop worker")
+        assert stop.enabled == st.container_running, (kind, st.state, st.container_running)

@@ -162,7 +162,8 @@ def render(status: Status, ctx: ViewContext | None = None) -> TrayView:
                                                                WorkerState.DOCKER_DOWN}),
         # a registered worker keeps getting jobs while stopped: Stop opens the page that says so and asks
         MenuItem("Stop worker", "open:stop" if status.registered else "op:stop",
-                 enabled=has_worker and not busy and state in _RUNNING),
+                 enabled=has_worker and not busy and (state in _RUNNING or  # suspended/understaked: still running
+                                                      (status.container_running and state is not WorkerState.STOPPING))),
         MenuItem("Restart worker", "op:restart",
                  enabled=has_worker and not busy and not leaving and state is not WorkerState.STOPPING),
         SEPARATOR,
