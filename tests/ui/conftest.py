@@ -82,6 +82,14 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 
 @pytest.fixture(scope="module")
+def shots(output_dir):
+    """Where the UI tests save their screenshots (test-output/screenshots/)."""
+    d = output_dir / "screenshots"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+@pytest.fixture(scope="module")
 def browser():
     """Debian's Chromium through Playwright, one per test module (the page, state and import tests)."""
     need(os.path.exists(CHROMIUM), "Chromium at /usr/bin/chromium")

@@ -10,18 +10,11 @@ import time
 
 import pytest
 
-from tests.ui.test_ui_states import LCAI, SIZES, Mocked, base_status, every_look
+from tests.ui.mocked_status import LCAI, SIZES, Mocked, base_status, every_look
 from tray_agent.common.status import WorkerState
 from tray_agent.core.facts import ChainFacts, Facts, derive_status
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def shots(output_dir):
-    d = output_dir / "screenshots"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
 
 
 def scheduled_status(at: float) -> dict:

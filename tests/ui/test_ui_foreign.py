@@ -10,19 +10,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.ui.test_ui_states import Mocked, base_status, every_look
+from tests.ui.mocked_status import Mocked, base_status, every_look
 from tray_agent.core.facts import Facts, derive_status
 
 pytestmark = pytest.mark.slow
 FOREIGN = {"name": "lightchain-worker", "image": "ghcr.io/lightchain-protocol/worker:latest", "chain_id": "8200",
            "mounts": ["/etc/lightchain/worker", "/var/lib/lightchain-worker"]}
-
-
-@pytest.fixture(scope="module")
-def shots(output_dir):
-    d = output_dir / "screenshots"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
 
 
 def _status() -> dict:

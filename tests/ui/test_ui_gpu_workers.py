@@ -33,13 +33,6 @@ PROFILES = ("gpu0", "gpu1")
 
 
 @pytest.fixture(scope="module")
-def shots(output_dir) -> Path:
-    d = output_dir / "screenshots"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
-
-
-@pytest.fixture(scope="module")
 def machine(tmp_path_factory, sim_image):
     """Two agents on one simulated two-GPU machine (started, not onboarded)."""
     needs_devnet()

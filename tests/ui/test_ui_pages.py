@@ -23,13 +23,6 @@ PAGES = ["onboarding", "dashboard", "models", "speedtest", "withdraw", "stuck", 
 
 
 
-@pytest.fixture(scope="module")
-def shots(output_dir):
-    d = output_dir / "screenshots"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
-
-
 class Session:
     """A logged-in browser context with a page; collects JS errors so every test can assert none happened."""
 
