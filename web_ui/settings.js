@@ -30,7 +30,9 @@ on("status", (s) => {
   if (!network) { network = s.network; load(); }
   network = s.network;
   $("#network").value = network;
-  $("#keep-awake-note").textContent = s.keep_awake_reason ? `Keep-awake: ${s.keep_awake_reason}` : "";
+  // the agent's reason may start with "keep-awake unavailable: …": say "Keep-awake" once
+  $("#keep-awake-note").textContent = s.keep_awake_reason ?
+    `Keep-awake: ${s.keep_awake_reason.replace(/^keep-awake\s+/i, "")}` : "";
   $("#rpc_override").previousElementSibling.textContent = `RPC URL override for ${network} (optional)`;
 });
 

@@ -166,3 +166,10 @@ def test_keep_awake_unavailable_is_shown_with_its_reason(browser, real_agent, sh
     assert "no graphical session" in page.inner_text("#keep-awake-reason")
     m.close()
     every_look(browser, real_agent, shots, st, "dashboard", "state-keep-awake-unavailable", "#keep-awake-reason")
+    # Settings says it once, also for the agent's own "keep-awake unavailable: …" reason
+    m = Mocked(browser, real_agent, shots, base_status(
+        keep_awake=True, keep_awake_available=False, keep_awake_reason="keep-awake unavailable: no method works"))
+    page = m.open("settings", "#keep-awake-note")
+    page.wait_for_function("document.querySelector('#keep-awake-note').textContent !== ''")
+    assert page.inner_text("#keep-awake-note") == "Keep-awake: unavailable: no method works"
+    m.close()
