@@ -68,3 +68,21 @@ def test_a_broadcast_transaction_is_found_by_its_hash(chain, tmp_path):
 
     err = _reconciled(history, chain, w.address)
     assert "was mined" in err["message"] and "do not send it again" in err["fix"], err
+
+
+def test_a_transaction_waiting_to_be_mined_says_wait_not_run_again(chain, tmp_path):
+    """Broadcast before the kill and still in the node's pool (automine off): "run it again" would send a second
+    withdrawal once the first is mined, so the fix says to wait."""
+    w = chain.new_worker()
+    history = History(tmp_path / "history.sqlite")
+    progress, _ = _op(history)
+    chain.dn.rpc("anvil_setAutomine", [False])
+    try:
+        pending = chain.sender(w).send(w.address, "0x", 5, gas=21000, wait=False, on_signed=announce("transfer", progress))
+        err = _reconciled(history, chain, w.address)
+        assert chain.client.receipt(pending) is None
+    finally:
+        chain.dn.rpc("anvil_setAutomine", [True])
+        chain.dn.rpc("evm_mine", [])
+    assert "was sent and is waiting to be mined" in err["message"], err
+    assert "do not send it again" in err["fix"] and "run it again" not in err["fix"], err

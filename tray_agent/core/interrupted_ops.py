@@ -2,7 +2,7 @@
 
 Every send writes "sending <what> transaction <hash> (nonce n)" into the operation's stored progress before the
 broadcast (write-ahead), and the runner's journal keeps its full hash (``History.op_txs``). On the next start each
-transaction is looked up by that hash: a receipt means it landed. The key's nonce is not enough: the worker
+transaction is looked up by that hash: a receipt means it landed, a node that still holds it means it may land. The key's nonce is not enough: the worker
 container signs with the same key and may take the nonce of a transaction that was never broadcast. Only a line
 with no journal entry (recorded by an older version) falls back to the nonce. The error then says which were
 mined (do not send them again) or that nothing was sent (run it again), instead of one generic "check the result".
@@ -35,42 +35,60 @@ RESUMABLE = frozenset({"settle", "clear_stuck", "set_models"})
 RERUN_FIX = "run it again: it reads the chain first and sends only what is missing (nothing is sent twice)"
 
 
-def mined_flags(sent: list[tuple[str, str, int]], journal: list[tuple[str, int]], has_receipt: Callable[[str], bool],
-                mined_nonce: Callable[[], int]) -> list[tuple[str, str, bool]]:
-    """(what, short hash, mined) per announced transaction: by its full hash from the journal where there is one."""
+MINED, PENDING, NOT_MINED = "mined", "pending", "not mined"
+
+
+def tx_states(sent: list[tuple[str, str, int]], journal: list[tuple[str, int]], lookup: Callable[[str], str],
+              mined_nonce: Callable[[], int]) -> list[tuple[str, str, str]]:
+    """(what, short hash, state) per announced transaction: by its full hash from the journal where there is one
+    (``lookup`` → MINED / PENDING / NOT_MINED); a line without one (an older version) by the key's mined nonce."""
     from .chain.ops.context import short_hash  # the chain layer loads only when there is something to check
 
     full = {short_hash(h): h for h, _ in journal}
     out = []
     for what, short, nonce in sent:
         tx_hash = full.get(short)
-        out.append((what, short, has_receipt(tx_hash) if tx_hash else nonce < mined_nonce()))
+        out.append((what, short, lookup(tx_hash) if tx_hash else MINED if nonce < mined_nonce() else NOT_MINED))
     return out
 
 
-def check_sent(op: dict, history, chain, address: str) -> list[tuple[str, str, bool]]:
-    """(what, short hash, mined) per transaction the stored operation announced, asked of the chain now."""
-    return mined_flags(sent_lines(op.get("progress") or []), history.op_txs(op["id"]),
-                       lambda h: chain.receipt(h) is not None, lambda: chain.nonce(address, "latest"))
+def chain_lookup(chain) -> Callable[[str], str]:
+    """A transaction's state on ``chain``: a receipt → mined; known to the node without one → pending."""
+
+    def lookup(tx_hash: str) -> str:
+        if chain.receipt(tx_hash) is not None:
+            return MINED
+        return PENDING if chain.transaction(tx_hash) is not None else NOT_MINED
+
+    return lookup
 
 
-def explain(sent: list[tuple[str, str, bool]], kind: str = "") -> tuple[str, str]:
-    """(message, fix) for an interrupted operation, given (what, short hash, mined) per announced transaction."""
+def check_sent(op: dict, history, chain, address: str) -> list[tuple[str, str, str]]:
+    """(what, short hash, state) per transaction the stored operation announced, asked of the chain now."""
+    return tx_states(sent_lines(op.get("progress") or []), history.op_txs(op["id"]), chain_lookup(chain),
+                     lambda: chain.nonce(address, "latest"))
+
+
+def explain(sent: list[tuple[str, str, str]], kind: str = "") -> tuple[str, str]:
+    """(message, fix) for an interrupted operation, given (what, short hash, state) per announced transaction."""
+    head = "the agent stopped while this operation was running; "
     if not sent:
-        return ("the agent stopped while this operation was running; it had sent no transaction",
-                "nothing was sent: run it again")
-    landed = [f"the {w} {h}" for w, h, mined in sent if mined]
-    lost = [f"the {w} {h}" for w, h, mined in sent if not mined]
+        return head + "it had sent no transaction", "nothing was sent: run it again"
+    landed = [f"the {w} {h}" for w, h, st in sent if st == MINED]
+    waiting = [f"the {w} {h}" for w, h, st in sent if st == PENDING]
+    lost = [f"the {w} {h}" for w, h, st in sent if st == NOT_MINED]
+    if waiting:  # broadcast and not mined yet: it may still be mined, so nothing may be sent in its place
+        return (head + f"{', '.join(waiting)} was sent and is waiting to be mined"
+                + (f"; {', '.join(landed)} was mined" if landed else ""),
+                "wait: it may still be mined, so do not send it again; the dashboard shows the result once it is")
     if landed and not lost:
-        return (f"the agent stopped while this operation was running; {', '.join(landed)} was mined",
+        return (head + f"{', '.join(landed)} was mined",
                 RERUN_FIX if kind in RESUMABLE else
                 "it was mined: do not send it again; check the dashboard for what is left to do")
     if landed:
-        return (f"the agent stopped while this operation was running; {', '.join(landed)} was mined, "
-                f"{', '.join(lost)} was not", RERUN_FIX if kind in RESUMABLE else
+        return (head + f"{', '.join(landed)} was mined, {', '.join(lost)} was not", RERUN_FIX if kind in RESUMABLE else
                 "what was mined must not be sent again; run the operation again for the rest (it skips what is done)")
-    return (f"the agent stopped while this operation was running; {', '.join(lost)} was not mined",
-            "nothing was sent: run it again")
+    return head + f"{', '.join(lost)} was not mined", "nothing was sent: run it again"
 
 
 def reconcile(op: dict, history, chain, address: str | None) -> None:

@@ -160,6 +160,11 @@ class ChainClient:
         rcpt = self.rpc.call("eth_getTransactionReceipt", [tx_hash])
         return rcpt if isinstance(rcpt, dict) else None
 
+    def transaction(self, tx_hash: str) -> dict | None:
+        """The transaction as the node knows it (mined or pending), or None when the node has never seen it."""
+        tx = self.rpc.call("eth_getTransactionByHash", [tx_hash])
+        return tx if isinstance(tx, dict) else None
+
     def code(self, address: str) -> str:
         return self.rpc.call("eth_getCode", [to_checksum_address(address), "latest"])
 

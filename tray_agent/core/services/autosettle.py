@@ -25,7 +25,7 @@ from tray_agent.common.amounts import format_lcai
 from tray_agent.common.errors import AgentError, BusyError, ValidationError
 
 from ..autosettle_policy import DEFAULTS, POLICY_KEYS, Decision, Inputs, amount_wei, backoff_s, decide, fee_ok
-from ..interrupted_ops import check_sent, sent_lines
+from ..interrupted_ops import MINED, PENDING, check_sent, sent_lines
 from ..store import JsonStore
 
 if TYPE_CHECKING:
@@ -324,11 +324,12 @@ class AutoSettle:
         if not sent:
             st.update(running=None)  # nothing was signed: forwarding again is safe
             return
-        if all(mined for _w, _h, mined in sent):
+        if all(state == MINED for _w, _h, state in sent):
             st.update(running=None, forward_wei="0")  # it was mined: never send it again
         else:
-            st.update(running=None, held=f"An automatic withdrawal ({sent[-1][1]}) was interrupted and is not on "
-                                         "chain. Check the wallet, then resume automatic settle")
+            where = ("is waiting to be mined" if any(state == PENDING for _w, _h, state in sent) else "is not on chain")
+            st.update(running=None, held=f"An automatic withdrawal ({sent[-1][1]}) was interrupted and {where}. "
+                                         "Check the wallet, then resume automatic settle")
 
     # --- status ----------------------------------------------------------------------------------------------
     def publish(self, d: Decision | None = None) -> None:
