@@ -253,10 +253,16 @@ def test_dashboard(ui):
     st = status(ui)
     page.wait_for_function("document.querySelector('#b-total').textContent !== '—'")
     assert page.get_attribute("#state-pill .pill", "data-state") == st["state"]
-    # balances add up: the total row is the sum of the rows above it
-    parts = sum(int(st[k]) for k in ("stake_wei", "escrowed_wei", "releasable_wei", "worker_balance_wei", "wallet_wei"))
-    shown = page.inner_text("#b-total").replace(",", "").split()[0]
-    assert abs(float(shown.lstrip("<")) - parts / 1e18) < 1e-3
+    # balances add up: the total row is the sum of the agent's rows. Jobs keep completing while the page renders,
+    # so compare the page with the status of the same moment (they meet once the live update has arrived)
+    keys = ("stake_wei", "escrowed_wei", "releasable_wei", "worker_balance_wei", "wallet_wei")
+
+    def gap() -> float:
+        parts = sum(int(status(ui)[k]) for k in keys)
+        shown = page.inner_text("#b-total").replace(",", "").split()[0]
+        return abs(float(shown.lstrip("<")) - parts / 1e18)
+
+    _wait(lambda: gap() < 1e-3, 30, "the dashboard's total equal to the sum of the status balances")
     assert page.locator("#jobs tbody tr").count() >= 1
     for m in st["served_models"]:
         assert m in page.inner_text("#served")
