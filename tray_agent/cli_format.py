@@ -27,7 +27,7 @@ def fmt_result(kind: str, r: Any) -> str:
                  f"withdrew {lcai(r.get('withdrawn_wei', 0))} LCAI to the worker wallet"]
         if r.get("already_released_count"):
             n = r['already_released_count']
-            lines.append(f"{plural(n, 'job')} {'was' if n == 1 else 'were'} already released (e.g. by the worker)")
+            lines.append(f"{plural(n, 'job', verb='were')} already released (e.g. by the worker)")
         if r.get("waiting"):
             lines.append(f"{plural(len(r['waiting']), 'job')} still in the dispute window; next releasable at {when(r.get('next_eta'))}")
         for f in r.get("failed", []):

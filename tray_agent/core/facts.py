@@ -16,6 +16,7 @@ from typing import Any
 
 from tray_agent.common.amounts import format_lcai
 from tray_agent.common.status import LEVEL_RANK, Alert, Notice, Status, WorkerState
+from tray_agent.common.words import plural
 
 IDLE_HINT_AFTER_S = 10 * 60  # say why no job came after this long online
 
@@ -190,7 +191,7 @@ def _notices(f: Facts, chain: ChainFacts | None, state: WorkerState, now: float)
         n = f.claimed_sessions
         out.append(Notice(Alert.PAUSED_WITH_SESSIONS.value, "warning",
                           "Paused while registered: jobs sent to this worker will time out",
-                          (f"{n} claimed {'session keeps' if n == 1 else 'sessions keep'} sending jobs"
+                          (f"{plural(n, 'claimed session', verb='keep')} sending jobs"
                            if n else "The network keeps sending jobs while the worker is registered")
                           + "; each one that times out counts as an offence. "
                           "Start the worker again, or Deregister to leave safely.", "start", "Start worker"))
@@ -239,6 +240,6 @@ def _idle_reason(f: Facts, chain: ChainFacts | None, state: WorkerState, now: fl
     jobs, others, window = int(d.get("jobs") or 0), int(d.get("others") or 0), d.get("window") or "day"
     if not jobs:
         return f"no demand for your models on {f.network}: no job for them in the last {window}"
-    return (f"not selected yet: {jobs} {'job' if jobs == 1 else 'jobs'} for your models in the last {window}, shared "
-            f"with {others} other {'worker' if others == 1 else 'workers'}; each job picks a worker at random, "
+    return (f"not selected yet: {plural(jobs, 'job')} for your models in the last {window}, shared "
+            f"with {plural(others, 'other worker')}; each job picks a worker at random, "
             "weighted by stake")

@@ -54,7 +54,7 @@ def deregister(ctx: OpContext, *, cache_path: Path | None = None, withdraw_earni
         eta = deregister_eta(ctx, cache_path)
         when = f"; the last dispute window ends {fmt_time(eta)}" if eta else ""
         raise PreconditionFailed(
-            f"{plural(active, 'job')} {'is' if active == 1 else 'are'} still active or unreleased{when}",
+            f"{plural(active, 'job', verb='are')} still active or unreleased{when}",
             fix="stop the worker, settle earnings after the dispute window and clear stuck jobs, then retry",
             eta=eta,
         )
